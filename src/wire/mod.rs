@@ -1,0 +1,1 @@
+//! Checked, panic-free views over the packets the ALG reads.
