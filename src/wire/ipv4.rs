@@ -140,10 +140,10 @@ pub fn rewrite_ipv4_addresses(
 fn update_checksum(bytes: &mut [u8], at: usize, old: &[u8; 4], new: &[u8; 4]) -> Result<(), WireError> {
     let checksum = be_u16(bytes, at).ok_or(WireError::Truncated)?;
     let mut sum = u32::from(!checksum);
-    for i in [0usize, 2] {
-        let old_word = u16::from_be_bytes([old[i], old[i + 1]]);
-        let new_word = u16::from_be_bytes([new[i], new[i + 1]]);
-        sum += u32::from(!old_word) + u32::from(new_word);
+    let [o0, o1, o2, o3] = *old;
+    let [n0, n1, n2, n3] = *new;
+    for (old_word, new_word) in [([o0, o1], [n0, n1]), ([o2, o3], [n2, n3])] {
+        sum += u32::from(!u16::from_be_bytes(old_word)) + u32::from(u16::from_be_bytes(new_word));
     }
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -160,7 +160,9 @@ pub fn internet_checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     let mut chunks = data.chunks_exact(2);
     for pair in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
+        if let [hi, lo] = *pair {
+            sum += u32::from(u16::from_be_bytes([hi, lo]));
+        }
     }
     if let [last] = chunks.remainder() {
         sum += u32::from(u16::from_be_bytes([*last, 0]));
