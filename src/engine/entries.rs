@@ -1,0 +1,171 @@
+//! What the engine keeps per table entry. Each expiring entry carries its timer ticket.
+
+use super::output::SessionOrigin;
+use super::table_keys::{FlowKey, PairKey};
+use super::timers::Ticket;
+use crate::time::Instant;
+use crate::wire::{ExchangeType, IkeSpi, IkeVersion, MessageId, Spi};
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+/// ALG state for one IKE SA (SPEC §2).
+#[derive(Debug, Clone)]
+pub(crate) struct IkeSaEntry {
+    pub(crate) version: IkeVersion,
+    pub(crate) responder_spi: IkeSpi,
+    pub(crate) flow: FlowKey,
+    pub(crate) created: Instant,
+    pub(crate) last_seen: Instant,
+    pub(crate) ticket: Ticket,
+}
+
+/// A translated IKE UDP flow.
+#[derive(Debug, Clone)]
+pub(crate) struct FlowEntry {
+    pub(crate) nat: Ipv4Addr,
+    pub(crate) nat_port: u16,
+    pub(crate) last_seen: Instant,
+    pub(crate) ticket: Ticket,
+}
+
+/// Identity of one phase-2 exchange within a pair (SPEC §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ExchangeId {
+    pub(crate) initiator_spi: IkeSpi,
+    pub(crate) kind: ExchangeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ExchangeKind {
+    /// IKEv1 Quick Mode: the message ID names the exchange in both directions.
+    QuickMode(MessageId),
+    /// IKEv2 IKE_AUTH: every round of it (EAP takes several message IDs) is one exchange,
+    /// since it creates one Child SA at its end.
+    IkeAuth,
+    /// IKEv2 CREATE_CHILD_SA: message IDs count separately for each requester (RFC 7296
+    /// §2.2), so the requester is part of the name.
+    CreateChildSa { message_id: MessageId, requested_by_original_initiator: bool },
+}
+
+/// A gate's life: open until the first ESP packet with a new SPI hits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    Open,
+    Hit(Spi),
+}
+
+impl Gate {
+    pub(crate) fn hit_spi(self) -> Option<Spi> {
+        match self {
+            Gate::Open => None,
+            Gate::Hit(spi) => Some(spi),
+        }
+    }
+}
+
+/// A phase-2 exchange in progress and its two gates.
+#[derive(Debug, Clone)]
+pub(crate) struct Exchange {
+    pub(crate) id: ExchangeId,
+    pub(crate) version: IkeVersion,
+    pub(crate) exchange_type: ExchangeType,
+    pub(crate) message_id: MessageId,
+    pub(crate) opened: Instant,
+    pub(crate) last_message: Instant,
+    /// Set once another client waits for this exchange's inbound gate: from then on
+    /// retransmissions no longer extend the gates, so no client can hold them for ever.
+    pub(crate) extension_frozen: bool,
+    pub(crate) outbound: Gate,
+    pub(crate) inbound: Gate,
+}
+
+/// How many ended exchanges a pair remembers, so late retransmissions pass without
+/// opening new gates.
+pub(crate) const RECENT_EXCHANGES: usize = 4;
+
+/// What the ALG knows about one client/server pair beyond its IKE SAs.
+#[derive(Debug, Clone)]
+pub(crate) struct PairEntry {
+    pub(crate) nat: Ipv4Addr,
+    pub(crate) ike_sas: u32,
+    pub(crate) exchange: Option<Exchange>,
+    pub(crate) recent: [Option<ExchangeId>; RECENT_EXCHANGES],
+    pub(crate) recent_next: usize,
+    /// Ticket of the gate timer while an exchange is in progress.
+    pub(crate) gate_ticket: Option<Ticket>,
+}
+
+impl PairEntry {
+    pub(crate) fn new(nat: Ipv4Addr) -> PairEntry {
+        PairEntry {
+            nat,
+            ike_sas: 0,
+            exchange: None,
+            recent: [None; RECENT_EXCHANGES],
+            recent_next: 0,
+            gate_ticket: None,
+        }
+    }
+
+    pub(crate) fn remember_ended(&mut self, id: ExchangeId) {
+        if let Some(slot) = self.recent.get_mut(self.recent_next % RECENT_EXCHANGES) {
+            *slot = Some(id);
+        }
+        self.recent_next = (self.recent_next + 1) % RECENT_EXCHANGES;
+    }
+
+    pub(crate) fn recently_ended(&self, id: &ExchangeId) -> bool {
+        self.recent.iter().flatten().any(|r| r == id)
+    }
+}
+
+/// One learned ESP SA in one direction.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionEntry {
+    /// The address written into packets: the NAT address outbound, the client inbound.
+    pub(crate) translated: Ipv4Addr,
+    pub(crate) origin: SessionOrigin,
+    pub(crate) created: Instant,
+    pub(crate) last_activity: Instant,
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
+    pub(crate) ticket: Ticket,
+}
+
+/// A client's persistent NAT address and what holds it.
+#[derive(Debug, Clone)]
+pub(crate) struct BindingEntry {
+    pub(crate) nat: Ipv4Addr,
+    /// `None` for interface SNAT.
+    pub(crate) pool: Option<usize>,
+    pub(crate) ike_sas: u32,
+    pub(crate) flows: u32,
+    pub(crate) sessions: u32,
+    pub(crate) created: Instant,
+    pub(crate) last_activity: Instant,
+    /// Ticket of the linger timer, armed only while nothing holds the binding.
+    pub(crate) ticket: Option<Ticket>,
+}
+
+impl BindingEntry {
+    pub(crate) fn is_held(&self) -> bool {
+        self.ike_sas > 0 || self.flows > 0 || self.sessions > 0
+    }
+}
+
+/// Who has the inbound gate of one (server, NAT address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotHolder {
+    /// A pair's exchange has its inbound gate here.
+    Held(PairKey),
+    /// Kept for the first waiting pair until `until`.
+    Reserved { pair: PairKey, until: Instant },
+}
+
+/// The inbound gate slot of one (server, NAT address), with the pairs waiting for it.
+#[derive(Debug, Clone)]
+pub(crate) struct SlotEntry {
+    pub(crate) holder: SlotHolder,
+    pub(crate) waiters: VecDeque<PairKey>,
+    pub(crate) ticket: Option<Ticket>,
+}

@@ -1,0 +1,174 @@
+//! ESP packets: sessions learned through gates, and the inbound drop (SPEC §3 rules 3, 4, 6).
+//!
+//! RFC 4303 §2.1: the receiver chooses the SPI, so an inbound SPI is unique only per
+//! (server, NAT address) together with the client that chose it. That is why inbound ESP
+//! can only be learned through a gate that names the client.
+
+use super::entries::{Gate, SessionEntry, SlotHolder};
+use super::nat::Hold;
+use super::output::{Action, DropReason, EspSessionSpec, Event, SessionOrigin, Table, Translation, Verdict};
+use super::table_keys::{Direction, PairKey, SessionKey, SlotKey, TimerKey};
+use super::Engine;
+use crate::time::Instant;
+use crate::wire::{EspInfo, Spi};
+use std::net::Ipv4Addr;
+
+impl Engine {
+    pub(super) fn handle_esp(&mut self, now: Instant, esp: EspInfo) -> Verdict {
+        if esp.spi == Spi::RESERVED_ZERO {
+            self.counters.esp_reserved_spi += 1;
+            return Verdict::Drop(DropReason::ReservedSpi);
+        }
+        let inbound = self.is_nat_address(esp.dst);
+        let direction = if inbound { Direction::Inbound } else { Direction::Outbound };
+        let key = SessionKey { direction, src: esp.src, dst: esp.dst, spi: esp.spi };
+        if let Some(session) = self.sessions.get_mut(&key) {
+            // Normally the kernel forwards these; one reaching us raced the installation.
+            session.packets = session.packets.saturating_add(1);
+            session.bytes = session.bytes.saturating_add(u64::from(esp.ip_len));
+            session.last_activity = now;
+            self.counters.esp_session_packets += 1;
+            let translated = session.translated;
+            return Verdict::AcceptTranslated(session_translation(direction, translated));
+        }
+        if inbound {
+            self.handle_unknown_inbound_esp(now, key, esp.ip_len)
+        } else {
+            self.handle_unknown_outbound_esp(now, key, esp.ip_len)
+        }
+    }
+
+    fn handle_unknown_inbound_esp(&mut self, now: Instant, key: SessionKey, ip_len: u16) -> Verdict {
+        let slot_key = SlotKey { server: key.src, nat: key.dst };
+        let holder = match self.slots.get(&slot_key).map(|s| s.holder) {
+            Some(SlotHolder::Held(pair)) => Some(pair),
+            _ => None,
+        };
+        let open_gate = holder.filter(|pair| {
+            self.pairs.get(pair).and_then(|p| p.exchange.as_ref()).is_some_and(|e| e.inbound == Gate::Open)
+        });
+        let Some(pair) = open_gate else {
+            if !self.is_rule_server(key.src) {
+                self.counters.packets_not_matched += 1;
+            }
+            self.counters.inbound_esp_dropped_no_gate += 1;
+            self.push_event(Event::InboundEspDropped { server: key.src, nat: key.dst, spi: key.spi });
+            return Verdict::Drop(DropReason::InboundEspWithoutGate);
+        };
+        match self.create_session(now, key, pair.client, pair.client, SessionOrigin::Gate, ip_len) {
+            Ok(verdict) => {
+                self.hit_gate(now, pair, Direction::Inbound, key.spi);
+                verdict
+            }
+            Err(reason) => Verdict::Drop(reason),
+        }
+    }
+
+    fn handle_unknown_outbound_esp(&mut self, now: Instant, key: SessionKey, ip_len: u16) -> Verdict {
+        let Some(rule) = self.rule_for(key.src, key.dst) else {
+            self.counters.packets_not_matched += 1;
+            return Verdict::Accept;
+        };
+        let pair = PairKey { client: key.src, server: key.dst };
+        let gate_nat = self.pairs.get(&pair).and_then(|p| {
+            let exchange = p.exchange.as_ref()?;
+            (exchange.outbound == Gate::Open).then_some(p.nat)
+        });
+        let result = match gate_nat {
+            Some(nat) => self
+                .create_session(now, key, key.src, nat, SessionOrigin::Gate, ip_len)
+                .inspect(|_| self.hit_gate(now, pair, Direction::Outbound, key.spi)),
+            None => match self.ensure_binding(now, key.src, rule) {
+                // SPEC rule 6: harmless, the source is the client itself.
+                Ok(nat) => self.create_session(now, key, key.src, nat, SessionOrigin::WithoutGate, ip_len),
+                Err(reason) => Err(reason),
+            },
+        };
+        result.unwrap_or_else(Verdict::Drop)
+    }
+
+    /// Creates a session, queues its installation, and returns the first packet's verdict.
+    fn create_session(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        client: Ipv4Addr,
+        translated: Ipv4Addr,
+        origin: SessionOrigin,
+        ip_len: u16,
+    ) -> Result<Verdict, DropReason> {
+        if self.sessions.len() >= self.config.limits.max_sessions {
+            return Err(self.table_full(Table::Sessions));
+        }
+        let held = self.bindings.get(&client).map(|b| b.sessions).unwrap_or(0);
+        if held >= self.config.limits.max_sessions_per_client {
+            return Err(self.client_limit(Table::Sessions, client));
+        }
+        let ticket = self.timers.arm(TimerKey::Session(key), now + self.config.timeouts.esp_session);
+        self.sessions.insert(
+            key,
+            SessionEntry {
+                translated,
+                origin,
+                created: now,
+                last_activity: now,
+                packets: 1,
+                bytes: u64::from(ip_len),
+                ticket,
+            },
+        );
+        self.hold_binding(client, Hold::Session);
+        match origin {
+            SessionOrigin::Gate => self.counters.sessions_created_gate += 1,
+            SessionOrigin::WithoutGate => self.counters.sessions_created_without_gate += 1,
+            SessionOrigin::Restored => self.counters.sessions_restored += 1,
+        }
+        let spec = EspSessionSpec { key, translated, idle_timeout: self.config.timeouts.esp_session };
+        self.actions.push_back(Action::InstallEspSession(spec));
+        let nat = match key.direction {
+            Direction::Outbound => translated,
+            Direction::Inbound => key.dst,
+        };
+        self.push_event(Event::SessionCreated { key, client, nat, origin });
+        Ok(Verdict::AcceptTranslated(spec.translation()))
+    }
+
+    /// Marks one gate hit; when both are, they collapse and the exchange ends (rule 4).
+    fn hit_gate(&mut self, now: Instant, pair_key: PairKey, direction: Direction, spi: Spi) {
+        let Some(exchange) = self.pairs.get_mut(&pair_key).and_then(|p| p.exchange.as_mut()) else { return };
+        let gate = match direction {
+            Direction::Outbound => &mut exchange.outbound,
+            Direction::Inbound => &mut exchange.inbound,
+        };
+        if *gate != Gate::Open {
+            return;
+        }
+        *gate = Gate::Hit(spi);
+        self.counters.gates_hit += 1;
+        if let (Gate::Hit(outbound_spi), Gate::Hit(inbound_spi)) = (exchange.outbound, exchange.inbound) {
+            self.counters.gates_collapsed += 2;
+            self.push_event(Event::GatesCollapsed { pair: pair_key, outbound_spi, inbound_spi });
+            self.end_exchange(now, pair_key);
+        }
+    }
+
+    /// Removes a session and its datapath entry.
+    pub(super) fn remove_session(&mut self, now: Instant, key: SessionKey, end: super::SessionEnd) {
+        let Some(session) = self.sessions.remove(&key) else { return };
+        let client = match key.direction {
+            Direction::Outbound => key.src,
+            Direction::Inbound => session.translated,
+        };
+        self.release_binding(now, client, Hold::Session);
+        let spec = EspSessionSpec { key, translated: session.translated, idle_timeout: self.config.timeouts.esp_session };
+        self.actions.push_back(Action::RemoveEspSession(spec));
+        self.push_event(Event::SessionEnded { key, end, packets: session.packets, bytes: session.bytes });
+    }
+}
+
+fn session_translation(direction: Direction, translated: Ipv4Addr) -> Translation {
+    match direction {
+        Direction::Outbound => Translation { new_src: Some(translated), new_dst: None },
+        Direction::Inbound => Translation { new_src: None, new_dst: Some(translated) },
+    }
+}

@@ -1,0 +1,279 @@
+//! IKE messages: flows, IKE SAs, and the phase-2 exchanges that open gates (SPEC §3 rules 1-2).
+//!
+//! Phase-2 exchanges are IKEv1 Quick Mode (RFC 2409 §5.5), IKEv2 IKE_AUTH (RFC 7296 §1.2)
+//! and CREATE_CHILD_SA (RFC 7296 §1.3). Only their cleartext header is visible, so an
+//! exchange is named by its IKE SA, its message ID and, in IKEv2, who sent the request.
+
+use super::entries::{Exchange, ExchangeId, ExchangeKind, Gate, IkeSaEntry, PairEntry, SlotEntry, SlotHolder};
+use super::nat::Hold;
+use super::output::{DropReason, Event, Table, Verdict};
+use super::table_keys::{FlowKey, IkeSaKey, PairKey, SlotKey, TimerKey, TranslatedFlowKey};
+use super::Engine;
+use crate::time::Instant;
+use crate::wire::{ExchangeType, IkeFlags, IkeInfo, IkeVersion, IkeSpi};
+use std::collections::VecDeque;
+
+impl Engine {
+    pub(super) fn handle_ike(&mut self, now: Instant, ike: IkeInfo) -> Verdict {
+        self.counters.ike_messages += 1;
+        let ep = ike.endpoints;
+        let flow_key = if self.is_nat_address(ep.dst) {
+            if !self.is_rule_server(ep.src) {
+                self.counters.packets_not_matched += 1;
+                return Verdict::Accept;
+            }
+            let translated =
+                TranslatedFlowKey { server: ep.src, server_port: ep.src_port, nat: ep.dst, nat_port: ep.dst_port };
+            match self.flows_by_translation.get(&translated) {
+                Some(key) => *key,
+                None => {
+                    // Not one of our clients' flows (perhaps IKE to the router itself).
+                    self.counters.ike_inbound_unknown_flow += 1;
+                    return Verdict::Accept;
+                }
+            }
+        } else {
+            let Some(rule) = self.rule_for(ep.src, ep.dst) else {
+                self.counters.packets_not_matched += 1;
+                return Verdict::Accept;
+            };
+            let key = FlowKey { client: ep.src, client_port: ep.src_port, server: ep.dst, server_port: ep.dst_port };
+            if let Err(reason) = self.ensure_flow(now, key, rule) {
+                return Verdict::Drop(reason);
+            }
+            key
+        };
+        if let Some(flow) = self.flows.get_mut(&flow_key) {
+            flow.last_seen = now;
+        }
+        let pair = PairKey { client: flow_key.client, server: flow_key.server };
+        if let Err(reason) = self.track_ike_sa(now, pair, flow_key, &ike) {
+            return Verdict::Drop(reason);
+        }
+        match phase2_exchange_id(&ike) {
+            Some(id) => self.handle_phase2(now, pair, id, &ike),
+            None => Verdict::Accept,
+        }
+    }
+
+    /// Creates or refreshes the ALG state of the message's IKE SA (and its pair).
+    fn track_ike_sa(&mut self, now: Instant, pair: PairKey, flow: FlowKey, ike: &IkeInfo) -> Result<(), DropReason> {
+        let key = IkeSaKey { pair, initiator_spi: ike.initiator_spi };
+        if let Some(sa) = self.ike_sas.get_mut(&key) {
+            sa.last_seen = now;
+            sa.flow = flow;
+            if ike.responder_spi != IkeSpi::ZERO {
+                sa.responder_spi = ike.responder_spi;
+            }
+            return Ok(());
+        }
+        if self.ike_sas.len() >= self.config.limits.max_ike_sas {
+            return Err(self.table_full(Table::IkeSas));
+        }
+        let held = self.bindings.get(&pair.client).map(|b| b.ike_sas).unwrap_or(0);
+        if held >= self.config.limits.max_ike_sas_per_client {
+            return Err(self.client_limit(Table::IkeSas, pair.client));
+        }
+        if !self.pairs.contains_key(&pair) {
+            if self.pairs.len() >= self.config.limits.max_pairs {
+                return Err(self.table_full(Table::Pairs));
+            }
+            let Some(nat) = self.bindings.get(&pair.client).map(|b| b.nat) else {
+                return Err(DropReason::NoNatAddress);
+            };
+            self.pairs.insert(pair, PairEntry::new(nat));
+        }
+        if let Some(p) = self.pairs.get_mut(&pair) {
+            p.ike_sas = p.ike_sas.saturating_add(1);
+        }
+        let ticket = self.timers.arm(TimerKey::IkeSa(key), now + self.config.timeouts.state);
+        self.ike_sas.insert(
+            key,
+            IkeSaEntry {
+                version: ike.version,
+                responder_spi: ike.responder_spi,
+                flow,
+                created: now,
+                last_seen: now,
+                ticket,
+            },
+        );
+        self.hold_binding(pair.client, Hold::IkeSa);
+        self.counters.ike_sas_created += 1;
+        Ok(())
+    }
+
+    /// SPEC rule 2: one phase-2 exchange at a time per pair, one inbound gate per slot.
+    fn handle_phase2(&mut self, now: Instant, pair_key: PairKey, id: ExchangeId, ike: &IkeInfo) -> Verdict {
+        let Some(pair) = self.pairs.get_mut(&pair_key) else { return Verdict::Accept };
+        let nat = pair.nat;
+        if let Some(exchange) = pair.exchange.as_mut() {
+            if exchange.id == id {
+                if !exchange.extension_frozen {
+                    exchange.last_message = exchange.last_message.max(now);
+                }
+                self.counters.phase2_continued += 1;
+                return Verdict::Accept;
+            }
+            self.counters.phase2_dropped_pair_busy += 1;
+            return self.drop_phase2(pair_key, nat, ike, DropReason::Phase2PairBusy);
+        }
+        if pair.recently_ended(&id) {
+            self.counters.phase2_late += 1;
+            return Verdict::Accept;
+        }
+        let slot_key = SlotKey { server: pair_key.server, nat };
+        if let Some(reason) = self.inbound_slot_refusal(now, slot_key, pair_key) {
+            return self.drop_phase2(pair_key, nat, ike, reason);
+        }
+        self.open_gates(now, pair_key, slot_key, id, ike);
+        Verdict::Accept
+    }
+
+    /// Why the pair cannot take the slot's inbound gate now, if it cannot.
+    fn inbound_slot_refusal(&mut self, now: Instant, slot_key: SlotKey, pair_key: PairKey) -> Option<DropReason> {
+        let max_waiters = self.config.limits.max_waiters_per_gate;
+        let slot = self.slots.get_mut(&slot_key)?;
+        let reason = match slot.holder {
+            SlotHolder::Held(holder) if holder != pair_key => {
+                if let Some(exchange) = self.pairs.get_mut(&holder).and_then(|p| p.exchange.as_mut()) {
+                    exchange.extension_frozen = true;
+                }
+                self.counters.phase2_dropped_gate_busy += 1;
+                DropReason::Phase2GateBusy
+            }
+            SlotHolder::Reserved { pair, until } if pair != pair_key && until > now => {
+                self.counters.phase2_dropped_gate_reserved += 1;
+                DropReason::Phase2GateReserved
+            }
+            _ => return None,
+        };
+        if !slot.waiters.contains(&pair_key) && slot.waiters.len() < max_waiters {
+            slot.waiters.push_back(pair_key);
+        }
+        Some(reason)
+    }
+
+    fn drop_phase2(&mut self, pair: PairKey, nat: std::net::Ipv4Addr, ike: &IkeInfo, reason: DropReason) -> Verdict {
+        self.push_event(Event::Phase2Dropped {
+            pair,
+            nat,
+            exchange: ike.exchange,
+            message_id: ike.message_id,
+            reason,
+        });
+        Verdict::Drop(reason)
+    }
+
+    fn open_gates(&mut self, now: Instant, pair_key: PairKey, slot_key: SlotKey, id: ExchangeId, ike: &IkeInfo) {
+        let slot = self.slots.entry(slot_key).or_insert_with(|| SlotEntry {
+            holder: SlotHolder::Held(pair_key),
+            waiters: VecDeque::new(),
+            ticket: None,
+        });
+        slot.holder = SlotHolder::Held(pair_key);
+        slot.waiters.retain(|w| *w != pair_key);
+        slot.ticket = None;
+        let ticket = self.timers.arm(TimerKey::Gates(pair_key), now + self.config.timeouts.esp_gate);
+        let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
+        pair.exchange = Some(Exchange {
+            id,
+            version: ike.version,
+            exchange_type: ike.exchange,
+            message_id: ike.message_id,
+            opened: now,
+            last_message: now,
+            extension_frozen: false,
+            outbound: Gate::Open,
+            inbound: Gate::Open,
+        });
+        pair.gate_ticket = Some(ticket);
+        let nat = pair.nat;
+        self.counters.phase2_allowed += 1;
+        self.counters.gates_opened += 2;
+        self.push_event(Event::GatesOpened {
+            pair: pair_key,
+            nat,
+            version: ike.version,
+            exchange: ike.exchange,
+            message_id: ike.message_id,
+        });
+    }
+
+    /// Ends the pair's exchange (collapse, expiry or removal) and frees its inbound slot.
+    pub(super) fn end_exchange(&mut self, now: Instant, pair_key: PairKey) {
+        let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
+        let Some(exchange) = pair.exchange.take() else { return };
+        pair.remember_ended(exchange.id);
+        pair.gate_ticket = None;
+        let slot_key = SlotKey { server: pair_key.server, nat: pair.nat };
+        self.release_slot(now, slot_key, pair_key);
+    }
+
+    /// Hands the slot to the first waiter that still wants it, or frees it.
+    pub(super) fn release_slot(&mut self, now: Instant, slot_key: SlotKey, leaving: PairKey) {
+        let gate_timeout = self.gate_timeout();
+        let Some(slot) = self.slots.get_mut(&slot_key) else { return };
+        let is_holder = match slot.holder {
+            SlotHolder::Held(p) => p == leaving,
+            SlotHolder::Reserved { pair, until } => pair == leaving || until <= now,
+        };
+        if !is_holder {
+            return;
+        }
+        while let Some(next) = slot.waiters.pop_front() {
+            let waiting = self.pairs.get(&next).is_some_and(|p| p.exchange.is_none());
+            if waiting && next != leaving {
+                let until = now + gate_timeout;
+                slot.holder = SlotHolder::Reserved { pair: next, until };
+                slot.ticket = Some(self.timers.arm(TimerKey::Slot(slot_key), until));
+                return;
+            }
+        }
+        self.slots.remove(&slot_key);
+    }
+
+    /// Removes one IKE SA; the pair's last one takes the pair and its gates with it.
+    pub(super) fn remove_ike_sa(&mut self, now: Instant, key: IkeSaKey) {
+        if self.ike_sas.remove(&key).is_none() {
+            return;
+        }
+        self.release_binding(now, key.pair.client, Hold::IkeSa);
+        let last = match self.pairs.get_mut(&key.pair) {
+            Some(p) => {
+                p.ike_sas = p.ike_sas.saturating_sub(1);
+                p.ike_sas == 0
+            }
+            None => false,
+        };
+        if last {
+            self.remove_pair(now, key.pair);
+        }
+    }
+
+    /// Removes a pair; open gates are counted as removed (SPEC rule 5).
+    pub(super) fn remove_pair(&mut self, now: Instant, pair_key: PairKey) {
+        if let Some(exchange) = self.pairs.get(&pair_key).and_then(|p| p.exchange.as_ref()) {
+            let open = [exchange.outbound, exchange.inbound].iter().filter(|g| **g == Gate::Open).count();
+            self.counters.gates_removed += open as u64;
+        }
+        self.end_exchange(now, pair_key);
+        self.pairs.remove(&pair_key);
+    }
+}
+
+/// The exchange a message belongs to, if it is a phase-2 message.
+fn phase2_exchange_id(ike: &IkeInfo) -> Option<ExchangeId> {
+    let kind = match (ike.version, ike.exchange) {
+        (IkeVersion::V1, ExchangeType::QUICK_MODE) => ExchangeKind::QuickMode(ike.message_id),
+        (IkeVersion::V2, ExchangeType::IKE_AUTH) => ExchangeKind::IkeAuth,
+        (IkeVersion::V2, ExchangeType::CREATE_CHILD_SA) => {
+            // The request's sender is the original initiator iff I xor R (RFC 7296 §3.1).
+            let initiator = ike.flags.has(IkeFlags::V2_INITIATOR);
+            let response = ike.flags.has(IkeFlags::V2_RESPONSE);
+            ExchangeKind::CreateChildSa { message_id: ike.message_id, requested_by_original_initiator: initiator != response }
+        }
+        _ => return None,
+    };
+    Some(ExchangeId { initiator_spi: ike.initiator_spi, kind })
+}

@@ -1,0 +1,69 @@
+//! A deadline queue for every expiring entry in the engine's tables.
+//!
+//! One binary heap of `(deadline, ticket, key)`. Each table entry remembers the ticket of
+//! its live timer. Moving a deadline later costs nothing: the entry just records the new
+//! deadline, and when the old heap item comes due the engine re-arms it (lazy re-arm).
+//! Moving it earlier pushes a new item with a new ticket, and the old item is recognised
+//! as stale because its ticket no longer matches. So the heap holds at most one live item
+//! per entry plus stale ones that drain as they come due.
+
+use super::table_keys::TimerKey;
+use crate::time::Instant;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// Identifies one arming of one timer; an entry keeps the ticket of its live timer.
+pub(crate) type Ticket = u64;
+
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, Ticket, TimerKey)>>,
+    next_ticket: Ticket,
+}
+
+impl Timers {
+    /// Schedules `key` at `at` and returns the ticket the entry must remember.
+    pub(crate) fn arm(&mut self, key: TimerKey, at: Instant) -> Ticket {
+        self.next_ticket = self.next_ticket.wrapping_add(1);
+        self.heap.push(Reverse((at, self.next_ticket, key)));
+        self.next_ticket
+    }
+
+    /// The earliest scheduled instant (possibly a stale or lazily re-armed item: waking
+    /// early is harmless, `handle_timeout` finds nothing to do and re-arms).
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Removes and returns the earliest item if it is due at `now`.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, Ticket, TimerKey)> {
+        match self.heap.peek() {
+            Some(Reverse((at, _, _))) if *at <= now => self.heap.pop().map(|Reverse(item)| item),
+            _ => None,
+        }
+    }
+
+    /// Number of heap items, stale ones included.
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn pops_in_deadline_order_and_only_when_due() {
+        let mut t = Timers::default();
+        let k = |n: u8| TimerKey::Binding(Ipv4Addr::new(10, 0, 0, n));
+        t.arm(k(2), Instant::from_secs(20));
+        let first = t.arm(k(1), Instant::from_secs(10));
+        assert_eq!(t.next_deadline(), Some(Instant::from_secs(10)));
+        assert!(t.pop_due(Instant::from_secs(9)).is_none());
+        assert_eq!(t.pop_due(Instant::from_secs(30)), Some((Instant::from_secs(10), first, k(1))));
+        assert_eq!(t.pop_due(Instant::from_secs(30)).map(|(_, _, key)| key), Some(k(2)));
+        assert_eq!(t.len(), 0);
+    }
+}
