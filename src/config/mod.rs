@@ -1,3 +1,5 @@
 //! Configuration: the UCI grammar (`uci`), and the importer for Junos `set` lines (`junos`).
 //!
 //! Parsing is pure: these modules take text and return typed data or a located error.
+
+pub mod uci;
