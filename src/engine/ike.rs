@@ -257,8 +257,20 @@ impl Engine {
             let open = [exchange.outbound, exchange.inbound].iter().filter(|g| **g == Gate::Open).count();
             self.counters.gates_removed += open as u64;
         }
+        let nat = self.pairs.get(&pair_key).map(|p| p.nat);
         self.end_exchange(now, pair_key);
         self.pairs.remove(&pair_key);
+        // A slot kept for this pair goes to the next waiter now, not when the wait times out.
+        if let Some(nat) = nat {
+            let slot_key = SlotKey { server: pair_key.server, nat };
+            let reserved_for_it = self
+                .slots
+                .get(&slot_key)
+                .is_some_and(|s| matches!(s.holder, SlotHolder::Reserved { pair, .. } if pair == pair_key));
+            if reserved_for_it {
+                self.release_slot(now, slot_key, pair_key);
+            }
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 //! a dozen fields and rewrites one address in place, and a few hundred fuzzed lines cost
 //! less flash than a general parser.
 
+pub mod build;
 mod classify;
 mod esp;
 mod ipv4;
