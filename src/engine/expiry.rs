@@ -13,16 +13,20 @@ use crate::time::Instant;
 use std::net::Ipv4Addr;
 
 impl Engine {
-    /// Expires everything that is due at `now`. Safe to call at any time.
+    /// Expires everything that is due at `now`. Safe to call at any time, early or late.
+    ///
+    /// Each item is handled at its own deadline, not at `now`: when the shell wakes late,
+    /// what an expiry sets off (a binding's linger after its last session, say) still
+    /// counts from the moment the expiry was due, exactly as if it had woken on time.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some((_, ticket, key)) = self.timers.pop_due(now) {
+        while let Some((due, ticket, key)) = self.timers.pop_due(now) {
             match key {
-                TimerKey::Gates(pair) => self.gates_due(now, ticket, pair),
-                TimerKey::Slot(slot) => self.slot_due(now, ticket, slot),
-                TimerKey::IkeSa(sa) => self.ike_sa_due(now, ticket, sa),
-                TimerKey::Flow(flow) => self.flow_due(now, ticket, flow),
-                TimerKey::Session(session) => self.session_due(now, ticket, session),
-                TimerKey::Binding(client) => self.binding_due(now, ticket, client),
+                TimerKey::Gates(pair) => self.gates_due(due, ticket, pair),
+                TimerKey::Slot(slot) => self.slot_due(due, ticket, slot),
+                TimerKey::IkeSa(sa) => self.ike_sa_due(due, ticket, sa),
+                TimerKey::Flow(flow) => self.flow_due(due, ticket, flow),
+                TimerKey::Session(session) => self.session_due(due, ticket, session),
+                TimerKey::Binding(client) => self.binding_due(due, ticket, client),
             }
         }
     }
