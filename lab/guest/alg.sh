@@ -1,0 +1,63 @@
+# shellcheck shell=dash
+# The project's daemon in the router namespace.
+#
+# Interface (lab/run.sh puts the files in with ALG_BIN=... and ALG_CONFIG=...):
+#   binary   /opt/alg/ike-esp-alg
+#   config   /opt/alg/ike-esp-alg.uci           (lab/config/ike-esp-alg.uci by default)
+#   start    ip netns exec r /opt/alg/ike-esp-alg daemon --config /opt/alg/ike-esp-alg.uci
+#            stdout+stderr -> $LAB_RUN/alg.log
+#   ready    `ip netns exec r /opt/alg/ike-esp-alg show counters --json` exits 0
+#   status   the same command; its output is printed into the console for people
+# The daemon installs its own nftables rules (queues, sessions) in the router; the lab only
+# provides fw4's table and its own counting/guard table.
+
+ALG_BIN=/opt/alg/ike-esp-alg
+ALG_CONF=/opt/alg/ike-esp-alg.uci
+ALG_READY_TIMEOUT=${ALG_READY_TIMEOUT:-30}
+
+alg_present() { [ -x "$ALG_BIN" ]; }
+
+# alg_require: the daemon scenarios cannot run without the daemon; say so loudly.
+alg_require() {
+    if alg_present; then
+        return 0
+    fi
+    result daemon-present FAIL "no daemon binary at $ALG_BIN; build it and run lab/run.sh with ALG_BIN=path/to/ike-esp-alg"
+    return 1
+}
+
+alg_show() { nsx r "$ALG_BIN" show counters --json; }
+
+alg_start() {
+    if [ ! -f "$ALG_CONF" ]; then
+        result daemon-start FAIL "no config at $ALG_CONF"
+        return 1
+    fi
+    _t0=$(now)
+    spawn alg r "$LAB_RUN/alg.log" "$ALG_BIN" daemon --config "$ALG_CONF"
+    if ! wait_for "$ALG_READY_TIMEOUT" alg_show; then
+        result daemon-start FAIL "'show counters --json' did not answer within ${ALG_READY_TIMEOUT} s; log: $(tail -n 3 "$LAB_RUN/alg.log" | tr '\n' ' ')"
+        return 1
+    fi
+    if ! kill -0 "$(pid_of alg)" 2>/dev/null; then
+        result daemon-start FAIL "daemon exited: $(tail -n 3 "$LAB_RUN/alg.log" | tr '\n' ' ')"
+        return 1
+    fi
+    say "daemon up (pid $(pid_of alg)) in $(elapsed "$_t0") s"
+    return 0
+}
+
+alg_alive() { _p=$(pid_of alg); [ -n "$_p" ] && kill -0 "$_p" 2>/dev/null; }
+
+alg_kill9() {
+    _p=$(pid_of alg)
+    [ -n "$_p" ] && kill -9 "$_p" 2>/dev/null
+    wait "$_p" 2>/dev/null
+    PID_alg=
+}
+
+alg_print_status() {
+    alg_present || return 0
+    echo "--- ike-esp-alg show counters --json"
+    alg_show 2>&1 | head -n 60
+}

@@ -1,0 +1,74 @@
+#!/bin/dash
+# shellcheck source-path=SCRIPTDIR
+# Runs the named scenarios (or sets: ci, alg, all) one after another, each in a fresh
+# topology with a watchdog, dumps the state after a failure, and ends with @@SUMMARY and
+# @@DONE. Called by /init with the names from the kernel command line.
+# shellcheck source=lib.sh
+. /opt/lab/lib.sh
+# shellcheck source=topo.sh
+. /opt/lab/topo.sh
+# shellcheck source=peers.sh
+. /opt/lab/peers.sh
+# shellcheck source=alg.sh
+. /opt/lab/alg.sh
+# shellcheck source=scenarios.sh
+. /opt/lab/scenarios.sh
+
+SC_TIMEOUT=${SC_TIMEOUT:-420}
+
+names=
+for a in "$@"; do
+    case "$a" in
+    ci) names="$names $SCENARIOS_CI" ;;
+    alg) names="$names $SCENARIOS_ALG" ;;
+    all) names="$names $SCENARIOS_CI $SCENARIOS_ALG" ;;
+    none) ;;
+    *) names="$names $a" ;;
+    esac
+done
+# shellcheck disable=SC2086 # word splitting wanted
+set -- $names
+mkdir -p "$LAB_ROOT"
+[ -x "$ALG_BIN" ] && echo "@@INFO lab daemon binary present: $ALG_BIN ($(wc -c <"$ALG_BIN") bytes)"
+
+for name in "$@"; do
+    LAB_SCENARIO=$name
+    LAB_RUN=$LAB_ROOT/$name
+    export LAB_SCENARIO LAB_RUN
+    rm -rf "$LAB_RUN"
+    mkdir -p "$LAB_RUN"
+    : >"$LAB_RUN/results"
+    : >"$LAB_RUN/pids"
+    echo "@@SCENARIO $name BEGIN"
+    t0=$(now)
+    if ! fn=$(scenario_fn "$name"); then
+        result scenario FAIL "unknown scenario '$name' (known: $SCENARIOS_CI $SCENARIOS_ALG demo; sets ci alg all)"
+        echo "@@SCENARIO $name END 0"
+        continue
+    fi
+    (
+        [ "${LAB_DEBUG:-0}" = 1 ] && set -x
+        "$fn"
+    ) &
+    sc_pid=$!
+    ( sleep "$SC_TIMEOUT"; kill "$sc_pid" 2>/dev/null && : >"$LAB_RUN/timed-out" ) &
+    wd_pid=$!
+    wait "$sc_pid"
+    kill "$wd_pid" 2>/dev/null
+    [ -f "$LAB_RUN/timed-out" ] && result watchdog FAIL "scenario still running after $SC_TIMEOUT s"
+    if [ "$name" != demo ] && [ ! -s "$LAB_RUN/results" ]; then
+        result results FAIL "the scenario reported nothing"
+    fi
+    scenario_failed && dump_state
+    # The last scenario stays up when an interactive shell follows.
+    if [ "${LAB_KEEP:-0}" != 1 ] || [ "$name" != "$(eval echo "\${$#}")" ]; then
+        stop_all
+        topo_down
+    fi
+    echo "@@SCENARIO $name END $(elapsed "$t0")"
+done
+
+cat "$LAB_ROOT"/*/results 2>/dev/null | awk '
+    { n[$1]++ }
+    END { printf "@@SUMMARY pass=%d fail=%d xfail=%d xpass=%d\n", n["PASS"], n["FAIL"], n["XFAIL"], n["XPASS"] }'
+echo "@@DONE"
