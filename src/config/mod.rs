@@ -2,4 +2,5 @@
 //!
 //! Parsing is pure: these modules take text and return typed data or a located error.
 
+pub mod junos;
 pub mod uci;

@@ -250,6 +250,12 @@ impl Package {
         Ok(self.push_section(Section::new(section_type, None, 0)?))
     }
 
+    /// The sections, for changing options or reordering (as `uci reorder` does); adding,
+    /// removing and renaming go through the methods that keep names unique.
+    pub fn sections_mut(&mut self) -> &mut [Section] {
+        &mut self.sections
+    }
+
     fn section_index(&self, reference: &str) -> Option<usize> {
         let Some(extended) = reference.strip_prefix('@') else {
             return self
@@ -398,6 +404,12 @@ impl Section {
     /// Appends one item to a list, like `uci add_list` (a single value becomes the first item).
     pub fn add_list(&mut self, option: &str, value: &str) -> Result<(), ErrorKind> {
         self.add_list_at(option, value, 0)
+    }
+
+    /// Reorders the options by a key given the option name, keeping the current order among
+    /// equal keys.
+    pub fn sort_options_by_key<K: Ord>(&mut self, mut key: impl FnMut(&str) -> K) {
+        self.options.sort_by_key(|e| key(&e.name));
     }
 
     fn entry(&self, option: &str) -> Option<&Entry> {
