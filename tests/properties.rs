@@ -123,19 +123,29 @@ impl Run {
                 let flags = if *v2 { if *response { IkeFlags::V2_RESPONSE } else { IkeFlags::V2_INITIATOR } } else { 1 };
                 let h = ike_header(*c, *s, *v2, exchange, flags, *msgid);
                 let sas = self.engine.ike_sa_status(self.now);
-                let (bytes, pair_client) = if *inbound {
+                let (bytes, target) = if *inbound {
                     // To the client's flow if it has one, else to a port that may be another's.
                     let (nat, port) = sas
                         .iter()
                         .find(|x| x.client == client(*c) && x.server == server(*s))
                         .map_or((WAN, 500 + u16::from(*c)), |sa| (sa.nat, sa.nat_port));
-                    let owner = sas.iter().find(|x| x.server == server(*s) && x.nat == nat && x.nat_port == port).map(|x| x.client);
-                    (build::ike(server(*s), 500, nat, port, &h), owner)
+                    (build::ike(server(*s), 500, nat, port, &h), Some((nat, port)))
                 } else {
-                    (build::ike(client(*c), 500, server(*s), 500, &h), Some(client(*c)))
+                    (build::ike(client(*c), 500, server(*s), 500, &h), None)
                 };
                 if self.packet(&bytes) == Verdict::Accept {
-                    if let Some(owner) = pair_client {
+                    // The pair the message belongs to is the one whose flow it used; its IKE
+                    // SA exists once the message has been handled.
+                    let owner = match target {
+                        None => Some(client(*c)),
+                        Some((nat, port)) => self
+                            .engine
+                            .ike_sa_status(self.now)
+                            .into_iter()
+                            .find(|x| x.server == server(*s) && x.nat == nat && x.nat_port == port)
+                            .map(|x| x.client),
+                    };
+                    if let Some(owner) = owner {
                         self.last_phase2.insert((owner, server(*s)), self.now);
                     }
                 }
@@ -223,7 +233,7 @@ impl Run {
         prop_assert!(sizes.pending_events <= limits.max_pending_events);
         // The heap may hold stale items, but never more than a few per live entry.
         let live = sizes.sessions + sizes.ike_sas + sizes.ike_flows + sizes.pairs + sizes.gate_slots + sizes.bindings;
-        prop_assert!(sizes.timers <= 4 * live + 64, "{} timers for {live} entries", sizes.timers);
+        prop_assert!(sizes.timers <= 2 * live + 64, "{} timers for {live} entries", sizes.timers);
         for b in self.engine.binding_status(self.now) {
             let per_client_sessions = self.engine.session_status(self.now).iter().filter(|s| s.client == b.client).count();
             prop_assert!(per_client_sessions <= limits.max_sessions_per_client as usize);

@@ -29,6 +29,30 @@ impl Engine {
                 TimerKey::Binding(client) => self.binding_due(due, ticket, client),
             }
         }
+        self.compact_timers_if_needed();
+    }
+
+    /// Drops stale timer items once they outnumber live entries (amortised O(1)).
+    pub(super) fn compact_timers_if_needed(&mut self) {
+        let live = self.sessions.len()
+            + self.ike_sas.len()
+            + self.flows.len()
+            + self.pairs.len()
+            + self.slots.len()
+            + self.bindings.len();
+        if self.timers.len() <= 2 * live + 64 {
+            return;
+        }
+        let (pairs, slots, ike_sas, flows, sessions, bindings) =
+            (&self.pairs, &self.slots, &self.ike_sas, &self.flows, &self.sessions, &self.bindings);
+        self.timers.retain(|key, ticket| match key {
+            TimerKey::Gates(k) => pairs.get(&k).is_some_and(|e| e.gate_ticket == Some(ticket)),
+            TimerKey::Slot(k) => slots.get(&k).is_some_and(|e| e.ticket == Some(ticket)),
+            TimerKey::IkeSa(k) => ike_sas.get(&k).is_some_and(|e| e.ticket == ticket),
+            TimerKey::Flow(k) => flows.get(&k).is_some_and(|e| e.ticket == ticket),
+            TimerKey::Session(k) => sessions.get(&k).is_some_and(|e| e.ticket == ticket),
+            TimerKey::Binding(k) => bindings.get(&k).is_some_and(|e| e.ticket == Some(ticket)),
+        });
     }
 
     fn gates_due(&mut self, now: Instant, ticket: Ticket, pair_key: PairKey) {
@@ -143,7 +167,9 @@ impl Engine {
         };
         clients.sort_unstable();
         clients.dedup();
-        clients.into_iter().filter(|c| self.clear_client(now, *c)).count()
+        let cleared = clients.into_iter().filter(|c| self.clear_client(now, *c)).count();
+        self.compact_timers_if_needed();
+        cleared
     }
 
     /// Removes everything of one client; true if it had anything.

@@ -141,6 +141,12 @@ impl Engine {
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) -> Verdict {
         self.handle_timeout(now);
         self.counters.packets += 1;
+        let verdict = self.decide(now, packet);
+        self.compact_timers_if_needed();
+        verdict
+    }
+
+    fn decide(&mut self, now: Instant, packet: &[u8]) -> Verdict {
         match classify(packet, self.config.ports) {
             Ok(Classified::Esp(esp)) => self.handle_esp(now, esp),
             Ok(Classified::Ike(ike)) => self.handle_ike(now, ike),

@@ -223,6 +223,7 @@ impl Engine {
                 skipped += 1;
             }
         }
+        self.compact_timers_if_needed();
         skipped
     }
 

@@ -75,3 +75,23 @@ fn timers_do_not_pile_up_when_entries_are_refreshed() {
     assert_eq!(engine.sessions.len(), 1);
     assert!(engine.timers.len() <= 2, "{} timer items", engine.timers.len());
 }
+
+#[test]
+fn a_client_cycling_exchanges_fast_cannot_grow_the_timer_heap() {
+    let mut engine = Engine::new(EngineConfig::default()).unwrap();
+    engine.handle_egress_address(Instant::ZERO, Some(WAN));
+    let a = Ipv4Addr::new(192, 168, 1, 10);
+    for round in 0..20_000u32 {
+        let now = Instant::from_millis(u64::from(round));
+        // Each exchange collapses at once, leaving its gate timer stale for 5 s.
+        assert_eq!(engine.handle_packet(now, &qm(a, round + 1)), Verdict::Accept);
+        let spi = 0x1_0000 + 2 * round;
+        engine.handle_packet(now, &build::esp(a, SERVER, Spi(spi), 1, 8));
+        engine.handle_packet(now, &build::esp(SERVER, WAN, Spi(spi + 1), 1, 8));
+        while engine.poll_action().is_some() {}
+        while engine.poll_event().is_some() {}
+        let live = engine.sessions.len() + engine.ike_sas.len() + engine.flows.len() + engine.pairs.len() + engine.slots.len() + engine.bindings.len();
+        assert!(engine.timers.len() <= 2 * live + 64, "round {round}: {} timers, {live} live", engine.timers.len());
+    }
+    assert_eq!(engine.counters.gates_collapsed, 40_000);
+}

@@ -47,6 +47,13 @@ impl Timers {
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }
+
+    /// Keeps only the items for which `is_live` holds. The engine calls this when stale
+    /// items outnumber live entries, so the heap stays within a constant factor of the
+    /// tables however fast entries come and go.
+    pub(crate) fn retain(&mut self, mut is_live: impl FnMut(TimerKey, Ticket) -> bool) {
+        self.heap.retain(|Reverse((_, ticket, key))| is_live(*key, *ticket));
+    }
 }
 
 #[cfg(test)]
@@ -65,5 +72,16 @@ mod tests {
         assert_eq!(t.pop_due(Instant::from_secs(30)), Some((Instant::from_secs(10), first, k(1))));
         assert_eq!(t.pop_due(Instant::from_secs(30)).map(|(_, _, key)| key), Some(k(2)));
         assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn retain_drops_stale_items() {
+        let mut t = Timers::default();
+        let k = |n: u8| TimerKey::Binding(Ipv4Addr::new(10, 0, 0, n));
+        let live = t.arm(k(1), Instant::from_secs(5));
+        t.arm(k(2), Instant::from_secs(6));
+        t.retain(|_, ticket| ticket == live);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.pop_due(Instant::from_secs(9)).map(|(_, ticket, _)| ticket), Some(live));
     }
 }
