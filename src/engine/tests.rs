@@ -78,7 +78,10 @@ fn timers_do_not_pile_up_when_entries_are_refreshed() {
 
 #[test]
 fn a_client_cycling_exchanges_fast_cannot_grow_the_timer_heap() {
-    let mut engine = Engine::new(EngineConfig::default()).unwrap();
+    let mut config = EngineConfig::default();
+    config.limits.max_sessions = 1 << 20;
+    config.limits.max_sessions_per_client = 1 << 20;
+    let mut engine = Engine::new(config).unwrap();
     engine.handle_egress_address(Instant::ZERO, Some(WAN));
     let a = Ipv4Addr::new(192, 168, 1, 10);
     for round in 0..20_000u32 {
