@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Everything CI checks, on a fresh Debian 12 machine, as root:
+#   1. host: cargo test (unit, scenario, property, golden tests) and clippy;
+#   2. big-endian mips and little-endian mipsel: the same tests under qemu-user;
+#   3. the QEMU lab (amd64): real IKE peers behind a NAT router;
+#   4. the engine benchmark, quick run (prints figures; no pass/fail on speed).
+# Installs what it needs (apt, rustup components, zig, qemu) on the way.
+# Usage: ./test-all.sh [host|bigendian|lab|bench ...]   (default: all four)
+set -uo pipefail
+cd "$(dirname "$0")"
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(host bigendian lab bench)
+log_dir=target/test-all
+mkdir -p "$log_dir"
+failed=()
+passed_total=0
+failed_total=0
+
+# Sums the `test result:` lines of a cargo log into the running totals.
+count_results() {
+    local p f
+    p=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$1" | awk '{s+=$4} END{print s+0}')
+    f=$(grep -Eo '[0-9]+ failed;' "$1" | awk '{s+=$1} END{print s+0}')
+    passed_total=$((passed_total + p))
+    failed_total=$((failed_total + f))
+}
+
+run_step() {
+    local name=$1; shift
+    local started=$SECONDS log="$log_dir/$name.log"
+    echo
+    echo "=== $name: $*"
+    if "$@" 2>&1 | tee "$log"; then
+        echo "=== $name: ok ($((SECONDS - started)) s)"
+    else
+        echo "=== $name: FAILED ($((SECONDS - started)) s), log: $log"
+        failed+=("$name")
+    fi
+    count_results "$log"
+}
+
+host_tests() {
+    rustup component add clippy >/dev/null 2>&1 || true
+    cargo test --locked && cargo clippy --locked --all-targets -- -D warnings
+}
+
+for step in "${steps[@]}"; do
+    case $step in
+    host) run_step host host_tests ;;
+    bigendian) run_step bigendian scripts/test-bigendian.sh ;;
+    lab) run_step lab lab/ci.sh amd64 ;;
+    bench) run_step bench cargo bench --locked --bench engine -- --quick ;;
+    *) echo "unknown step: $step (host, bigendian, lab, bench)" >&2; exit 2 ;;
+    esac
+done
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "failed steps: ${failed[*]}"
+fi
+echo "tests: $passed_total passed, $failed_total failed"
+[ ${#failed[@]} -eq 0 ] && [ "$failed_total" -eq 0 ]
