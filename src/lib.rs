@@ -22,8 +22,10 @@
 //! - [`wire`]: checked, panic-free views over IPv4/IPv6, UDP, ESP and the ISAKMP header.
 //! - [`engine`]: the ALG itself: IKE SA tracking, phase-2 gates, ESP sessions, NAT pools.
 //! - [`config`]: UCI configuration (grammar and typed model) and the Junos importer.
+//! - [`shell`]: the I/O around the engine: NFQUEUE, nftables, clock, signals, state file.
 
 pub mod config;
 pub mod engine;
+pub mod shell;
 pub mod time;
 pub mod wire;

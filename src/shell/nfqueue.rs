@@ -1,0 +1,1 @@
+//! NFQUEUE socket (placeholder until the netlink client lands).
