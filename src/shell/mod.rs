@@ -2,3 +2,4 @@
 //! the state file and the control socket live here and nowhere else.
 
 pub mod nfqueue;
+pub mod nft;
