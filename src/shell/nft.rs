@@ -165,8 +165,8 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     let key = "ip saddr . ip daddr . esp spi";
     let (ike, natt) = (s.ike_port, s.natt_port);
     let rules = [
-        ("prerouting", format!("ip protocol esp ip saddr @clients ip daddr @servers notrack goto esp_out")),
-        ("prerouting", format!("ip protocol esp ip saddr @servers ip daddr @nat_addresses notrack goto esp_in")),
+        ("prerouting", "ip protocol esp ip saddr @clients ip daddr @servers notrack goto esp_out".to_string()),
+        ("prerouting", "ip protocol esp ip saddr @servers ip daddr @nat_addresses notrack goto esp_in".to_string()),
         ("prerouting", format!("udp dport {ike} ip saddr @clients ip daddr @servers counter name queued_ike {queue}")),
         ("prerouting", format!("udp sport {ike} ip saddr @servers ip daddr @nat_addresses counter name queued_ike {queue}")),
         (
