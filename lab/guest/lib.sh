@@ -98,10 +98,11 @@ ping_recv() {
     echo "${_r:-0}"
 }
 
-# ping_bg NS DST COUNT FILE [INTERVAL]: ping in the background, summary into FILE; prints PID.
+# ping_bg NS DST COUNT FILE [INTERVAL]: ping in the background, summary into FILE. The
+# caller takes the PID from $! (not from a command substitution: only the shell that
+# started a process can wait for it).
 ping_bg() {
     ip netns exec "$1" ping -n -q -c "$3" -i "${5:-0.2}" -W 2 "$2" >"$4" 2>&1 &
-    echo $!
 }
 ping_file_recv() {
     _r=$(sed -n 's/.* \([0-9][0-9]*\) received.*/\1/p' "$1" 2>/dev/null)
@@ -135,6 +136,11 @@ dump_state() {
         fi
     else
         echo "--- daemon: not started in this scenario"
+    fi
+    if [ ! -e /run/netns/r ]; then
+        echo "--- no topology (the scenario stopped before building it)"
+        echo "@@DUMP-END $LAB_SCENARIO"
+        return 0
     fi
     echo "--- router: nft list ruleset"
     nsx r nft list ruleset 2>&1

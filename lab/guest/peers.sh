@@ -81,6 +81,7 @@ lsw_server() {
 lsw_start() {
     _n=$1 _d=$(lsw_dir "$1")
     mkdir -p "$_d/nss" "$_d/run"
+    rm -f "$_d/run/pluto.ctl"
     certutil -N -d "sql:$_d/nss" --empty-password >"$_d/certutil.log" 2>&1 \
         || { say "$_n: certutil failed: $(cat "$_d/certutil.log")"; return 1; }
     spawn "pluto_$_n" "$_n" "$_d/pluto.out" pluto --nofork --config "$_d/ipsec.conf" \
@@ -107,7 +108,11 @@ lsw_up() {
 
 # lsw_rekey NS CONN: start a new phase-2 exchange for an established IPsec SA.
 lsw_rekey() {
-    whack_ns "$1" --name "$2" --rekey-ipsec >>"$(lsw_dir "$1")/whack.log" 2>&1
+    _o=$(whack_ns "$1" --name "$2" --rekey-ipsec 2>&1)
+    _rc=$?
+    echo "$_o" >>"$(lsw_dir "$1")/whack.log"
+    info "$1: whack --name $2 --rekey-ipsec: rc=$_rc $(echo "$_o" | tr '\n' ' ')"
+    return $_rc
 }
 
 # ---------------------------------------------------------------- strongSwan
@@ -219,6 +224,7 @@ EOF
 # ssw_start NS: charon with a private /run (5.9 has a fixed /run/charon.pid), then load.
 ssw_start() {
     _n=$1 _d=$(ssw_dir "$1")
+    rm -f "$_d/charon.vici"
     spawn "charon_$_n" "$_n" "$_d/charon.out" dash -c \
         "mount -t tmpfs tmpfs /run && export STRONGSWAN_CONF=$_d/strongswan.conf && exec /usr/lib/ipsec/charon"
     if ! wait_for 30 test -S "$_d/charon.vici"; then

@@ -71,4 +71,5 @@ done
 cat "$LAB_ROOT"/*/results 2>/dev/null | awk '
     { n[$1]++ }
     END { printf "@@SUMMARY pass=%d fail=%d xfail=%d xpass=%d\n", n["PASS"], n["FAIL"], n["XFAIL"], n["XPASS"] }'
+echo "@@INFO lab guest uptime $(cut -d' ' -f1 /proc/uptime) s, memory available $(awk '/MemAvailable/{print $2}' /proc/meminfo) kB"
 echo "@@DONE"
