@@ -38,7 +38,7 @@ use split::split_statements;
 pub const PACKAGE_NAME: &str = "ike-esp-alg";
 
 /// The section that holds the ALG's own options (SPEC §4).
-pub const ALG_SECTION: &str = "ike_esp_nat";
+pub const ALG_SECTION: &str = super::model::ALG_SECTION;
 
 /// What came out of an import: the UCI package and what could not be carried over.
 #[derive(Debug, Clone, PartialEq, Eq)]

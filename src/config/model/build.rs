@@ -1,0 +1,234 @@
+//! A parsed UCI package to an [`AlgConfig`], collecting every problem on the way.
+//!
+//! Read first: SPEC §4. Sections are checked in file order; pools and rule sets are read
+//! before rules, so that a rule may name a pool or rule set defined further down. Nothing is
+//! returned half-built: either the whole configuration, checked by the engine too, or every
+//! problem found, in line order.
+
+use core::time::Duration;
+
+use super::knobs::{
+    ADDRESS_PERSISTENT_DEFAULT, ENABLED_DEFAULT, FAIL_OPEN_DEFAULT, PORT_RANGE, QUEUE_NUM_DEFAULT,
+    QUEUE_NUM_RANGE, SOURCE_NAT_INTERFACE,
+};
+use super::pools::read_pools;
+use super::problem::{Problem, ProblemKind, Unit};
+use super::sections::{Checked, Problems};
+use super::{values, AlgConfig, QueueOptions, RuleSet, Zone};
+use crate::config::uci::{Package, Section};
+use crate::engine::{EngineConfig, Ipv4Net, Limits, PoolConfig, RuleConfig, SourceNat, Timeouts};
+use crate::wire::Ports;
+
+const ZONE_FORM: &str = "the name of a firewall zone";
+const RULE_SET_FORM: &str = "the name of a rule_set section";
+const SOURCE_NAT_FORM: &str = "'interface' or the name of a pool section";
+
+pub(super) fn build(package: &Package, file: &str) -> Result<AlgConfig, Vec<Problem>> {
+    let mut problems = Problems::new(file);
+    let mut checked: Vec<Checked<'_>> = Vec::new();
+    for (i, section) in package.sections().iter().enumerate() {
+        let same_type = |s: &&Section| s.section_type() == section.section_type();
+        let index = package.sections().iter().take(i).filter(same_type).count();
+        checked.extend(problems.check_section(section, index));
+    }
+    let of_type = |section_type: &str| -> Vec<Checked<'_>> {
+        checked
+            .iter()
+            .filter(|c| c.spec.section_type == section_type)
+            .copied()
+            .collect()
+    };
+
+    let alg = read_alg(&mut problems, &of_type("alg"));
+    let mut address_persistent = ADDRESS_PERSISTENT_DEFAULT;
+    for nat in of_type("nat") {
+        if let Some(on) = problems.read(&nat, "address_persistent", values::boolean) {
+            address_persistent = on;
+        }
+    }
+    let (pools, pool_options) = read_pools(&mut problems, &of_type("pool"));
+    let rule_sets = read_rule_sets(&mut problems, &of_type("rule_set"));
+    let rules = read_rules(&mut problems, &of_type("rule"), &pools, &rule_sets);
+
+    if !problems.list.is_empty() {
+        let mut list = problems.list;
+        list.sort_by_key(|p| p.line.unwrap_or(u32::MAX));
+        return Err(list);
+    }
+    let engine = EngineConfig {
+        timeouts: alg.timeouts,
+        ports: alg.ports,
+        address_persistent,
+        pools,
+        rules,
+        limits: Limits::default(),
+    };
+    engine
+        .validate()
+        .map_err(|e| vec![Problem::from_engine_error(file, e)])?;
+    Ok(AlgConfig {
+        file: file.to_owned(),
+        enabled: alg.enabled,
+        queue: alg.queue,
+        engine,
+        pools: pool_options,
+        rule_sets,
+    })
+}
+
+/// The `alg` section's values, defaults where an option is absent.
+#[derive(Debug)]
+struct AlgValues {
+    enabled: bool,
+    timeouts: Timeouts,
+    ports: Ports,
+    queue: QueueOptions,
+}
+
+/// Reads every `alg` section (there should be one; others are already a naming problem).
+fn read_alg(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> AlgValues {
+    let mut alg = AlgValues {
+        enabled: ENABLED_DEFAULT,
+        timeouts: Timeouts::default(),
+        ports: Ports::default(),
+        queue: QueueOptions {
+            number: QUEUE_NUM_DEFAULT,
+            fail_open: FAIL_OPEN_DEFAULT,
+        },
+    };
+    for section in sections {
+        let mut seconds = |option: &str, range: (u64, u64), into: &mut Duration| {
+            let read = problems.read(section, option, |v| values::number(v, range, Unit::Seconds));
+            if let Some(seconds) = read {
+                *into = Duration::from_secs(seconds);
+            }
+        };
+        let t = &mut alg.timeouts;
+        seconds("state_timeout", Timeouts::STATE_RANGE, &mut t.state);
+        seconds(
+            "esp_gate_timeout",
+            Timeouts::ESP_GATE_RANGE,
+            &mut t.esp_gate,
+        );
+        seconds(
+            "esp_session_timeout",
+            Timeouts::ESP_SESSION_RANGE,
+            &mut t.esp_session,
+        );
+        seconds(
+            "binding_linger",
+            Timeouts::BINDING_LINGER_RANGE,
+            &mut t.binding_linger,
+        );
+
+        let mut number16 = |option: &str, range: (u64, u64), into: &mut u16| {
+            let read = problems.read(section, option, |v| values::number(v, range, Unit::Plain));
+            if let Some(n) = read.and_then(|n| u16::try_from(n).ok()) {
+                *into = n;
+            }
+        };
+        number16("ike_port", PORT_RANGE, &mut alg.ports.ike);
+        number16("natt_port", PORT_RANGE, &mut alg.ports.natt);
+        number16("queue_num", QUEUE_NUM_RANGE, &mut alg.queue.number);
+
+        if let Some(on) = problems.read(section, "enabled", values::boolean) {
+            alg.enabled = on;
+        }
+        if let Some(on) = problems.read(section, "fail_open", values::boolean) {
+            alg.queue.fail_open = on;
+        }
+        if alg.ports.ike == alg.ports.natt {
+            // Blame the option that is written; natt_port if both are.
+            let (option, other) = match section.single("natt_port") {
+                Some(_) => ("natt_port", "ike_port"),
+                None => ("ike_port", "natt_port"),
+            };
+            let line = section.section.option_line(option);
+            let kind = ProblemKind::SamePorts {
+                port: alg.ports.ike,
+                other,
+            };
+            problems.option(section, option, line, kind);
+        }
+    }
+    alg
+}
+
+fn read_rule_sets(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> Vec<RuleSet> {
+    let mut rule_sets = Vec::new();
+    for section in sections {
+        let mut zone = |option: &str| Zone {
+            name: problems
+                .require(section, option, ZONE_FORM, |v| {
+                    values::zone_name(v).map(str::to_owned)
+                })
+                .unwrap_or_default(),
+            line: section.section.option_line(option),
+        };
+        let from_zone = zone("from_zone");
+        let to_zone = zone("to_zone");
+        rule_sets.push(RuleSet {
+            name: section.name(),
+            from_zone,
+            to_zone,
+        });
+    }
+    rule_sets
+}
+
+fn read_rules(
+    problems: &mut Problems<'_>,
+    sections: &[Checked<'_>],
+    pools: &[PoolConfig],
+    rule_sets: &[RuleSet],
+) -> Vec<RuleConfig> {
+    let pool_names: Vec<String> = pools.iter().map(|p| p.name.clone()).collect();
+    let rule_set_names: Vec<String> = rule_sets.iter().map(|r| r.name.clone()).collect();
+    let mut rules = Vec::new();
+    for section in sections {
+        let rule_set = problems.require(section, "rule_set", RULE_SET_FORM, |name| {
+            if rule_set_names.iter().any(|n| n == name) {
+                Ok(name.to_owned())
+            } else {
+                Err(ProblemKind::UnknownRuleSet {
+                    name: name.to_owned(),
+                    defined: rule_set_names.clone(),
+                })
+            }
+        });
+        let sources = read_prefixes(problems, section, "source_address");
+        let destinations = read_prefixes(problems, section, "destination_address");
+        let source_nat = problems.require(section, "source_nat", SOURCE_NAT_FORM, |name| {
+            if name == SOURCE_NAT_INTERFACE {
+                return Ok(SourceNat::Interface);
+            }
+            match pool_names.iter().position(|n| n == name) {
+                Some(index) => Ok(SourceNat::Pool(index)),
+                None => Err(ProblemKind::UnknownPool {
+                    name: name.to_owned(),
+                    defined: pool_names.clone(),
+                }),
+            }
+        });
+        rules.push(RuleConfig {
+            name: section.name(),
+            rule_set: rule_set.unwrap_or_default(),
+            sources,
+            destinations,
+            source_nat: source_nat.unwrap_or(SourceNat::Interface),
+        });
+    }
+    rules
+}
+
+/// A rule's `source_address` or `destination_address` list; absent means any.
+fn read_prefixes(problems: &mut Problems<'_>, section: &Checked<'_>, option: &str) -> Vec<Ipv4Net> {
+    let mut prefixes = Vec::new();
+    for (value, line) in section.items(option) {
+        match values::prefix(value) {
+            Ok(prefix) => prefixes.push(prefix),
+            Err(kind) => problems.option(section, option, line, kind),
+        }
+    }
+    prefixes
+}

@@ -1,0 +1,159 @@
+//! The typed configuration: `/etc/config/ike-esp-alg` read, checked and turned into what the
+//! engine, the daemon and the CLI use.
+//!
+//! Read first: SPEC §4 (the knobs, their ranges and defaults, and how bad input is refused)
+//! and [`EngineConfig`], which this model fills in. [`AlgConfig::load`] takes the file's text,
+//! [`AlgConfig::from_package`] a [`Package`] from [`uci::parse`]
+//! or the Junos importer. Either gives back the whole configuration, checked by the engine
+//! too, or every [`Problem`] found, one line each: nothing is half-applied.
+//!
+//! The file's sections and options (ranges inclusive):
+//!
+//! | section | option | value | default |
+//! |---|---|---|---|
+//! | `alg 'ike_esp_nat'` | `enabled` | 0/1 | 0 |
+//! | | `state_timeout` | 180–86400 s | 14400 |
+//! | | `esp_gate_timeout` | 2–30 s | 5 |
+//! | | `esp_session_timeout` | 60–2400 s | 1800 |
+//! | | `ike_port`, `natt_port` | 1–65535, different | 500, 4500 |
+//! | | `binding_linger` | 0–86400 s | 300 |
+//! | | `queue_num` | 0–65535 | 500 |
+//! | | `fail_open` | 0/1 | 1 |
+//! | `nat 'source'` | `address_persistent` | 0/1 | 1 |
+//! | `pool '<name>'` | `list address` | `A-B`, `a.b.c.d/n`, `a.b.c.d` | required |
+//! | | `proxy_arp` | 0/1 | 0 |
+//! | `rule_set '<name>'` | `from_zone`, `to_zone` | firewall zone | required |
+//! | `rule ['<name>']` | `rule_set` | a rule set's name | required |
+//! | | `list source_address`, `list destination_address` | `a.b.c.d/n`, `a.b.c.d` | any |
+//! | | `source_nat` | `interface` or a pool's name | required |
+//!
+//! `binding_linger`, `queue_num` and `fail_open` go beyond the guide: how long a persistent
+//! NAT binding outlives a client's last state (the engine's [`Timeouts::binding_linger`]),
+//! which NFQUEUE the daemon's queue rules use, and whether they bypass the queue when the
+//! daemon is not running (SPEC §3 rule 11). Table capacities ([`Limits`]) stay at their
+//! defaults and are not in the file.
+//!
+//! Zones are checked against the firewall by the caller, which can read
+//! `/etc/config/firewall`: [`firewall_zone_names`] and [`AlgConfig::check_zones`].
+//!
+//! [`Timeouts::binding_linger`]: crate::engine::Timeouts::binding_linger
+//! [`Limits`]: crate::engine::Limits
+
+mod build;
+mod knobs;
+mod pools;
+mod problem;
+mod sections;
+mod values;
+mod zones;
+
+pub use knobs::{
+    ADDRESS_PERSISTENT_DEFAULT, ALG_SECTION, ENABLED_DEFAULT, FAIL_OPEN_DEFAULT, NAT_SECTION,
+    PORT_RANGE, QUEUE_NUM_DEFAULT, QUEUE_NUM_RANGE, SOURCE_NAT_INTERFACE,
+};
+pub use problem::{AddressForm, Problem, ProblemKind, SectionRef, Unit};
+pub use zones::firewall_zone_names;
+
+use crate::config::uci::{self, Package};
+use crate::engine::{EngineConfig, PoolConfig, RuleConfig, SourceNat};
+
+/// `/etc/config/ike-esp-alg`, checked. Built only by [`AlgConfig::load`] and
+/// [`AlgConfig::from_package`], so every cross-reference in it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlgConfig {
+    /// The file it was read from, for later messages about it (zones).
+    pub file: String,
+    /// `enabled`: off means no packet goes to userspace (SPEC §3 rule 10).
+    pub enabled: bool,
+    /// How the daemon queues packets to itself.
+    pub queue: QueueOptions,
+    /// Timeouts, ports, address persistence, pools and rules, as the engine takes them.
+    pub engine: EngineConfig,
+    /// One per pool, in the order of `engine.pools`: what the engine does not need.
+    pub pools: Vec<PoolOptions>,
+    /// In file order. Every rule's `rule_set` names one of these.
+    pub rule_sets: Vec<RuleSet>,
+}
+
+/// The `queue_num` and `fail_open` options of the `alg` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueOptions {
+    /// The NFQUEUE number of the daemon's queue rules.
+    pub number: u16,
+    /// Queue rules bypass the queue when no daemon listens (SPEC §3 rule 11).
+    pub fail_open: bool,
+}
+
+/// A pool's options beyond its addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// The same name as the engine's pool at the same index.
+    pub name: String,
+    /// The daemon answers ARP for the pool's addresses on the egress interface.
+    pub proxy_arp: bool,
+}
+
+/// A `config rule_set`: the direction of the traffic its rules apply to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSet {
+    pub name: String,
+    /// The clients' zone (the guide's `from zone`).
+    pub from_zone: Zone,
+    /// The servers' zone (the guide's `to zone`).
+    pub to_zone: Zone,
+}
+
+/// A firewall zone named by a rule set, with the line that named it (for [`AlgConfig::check_zones`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zone {
+    pub name: String,
+    pub line: Option<u32>,
+}
+
+impl AlgConfig {
+    /// Parses and checks the text of `/etc/config/ike-esp-alg`. `file` names it in problems.
+    /// A UCI syntax error is the only problem reported, since nothing after it can be read.
+    pub fn load(text: &str, file: &str) -> Result<AlgConfig, Vec<Problem>> {
+        let package = uci::parse(text, file).map_err(|e| vec![Problem::from_parse_error(e)])?;
+        AlgConfig::from_package(&package, file)
+    }
+
+    /// Checks a parsed package and builds the configuration; every problem if it has any.
+    pub fn from_package(package: &Package, file: &str) -> Result<AlgConfig, Vec<Problem>> {
+        build::build(package, file)
+    }
+
+    /// The rule set called `name`.
+    pub fn rule_set(&self, name: &str) -> Option<&RuleSet> {
+        self.rule_sets.iter().find(|r| r.name == name)
+    }
+
+    /// The rule set a rule belongs to.
+    pub fn rule_set_of(&self, rule: &RuleConfig) -> Option<&RuleSet> {
+        self.rule_set(&rule.rule_set)
+    }
+
+    /// The pool a rule translates to; `None` for interface SNAT.
+    pub fn pool_of(&self, rule: &RuleConfig) -> Option<&PoolConfig> {
+        match rule.source_nat {
+            SourceNat::Interface => None,
+            SourceNat::Pool(index) => self.engine.pools.get(index),
+        }
+    }
+
+    /// The pools whose addresses the daemon answers ARP for.
+    pub fn proxy_arp_pools(&self) -> impl Iterator<Item = &PoolConfig> {
+        self.engine
+            .pools
+            .iter()
+            .zip(&self.pools)
+            .filter(|(_, options)| options.proxy_arp)
+            .map(|(pool, _)| pool)
+    }
+}
+
+impl std::fmt::Display for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
