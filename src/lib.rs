@@ -24,6 +24,7 @@
 //! - [`config`]: UCI configuration (grammar and typed model) and the Junos importer.
 //! - [`shell`]: the I/O around the engine: NFQUEUE, nftables, clock, signals, state file.
 
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod shell;

@@ -1,5 +1,13 @@
 //! The shell: all I/O around the sans-IO engine. NFQUEUE, nftables, the clock, signals,
 //! the state file and the control socket live here and nowhere else.
 
+pub mod clock;
+pub mod control;
+pub mod daemon;
+pub mod egress;
+pub mod kernel_state;
+pub mod log;
 pub mod nfqueue;
 pub mod nft;
+pub mod signals;
+pub mod state_file;

@@ -1,0 +1,551 @@
+//! The daemon: one thread, one `poll(2)` over the NFQUEUE socket, the signal fd and the
+//! control socket, with the engine's next deadline as the timeout. The clock is read in
+//! one place ([`Clock`]); with no traffic the daemon sleeps until a timer is due.
+//!
+//! Order for each batch of queued packets: the engine decides every packet, the batch's
+//! actions go to the kernel in one nft transaction, and only then are the verdicts sent,
+//! so the packets that follow find their session or NAT mapping installed (SPEC rule 3).
+
+use super::clock::Clock;
+use super::control::{respond, ControlSocket};
+use super::egress;
+use super::kernel_state;
+use super::log::RateLimitedLog;
+use super::nfqueue::{NfQueue, NfVerdict, QueueSettings, QueuedPacket};
+use super::nft::{add_session, render_ruleset, render_teardown, DatapathSettings, Nft, QueueBackend};
+use super::signals::{Signal, Signals};
+use super::state_file;
+use crate::cli::status::{render_json, render_text, Part, ShellCounters};
+use crate::config::model::AlgConfig;
+use crate::engine::{
+    Action, ActivityReport, ClearScope, Direction, Engine, EspSessionSpec, SessionKey, Translation, Verdict,
+};
+use crate::time::Instant;
+use crate::wire::{rewrite_ipv4_addresses, Spi};
+use core::fmt;
+use core::time::Duration;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// How the daemon was started.
+#[derive(Clone, Debug)]
+pub struct DaemonOptions {
+    pub config_path: PathBuf,
+    pub state_path: PathBuf,
+    pub control_path: PathBuf,
+    /// The WAN device for interface SNAT; `None` means the default route's device.
+    pub egress_device: Option<String>,
+    pub backend: QueueBackend,
+}
+
+/// Why the daemon stopped (or could not start). Each is one clear line.
+#[derive(Debug)]
+pub enum DaemonError {
+    Config(Vec<String>),
+    Kernel(String),
+    Io(String),
+}
+
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DaemonError::Config(lines) => f.write_str(&lines.join("\n")),
+            DaemonError::Kernel(line) | DaemonError::Io(line) => f.write_str(line),
+        }
+    }
+}
+
+/// Mark bit used by the xtables queue backend.
+pub const XTABLES_MARK: u32 = 0x1000_0000;
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+const EGRESS_POLL: Duration = Duration::from_secs(5);
+const STATE_SAVE: Duration = Duration::from_secs(15);
+const ACTIVITY_MIN_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Loads the configuration file into a checked [`AlgConfig`], or every problem in it.
+pub fn load_config(path: &std::path::Path) -> Result<AlgConfig, DaemonError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| DaemonError::Config(vec![format!("{}: cannot read: {e}", path.display())]))?;
+    AlgConfig::load(&text, &path.display().to_string())
+        .map_err(|problems| DaemonError::Config(problems.iter().map(|p| p.to_string()).collect()))
+}
+
+/// Runs the daemon until SIGTERM. `enabled 0` removes our table and returns at once.
+pub fn run(options: DaemonOptions) -> Result<(), DaemonError> {
+    let signals = Signals::open().map_err(|e| DaemonError::Io(format!("signalfd: {e}")))?;
+    let config = load_config(&options.config_path)?;
+    let nft = Nft::default();
+    if !config.enabled {
+        teardown(&nft, &options, config.queue.number);
+        eprintln!("ike-esp-alg: disabled in {}; rules removed, IPsec passes through as on a stock router", options.config_path.display());
+        return Ok(());
+    }
+    let mut daemon = Daemon::start(options, config, nft, signals)?;
+    daemon.run()
+}
+
+/// Removes every rule and queue of ours (SPEC rule 10).
+pub fn teardown(nft: &Nft, options: &DaemonOptions, queue_num: u16) {
+    let _ = nft.apply(&render_teardown());
+    if let QueueBackend::XtablesMark(mark) = options.backend {
+        let _ = Command::new("iptables-nft").args(xtables_rule("-D", mark, queue_num)).status();
+    }
+}
+
+fn xtables_rule(op: &str, mark: u32, queue_num: u16) -> Vec<String> {
+    let mark = format!("0x{mark:08x}/0x{mark:08x}");
+    ["-t", "raw", op, "PREROUTING", "-m", "mark", "--mark", &mark, "-j", "NFQUEUE", "--queue-num", &queue_num.to_string(), "--queue-bypass"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+struct Daemon {
+    options: DaemonOptions,
+    config: AlgConfig,
+    engine: Engine,
+    nft: Nft,
+    queue: NfQueue,
+    signals: Signals,
+    control: ControlSocket,
+    clock: Clock,
+    log: RateLimitedLog,
+    egress: Option<Ipv4Addr>,
+    stats: ShellStats,
+    packets: Vec<QueuedPacket>,
+    last_egress_check: Instant,
+    last_activity: Instant,
+    last_refresh: Instant,
+    last_save: Instant,
+    dirty: bool,
+    /// Sessions whose kernel element was last re-added at this `last_seen`.
+    refreshed: HashMap<SessionKey, Instant>,
+}
+
+#[derive(Debug, Default)]
+struct ShellStats {
+    verdict_accept: u64,
+    verdict_drop: u64,
+    verdict_rewritten: u64,
+    queue_overflow: u64,
+    nft_failures: u64,
+    sessions_refreshed: u64,
+    reloads: u64,
+    reload_failures: u64,
+}
+
+impl Daemon {
+    fn start(options: DaemonOptions, config: AlgConfig, nft: Nft, signals: Signals) -> Result<Daemon, DaemonError> {
+        let clock = Clock;
+        let now = clock.now();
+        let mut engine = Engine::new(config.engine.clone())
+            .map_err(|e| DaemonError::Config(vec![format!("{}: {e}", options.config_path.display())]))?;
+        let egress = find_egress(&options);
+        engine.handle_egress_address(now, egress);
+        let settings = DatapathSettings::from_config(&config.engine, egress, config.queue.number, options.backend);
+        nft.apply(&render_ruleset(&settings)).map_err(|e| kernel_error(&e.message))?;
+        if let QueueBackend::XtablesMark(mark) = options.backend {
+            let present = Command::new("iptables-nft").args(xtables_rule("-C", mark, config.queue.number)).status();
+            if !present.is_ok_and(|s| s.success()) {
+                let added = Command::new("iptables-nft").args(xtables_rule("-I", mark, config.queue.number)).status();
+                if !added.is_ok_and(|s| s.success()) {
+                    return Err(DaemonError::Kernel("cannot add the iptables-nft NFQUEUE rule (xt_NFQUEUE missing?)".into()));
+                }
+            }
+        }
+        let queue = NfQueue::open(
+            config.queue.number,
+            QueueSettings { max_len: 4096, copy_range: 0xffff, fail_open: config.queue.fail_open },
+        )
+        .map_err(|e| DaemonError::Kernel(e.to_string()))?;
+        let control = ControlSocket::bind(&options.control_path)
+            .map_err(|e| DaemonError::Io(format!("control socket {}: {e}", options.control_path.display())))?;
+        // Take back what a previous daemon learned: the kernel's maps, then the state file.
+        let from_kernel = kernel_state::read(&nft, &config.engine);
+        let from_file = match state_file::load(&options.state_path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("ike-esp-alg: ignoring state file {}: {e}", options.state_path.display());
+                Default::default()
+            }
+        };
+        let snapshot = kernel_state::merge(from_kernel, from_file);
+        let skipped = engine.restore(now, &snapshot);
+        let records = snapshot.sessions.len() + snapshot.bindings.len() + snapshot.flows.len();
+        eprintln!(
+            "ike-esp-alg: started, queue {} ({}), egress {}, {} records taken back, {} skipped",
+            config.queue.number,
+            match options.backend {
+                QueueBackend::Nft => "nft queue",
+                QueueBackend::XtablesMark(_) => "iptables-nft NFQUEUE",
+            },
+            egress.map_or_else(|| "unknown".to_string(), |a| a.to_string()),
+            records.saturating_sub(skipped),
+            skipped
+        );
+        let mut daemon = Daemon {
+            options,
+            config,
+            engine,
+            nft,
+            queue,
+            signals,
+            control,
+            clock,
+            log: RateLimitedLog::new(50, 10),
+            egress,
+            stats: ShellStats::default(),
+            packets: Vec::new(),
+            last_egress_check: now,
+            last_activity: Instant::ZERO,
+            last_refresh: now,
+            last_save: now,
+            dirty: true,
+            refreshed: HashMap::new(),
+        };
+        daemon.apply_engine_output(now);
+        Ok(daemon)
+    }
+
+    fn run(&mut self) -> Result<(), DaemonError> {
+        loop {
+            let now = self.clock.now();
+            let wake = match self.engine.poll_timeout() {
+                Some(t) => t.min(now + HOUSEKEEPING),
+                None => now + HOUSEKEEPING,
+            };
+            let timeout_ms = i32::try_from(wake.saturating_since(now).as_millis()).unwrap_or(i32::MAX);
+            let ready = poll3(self.queue.as_raw_fd(), self.signals.as_raw_fd(), self.control.as_raw_fd(), timeout_ms);
+            if ready[1] {
+                match self.signals.read() {
+                    Some(Signal::Terminate) => {
+                        self.save_state();
+                        eprintln!("ike-esp-alg: stopping; learned sessions keep flowing in the kernel");
+                        return Ok(());
+                    }
+                    Some(Signal::Reload) => self.reload(),
+                    None => {}
+                }
+            }
+            if ready[0] {
+                self.handle_queue();
+            }
+            if ready[2] {
+                self.handle_control();
+            }
+            self.housekeeping();
+        }
+    }
+
+    fn handle_queue(&mut self) {
+        self.packets.clear();
+        if let Err(e) = self.queue.recv(&mut self.packets) {
+            if e.raw_os_error() == Some(libc::ENOBUFS) {
+                self.stats.queue_overflow += 1;
+            } else {
+                let now = self.clock.now();
+                self.log.log(now, &format!("ike-esp-alg: queue receive: {e}"));
+            }
+        }
+        if self.packets.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        let verdicts: Vec<Verdict> = self.packets.iter().map(|p| self.engine.handle_packet(now, &p.payload)).collect();
+        let failed = self.apply_engine_output(now);
+        let packets = std::mem::take(&mut self.packets);
+        for (packet, verdict) in packets.iter().zip(verdicts) {
+            let (nf, payload) = self.nf_verdict(packet, verdict, &failed);
+            match nf {
+                NfVerdict::Drop => self.stats.verdict_drop += 1,
+                _ if payload.is_some() => self.stats.verdict_rewritten += 1,
+                _ => self.stats.verdict_accept += 1,
+            }
+            if let Err(e) = self.queue.verdict(packet.id, nf, payload.as_deref()) {
+                self.log.log(now, &format!("ike-esp-alg: verdict for packet {}: {e}", packet.id));
+            }
+        }
+        self.packets = packets;
+    }
+
+    /// The kernel verdict for the engine's: inbound rewrites travel in the payload;
+    /// outbound ones are done by the `postrouting` map, which was filled before this.
+    fn nf_verdict(&self, packet: &QueuedPacket, verdict: Verdict, failed: &[SessionKey]) -> (NfVerdict, Option<Vec<u8>>) {
+        match verdict {
+            Verdict::Accept => (NfVerdict::Accept, None),
+            Verdict::Drop(_) => (NfVerdict::Drop, None),
+            Verdict::AcceptTranslated(Translation { new_dst: Some(dst), new_src }) => {
+                let mut copy = packet.payload.clone();
+                match rewrite_ipv4_addresses(&mut copy, new_src, Some(dst)) {
+                    Ok(()) => (NfVerdict::Accept, Some(copy)),
+                    Err(_) => (NfVerdict::Drop, None),
+                }
+            }
+            Verdict::AcceptTranslated(Translation { new_src: Some(_), new_dst: None }) => {
+                // Without its map element the packet would leave with the client's own address.
+                let key = crate::wire::classify(&packet.payload, self.config.engine.ports).ok().and_then(|c| match c {
+                    crate::wire::Classified::Esp(e) => Some(SessionKey { direction: Direction::Outbound, src: e.src, dst: e.dst, spi: e.spi }),
+                    _ => None,
+                });
+                if key.is_some_and(|k| failed.contains(&k)) {
+                    (NfVerdict::Drop, None)
+                } else {
+                    (NfVerdict::Accept, None)
+                }
+            }
+            Verdict::AcceptTranslated(Translation { new_src: None, new_dst: None }) => (NfVerdict::Accept, None),
+        }
+    }
+
+    /// Applies queued actions in one transaction and logs queued events. Returns the
+    /// sessions whose installation failed.
+    fn apply_engine_output(&mut self, now: Instant) -> Vec<SessionKey> {
+        let mut actions = Vec::new();
+        while let Some(a) = self.engine.poll_action() {
+            actions.push(a);
+        }
+        let mut failed = Vec::new();
+        if !actions.is_empty() {
+            self.dirty = true;
+            for (action, error) in self.nft.apply_actions(&actions) {
+                self.stats.nft_failures += 1;
+                if let Action::InstallEspSession(s) = action {
+                    failed.push(s.key);
+                }
+                self.log.log(now, &format!("ike-esp-alg: datapath update failed: {error}"));
+            }
+        }
+        while let Some(event) = self.engine.poll_event() {
+            self.log.log(now, &format!("ike-esp-alg: {event}"));
+        }
+        failed
+    }
+
+    fn handle_control(&mut self) {
+        while let Some((stream, request)) = self.control.accept() {
+            let now = self.clock.now();
+            self.refresh_activity(now, false);
+            let words: Vec<&str> = request.split_whitespace().collect();
+            let answer = match words.as_slice() {
+                ["show", part, rest @ ..] => match Part::parse(part) {
+                    Some(part) if rest.contains(&"json") => render_json(&self.engine, now, part, &self.shell_counters()),
+                    Some(part) => render_text(&self.engine, now, part, &self.shell_counters()),
+                    None => format!("error: unknown part '{part}' (all, counters, state, gates, sessions, bindings)\n"),
+                },
+                ["clear", "all"] => {
+                    let n = self.engine.clear(now, ClearScope::All);
+                    self.apply_engine_output(now);
+                    format!("cleared {n} client(s)\n")
+                }
+                ["clear", "client", address] => match address.parse::<Ipv4Addr>() {
+                    Ok(client) => {
+                        let n = self.engine.clear(now, ClearScope::Client(client));
+                        self.apply_engine_output(now);
+                        format!("cleared {n} client(s)\n")
+                    }
+                    Err(_) => format!("error: '{address}' is not an IPv4 address\n"),
+                },
+                _ => format!("error: unknown request '{request}'\n"),
+            };
+            respond(stream, &answer);
+        }
+    }
+
+    fn shell_counters(&self) -> ShellCounters {
+        let mut list = vec![
+            ("verdict_accept".to_string(), self.stats.verdict_accept),
+            ("verdict_drop".to_string(), self.stats.verdict_drop),
+            ("verdict_rewritten".to_string(), self.stats.verdict_rewritten),
+            ("queue_overflow".to_string(), self.stats.queue_overflow),
+            ("nft_failures".to_string(), self.stats.nft_failures),
+            ("sessions_refreshed".to_string(), self.stats.sessions_refreshed),
+            ("reloads".to_string(), self.stats.reloads),
+            ("reload_failures".to_string(), self.stats.reload_failures),
+        ];
+        for counter in ["queued_esp_out", "queued_esp_in", "queued_ike", "queued_natt"] {
+            if let Ok(text) = self.nft.list("counter", counter) {
+                let packets = text
+                    .split_whitespace()
+                    .skip_while(|w| *w != "packets")
+                    .nth(1)
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                list.push((format!("kernel_{counter}_packets"), packets));
+            }
+        }
+        list
+    }
+
+    fn housekeeping(&mut self) {
+        let now = self.clock.now();
+        if now.saturating_since(self.last_egress_check) >= EGRESS_POLL {
+            self.last_egress_check = now;
+            let egress = find_egress(&self.options);
+            if egress != self.egress {
+                self.log.log(now, &format!("ike-esp-alg: egress address now {egress:?} (was {:?})", self.egress));
+                self.egress = egress;
+                self.engine.handle_egress_address(now, egress);
+                self.apply_ruleset(now);
+            }
+        }
+        if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+            // The kernel measures idleness: read it before deciding that a session expired.
+            self.refresh_activity(now, false);
+            self.engine.handle_timeout(now);
+            self.apply_engine_output(now);
+        }
+        let refresh_every = (self.config.engine.timeouts.esp_session / 4).min(Duration::from_secs(60));
+        if now.saturating_since(self.last_refresh) >= refresh_every {
+            self.last_refresh = now;
+            self.refresh_activity(now, true);
+        }
+        if self.dirty && now.saturating_since(self.last_save) >= STATE_SAVE {
+            self.save_state();
+        }
+    }
+
+    /// Reads `esp_seen` and reports each session's last packet to the engine; with
+    /// `readd`, also re-adds the kernel elements of sessions active since the last time,
+    /// which restarts their kernel-side timeout.
+    fn refresh_activity(&mut self, now: Instant, readd: bool) {
+        if !readd && now.saturating_since(self.last_activity) < ACTIVITY_MIN_INTERVAL {
+            return;
+        }
+        self.last_activity = now;
+        let Ok(listing) = self.nft.list("set", "esp_seen") else { return };
+        let timeout = self.config.engine.timeouts.esp_session;
+        let mut readds = Vec::new();
+        for element in super::nft::parse_listed_elements(&listing) {
+            let (Some(src), Some(dst), Some(spi), Some(left)) = (
+                element.key.first().and_then(|a| a.parse::<Ipv4Addr>().ok()),
+                element.key.get(1).and_then(|a| a.parse::<Ipv4Addr>().ok()),
+                element.key.get(2).and_then(|s| super::nft::parse_spi(s)),
+                element.expires,
+            ) else {
+                continue;
+            };
+            let last_seen = now.saturating_sub(timeout.saturating_sub(left));
+            for direction in [Direction::Outbound, Direction::Inbound] {
+                let key = SessionKey { direction, src, dst, spi: Spi(spi) };
+                self.engine.handle_session_activity(key, ActivityReport { packets: 0, bytes: 0, last_seen });
+                if readd && self.refreshed.get(&key).is_none_or(|t| *t < last_seen) {
+                    readds.push(key);
+                }
+            }
+        }
+        if readd && !readds.is_empty() {
+            let sessions = self.engine.session_status(now);
+            let mut script = String::new();
+            for key in &readds {
+                let translated = sessions.iter().find(|s| s.direction == key.direction && s.spi == key.spi && match key.direction {
+                    Direction::Outbound => s.client == key.src && s.server == key.dst,
+                    Direction::Inbound => s.server == key.src && s.nat == key.dst,
+                });
+                if let Some(s) = translated {
+                    let to = match key.direction {
+                        Direction::Outbound => s.nat,
+                        Direction::Inbound => s.client,
+                    };
+                    script.push_str(&add_session(&EspSessionSpec { key: *key, translated: to, idle_timeout: timeout }));
+                    script.push('\n');
+                    self.refreshed.insert(*key, now);
+                    self.stats.sessions_refreshed += 1;
+                }
+            }
+            if let Err(e) = self.nft.apply(&script) {
+                self.stats.nft_failures += 1;
+                self.log.log(now, &format!("ike-esp-alg: refreshing session timeouts: {e}"));
+            }
+            self.refreshed.retain(|k, _| sessions.iter().any(|s| s.spi == k.spi));
+        }
+    }
+
+    fn apply_ruleset(&mut self, now: Instant) {
+        let settings = DatapathSettings::from_config(&self.config.engine, self.egress, self.config.queue.number, self.options.backend);
+        if let Err(e) = self.nft.apply(&render_ruleset(&settings)) {
+            self.stats.nft_failures += 1;
+            self.log.log(now, &format!("ike-esp-alg: ruleset update failed: {e}"));
+        }
+        self.apply_engine_output(now);
+    }
+
+    /// SIGHUP: a bad file is reported and the old configuration stays (nothing half-applied).
+    fn reload(&mut self) {
+        let now = self.clock.now();
+        let config = match load_config(&self.options.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                self.stats.reload_failures += 1;
+                for line in e.to_string().lines() {
+                    eprintln!("ike-esp-alg: reload refused, keeping the running configuration: {line}");
+                }
+                return;
+            }
+        };
+        if !config.enabled {
+            teardown(&self.nft, &self.options, self.config.queue.number);
+            eprintln!("ike-esp-alg: disabled by reload; rules removed, exiting");
+            std::process::exit(0);
+        }
+        let mut engine = match Engine::new(config.engine.clone()) {
+            Ok(e) => e,
+            Err(e) => {
+                self.stats.reload_failures += 1;
+                eprintln!("ike-esp-alg: reload refused: {e}");
+                return;
+            }
+        };
+        engine.handle_egress_address(now, self.egress);
+        let snapshot = self.engine.snapshot(now);
+        let skipped = engine.restore(now, &snapshot);
+        self.engine = engine;
+        self.config = config;
+        self.stats.reloads += 1;
+        self.apply_ruleset(now);
+        eprintln!("ike-esp-alg: configuration reloaded ({skipped} records no longer fit and were dropped)");
+    }
+
+    fn save_state(&mut self) {
+        let now = self.clock.now();
+        self.last_save = now;
+        match state_file::save(&self.options.state_path, &self.engine.snapshot(now)) {
+            Ok(()) => self.dirty = false,
+            Err(e) => self.log.log(now, &format!("ike-esp-alg: saving state to {}: {e}", self.options.state_path.display())),
+        }
+    }
+}
+
+fn find_egress(options: &DaemonOptions) -> Option<Ipv4Addr> {
+    let device = options
+        .egress_device
+        .clone()
+        .or_else(|| std::fs::read_to_string("/proc/net/route").ok().and_then(|t| egress::default_route_device(&t)))?;
+    egress::ipv4_address_of(&device)
+}
+
+/// Names the OpenWrt package for a kernel feature nft reports missing.
+fn kernel_error(message: &str) -> DaemonError {
+    let hint = if message.contains("queue") {
+        " (the kernel lacks the nft queue expression: install kmod-nft-queue)"
+    } else if message.contains("No such file or directory") {
+        " (a kernel module is missing: install kmod-nft-queue and kmod-nft-nat)"
+    } else {
+        ""
+    };
+    DaemonError::Kernel(format!("cannot install the ike-esp-alg nftables table: {message}{hint}"))
+}
+
+/// Polls three fds; returns which are readable. EINTR counts as nothing ready.
+#[allow(unsafe_code)]
+fn poll3(a: i32, b: i32, c: i32, timeout_ms: i32) -> [bool; 3] {
+    let mut fds = [a, b, c].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+    // SAFETY: fds is a valid array of three pollfd for the duration of the call.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout_ms) };
+    if n <= 0 {
+        return [false; 3];
+    }
+    fds.map(|p| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0)
+}

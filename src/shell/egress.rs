@@ -1,0 +1,78 @@
+//! Finding the egress interface's IPv4 address, for interface SNAT.
+//!
+//! The device is given (`--egress-device`, from the init script's `network_get_device wan`)
+//! or taken from the default route in `/proc/net/route`. Its address comes from
+//! `getifaddrs(3)`. Polled by the daemon, so a WAN address change is picked up without a
+//! restart.
+
+use std::net::Ipv4Addr;
+
+/// The device that holds the IPv4 default route, from `/proc/net/route` text.
+pub fn default_route_device(proc_net_route: &str) -> Option<String> {
+    proc_net_route.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            // Iface Destination Gateway Flags RefCnt Use Metric Mask ...
+            [iface, "00000000", _, _, _, _, _, "00000000", ..] => Some((*iface).to_string()),
+            _ => None,
+        }
+    })
+}
+
+/// The first IPv4 address of `device`, if it has one.
+pub fn ipv4_address_of(device: &str) -> Option<Ipv4Addr> {
+    interface_addresses().into_iter().find(|(name, _)| name == device).map(|(_, addr)| addr)
+}
+
+/// Every (interface, IPv4 address) pair of this network namespace.
+#[allow(unsafe_code)]
+pub fn interface_addresses() -> Vec<(String, Ipv4Addr)> {
+    let mut list = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head we own until freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return list;
+    }
+    let mut cursor = head;
+    while !cursor.is_null() {
+        // SAFETY: cursor is a node of the list getifaddrs returned, not yet freed.
+        let entry = unsafe { &*cursor };
+        cursor = entry.ifa_next;
+        if entry.ifa_addr.is_null() || entry.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_addr is non-null and points to a sockaddr of at least sa_family.
+        let family = i32::from(unsafe { (*entry.ifa_addr).sa_family });
+        if family != libc::AF_INET {
+            continue;
+        }
+        // SAFETY: for AF_INET the address is a sockaddr_in.
+        let sin = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in) };
+        let addr = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { std::ffi::CStr::from_ptr(entry.ifa_name) }.to_string_lossy().into_owned();
+        list.push((name, addr));
+    }
+    // SAFETY: head came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_default_route_device() {
+        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                     br-lan\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                     wan\t00000000\t017100CB\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        assert_eq!(default_route_device(table).as_deref(), Some("wan"));
+        assert_eq!(default_route_device("Iface\tDestination\n"), None);
+    }
+
+    #[test]
+    fn loopback_has_its_address() {
+        assert_eq!(ipv4_address_of("lo"), Some(Ipv4Addr::LOCALHOST));
+    }
+}
