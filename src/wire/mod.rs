@@ -19,6 +19,7 @@ mod esp;
 mod ipv4;
 mod ipv6;
 mod isakmp;
+pub mod nfnetlink;
 mod numbers;
 mod udp;
 
