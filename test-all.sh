@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Everything CI checks, on a fresh Debian 12 machine, as root:
 #   1. host: cargo test (unit, scenario, property, golden tests) and clippy;
-#   2. big-endian mips and little-endian mipsel: the same tests under qemu-user;
-#   3. the QEMU lab (amd64): real IKE peers behind a NAT router;
-#   4. the engine benchmark, quick run (prints figures; no pass/fail on speed).
+#   2. daemon: the daemon on this host's kernel in namespaces, crafted IKE and ESP;
+#   3. big-endian mips and little-endian mipsel: the same tests under qemu-user;
+#   4. the QEMU lab (amd64): real IKE peers behind a NAT router;
+#   5. the engine benchmark, quick run (prints figures; no pass/fail on speed).
 # Installs what it needs (apt, rustup components, zig, qemu) on the way.
-# Usage: ./test-all.sh [host|bigendian|lab|bench ...]   (default: all four)
+# Usage: ./test-all.sh [host|daemon|bigendian|lab|bench ...]   (default: all five)
 set -uo pipefail
 cd "$(dirname "$0")"
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(host bigendian lab bench)
+[ ${#steps[@]} -gt 0 ] || steps=(host daemon bigendian lab bench)
 log_dir=target/test-all
 mkdir -p "$log_dir"
 failed=()
@@ -22,6 +23,9 @@ count_results() {
     local p f
     p=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$1" | awk '{s+=$4} END{print s+0}')
     f=$(grep -Eo '[0-9]+ failed;' "$1" | awk '{s+=$1} END{print s+0}')
+    # Scripts that print a plain "N passed, M failed" line (the daemon test, the lab).
+    p=$((p + $(grep -Ex '[0-9]+ passed, [0-9]+ failed' "$1" | awk '{s+=$1} END{print s+0}')))
+    f=$((f + $(grep -Ex '[0-9]+ passed, [0-9]+ failed' "$1" | awk '{s+=$3} END{print s+0}')))
     passed_total=$((passed_total + p))
     failed_total=$((failed_total + f))
 }
@@ -45,13 +49,20 @@ host_tests() {
     cargo test --locked && cargo clippy --locked --all-targets -- -D warnings
 }
 
+daemon_tests() {
+    command -v nft >/dev/null && command -v iptables-nft >/dev/null && command -v python3 >/dev/null \
+        || apt-get install -y -qq nftables iptables iproute2 python3 >/dev/null
+    cargo build --locked && tests/host/daemon_netns.sh target/debug/ike-esp-alg
+}
+
 for step in "${steps[@]}"; do
     case $step in
     host) run_step host host_tests ;;
+    daemon) run_step daemon daemon_tests ;;
     bigendian) run_step bigendian scripts/test-bigendian.sh ;;
     lab) run_step lab lab/ci.sh amd64 ;;
     bench) run_step bench cargo bench --locked --bench engine -- --quick ;;
-    *) echo "unknown step: $step (host, bigendian, lab, bench)" >&2; exit 2 ;;
+    *) echo "unknown step: $step (host, daemon, bigendian, lab, bench)" >&2; exit 2 ;;
     esac
 done
 

@@ -148,7 +148,10 @@ impl Daemon {
         let settings = DatapathSettings::from_config(&config.engine, egress, config.queue.number, options.backend);
         nft.apply(&render_ruleset(&settings)).map_err(|e| kernel_error(&e.message))?;
         if let QueueBackend::XtablesMark(mark) = options.backend {
-            let present = Command::new("iptables-nft").args(xtables_rule("-C", mark, config.queue.number)).status();
+            let present = Command::new("iptables-nft")
+                .args(xtables_rule("-C", mark, config.queue.number))
+                .stderr(std::process::Stdio::null())
+                .status();
             if !present.is_ok_and(|s| s.success()) {
                 let added = Command::new("iptables-nft").args(xtables_rule("-I", mark, config.queue.number)).status();
                 if !added.is_ok_and(|s| s.success()) {

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# End to end on this host's kernel, in namespaces of its own: two clients behind one NAT
+# router running the daemon, one server. Crafted IKE and ESP (this kernel has no IPsec and
+# no nft `queue`, so the daemon uses its iptables-nft NFQUEUE backend). Checks that:
+#   - both clients' phase 2 are serialised and both learn their SAs both ways;
+#   - inbound ESP reaches the client that negotiated its SPI, and no other;
+#   - unsolicited inbound ESP is dropped and counted;
+#   - after learning, ESP no longer reaches the queue (kernel counters stay flat);
+#   - kill -9 then restart: learned SAs keep flowing meanwhile and `show` lists them again.
+# Prints one PASS/FAIL line per check and "N passed, M failed" at the end.
+# Usage: tests/host/daemon_netns.sh [path/to/ike-esp-alg]   (as root)
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${1:-$here/../../target/debug/ike-esp-alg}
+bin=$(readlink -f "$bin")
+py="python3 $here/packets.py"
+tag=iea$$
+C1=${tag}c1 C2=${tag}c2 R=${tag}r S=${tag}s
+work=$(mktemp -d)
+passed=0 failed=0
+daemon_pid=
+
+if [ "$(id -u)" != 0 ] || ! command -v nft >/dev/null || ! command -v iptables-nft >/dev/null; then
+    echo "skip: needs root, nft and iptables-nft"; echo "0 passed, 0 failed"; exit 0
+fi
+
+check() { # name, then a command that must succeed
+    local name=$1; shift
+    if "$@"; then echo "PASS $name"; passed=$((passed + 1)); else echo "FAIL $name"; failed=$((failed + 1)); fi
+}
+cleanup() {
+    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+    for n in $C1 $C2 $R $S; do ip netns del "$n" 2>/dev/null; done
+    [ "${KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+
+for n in $C1 $C2 $R $S; do ip netns add "$n"; ip -n "$n" link set lo up; done
+ip link add c1 netns "$C1" type veth peer name l1 netns "$R"
+ip link add c2 netns "$C2" type veth peer name l2 netns "$R"
+ip link add wan netns "$R" type veth peer name s0 netns "$S"
+ip -n "$R" link add br-lan type bridge
+ip -n "$R" link set l1 master br-lan; ip -n "$R" link set l2 master br-lan
+ip -n "$C1" addr add 192.168.1.10/24 dev c1; ip -n "$C2" addr add 192.168.1.11/24 dev c2
+ip -n "$R" addr add 192.168.1.1/24 dev br-lan; ip -n "$R" addr add 203.0.113.7/24 dev wan
+ip -n "$S" addr add 203.0.113.1/24 dev s0; ip -n "$S" addr add 198.51.100.1/32 dev lo
+for l in "$C1 c1" "$C2 c2" "$R l1" "$R l2" "$R br-lan" "$R wan" "$S s0"; do set -- $l; ip -n "$1" link set "$2" up; done
+ip -n "$C1" route add default via 192.168.1.1; ip -n "$C2" route add default via 192.168.1.1
+ip -n "$R" route add default via 203.0.113.1
+ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1
+# fw4's shape where it matters here: masquerade on wan.
+ip netns exec "$R" nft -f - <<'NFT'
+table inet fw4 {
+  chain srcnat { type nat hook postrouting priority srcnat; policy accept; oifname "wan" masquerade; }
+}
+NFT
+# The server counts what arrives, and from where.
+ip netns exec "$S" nft -f - <<'NFT'
+table inet sink {
+  counter esp_from_nat {}
+  counter ike_from_nat_500 {}
+  chain in { type filter hook prerouting priority -400; policy accept;
+    ip protocol esp ip saddr 203.0.113.7 counter name esp_from_nat;
+    udp sport 500 ip saddr 203.0.113.7 counter name ike_from_nat_500; }
+}
+NFT
+for c in $C1 $C2; do
+    ip netns exec "$c" nft -f - <<'NFT'
+table inet sink {
+  counter esp_in {}
+  chain in { type filter hook prerouting priority -400; policy accept; ip protocol esp counter name esp_in; }
+}
+NFT
+done
+cat > "$work/config" <<'EOF2'
+config alg 'ike_esp_nat'
+	option enabled '1'
+	option esp_gate_timeout '5'
+config nat 'source'
+	option address_persistent '1'
+config rule_set 'rs1'
+	option from_zone 'lan'
+	option to_zone 'wan'
+config rule 'r1'
+	option rule_set 'rs1'
+	list source_address '192.168.1.0/24'
+	option source_nat 'interface'
+EOF2
+
+start_daemon() {
+    ip netns exec "$R" "$bin" daemon --config "$work/config" --state "$work/state" --control "$work/sock" \
+        --egress-device wan --queue-backend xtables >>"$work/daemon.log" 2>&1 &
+    daemon_pid=$!
+    # A killed daemon leaves its socket file: wait until one answers, not until one exists.
+    for _ in $(seq 50); do show counters >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "daemon did not start:"; cat "$work/daemon.log"; return 1
+}
+show() { ip netns exec "$R" "$bin" show "$@" --control "$work/sock"; }
+counter() { ip netns exec "$1" nft list counter inet sink "$2" | awk '/packets/ {print $2}'; }
+kcounter() { ip netns exec "$R" nft list counter ip ike_esp_alg "$1" | awk '/packets/ {print $2}'; }
+json_num() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
+
+start_daemon || exit 1
+# Phase 1 of both clients, then phase 2 of client 1; client 2's phase 2 must wait.
+ip netns exec "$C1" $py ike 192.168.1.10 500 198.51.100.1 500 1 2 0 0x1111 0
+ip netns exec "$C2" $py ike 192.168.1.11 500 198.51.100.1 500 1 2 0 0x2222 0
+sleep 0.5
+ip netns exec "$C1" $py ike 192.168.1.10 500 198.51.100.1 500 1 32 0xa1 0x1111 0x9999 1
+sleep 0.5
+ip netns exec "$C2" $py ike 192.168.1.11 500 198.51.100.1 500 1 32 0xb1 0x2222 0x8888 1
+sleep 0.3
+check "IKE leaves from the NAT address, port 500 kept for the first client" test "$(counter "$S" ike_from_nat_500)" -ge 1
+check "second client's phase 2 dropped while the first holds the gates" \
+    test "$(show counters --json | json_num phase2_dropped_gate_busy)" = 1
+ip netns exec "$C1" $py esp 192.168.1.10 198.51.100.1 0xa0000001 3
+ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xa0000002 3
+sleep 0.3
+check "client 1 outbound ESP arrives from the NAT address" test "$(counter "$S" esp_from_nat)" = 3
+check "client 1 gets its inbound ESP" test "$(counter "$C1" esp_in)" = 3
+# Client 2 retransmits its phase 2 and learns its SAs.
+ip netns exec "$C2" $py ike 192.168.1.11 500 198.51.100.1 500 1 32 0xb1 0x2222 0x8888 1
+sleep 0.2
+ip netns exec "$C2" $py esp 192.168.1.11 198.51.100.1 0xb0000001 2
+ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xb0000002 2
+sleep 0.3
+check "client 2 gets its inbound ESP, client 1 none of it" \
+    test "$(counter "$C2" esp_in)-$(counter "$C1" esp_in)" = "2-3"
+queued_before=$(( $(kcounter queued_esp_out) + $(kcounter queued_esp_in) ))
+ip netns exec "$C1" $py esp 192.168.1.10 198.51.100.1 0xa0000001 50
+ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xb0000002 50
+sleep 0.3
+queued_after=$(( $(kcounter queued_esp_out) + $(kcounter queued_esp_in) ))
+check "learned SAs never reach the queue (queue counters flat over 100 packets)" test "$queued_before" = "$queued_after"
+check "learned SAs are forwarded by the kernel" test "$(counter "$C2" esp_in)-$(counter "$S" esp_from_nat)" = "52-55"
+ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0x0badf00d 5
+sleep 0.3
+check "unsolicited inbound ESP dropped and counted" \
+    test "$(show counters --json | json_num inbound_esp_dropped_no_gate)-$(counter "$C1" esp_in)-$(counter "$C2" esp_in)" = "5-3-52"
+check "show sessions lists 2 clients with SPI in and out" sh -c "ip netns exec $R $bin show sessions --control $work/sock | grep -c 0xa0000002.*0xa0000001 | grep -qx 1"
+# kill -9: the kernel keeps forwarding; a restarted daemon lists the sessions again.
+kill -9 "$daemon_pid"; wait "$daemon_pid" 2>/dev/null; daemon_pid=
+ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xa0000002 4
+sleep 0.2
+check "after kill -9 learned SAs keep flowing" test "$(counter "$C1" esp_in)" = 7
+start_daemon || exit 1
+show sessions --json > "$work/restored.json" 2>&1
+check "restarted daemon takes the 4 sessions back from the kernel" test "$(grep -o '"spi"' "$work/restored.json" | wc -l)" = 4
+ip netns exec "$C1" $py ike 192.168.1.10 500 198.51.100.1 500 1 32 0xa2 0x1111 0x9999 1
+sleep 0.2
+check "a new phase 2 after restart opens gates" test "$(show counters --json | json_num phase2_allowed)" = 1
+kill -TERM "$daemon_pid"; wait "$daemon_pid"; rc=$?; daemon_pid=
+check "SIGTERM exits cleanly and writes the state file" sh -c "[ $rc = 0 ] && head -1 $work/state | grep -q ike-esp-alg-state"
+if [ "$failed" -gt 0 ]; then echo "--- daemon log"; cat "$work/daemon.log"; fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
