@@ -368,6 +368,13 @@ impl Daemon {
             ("reloads".to_string(), self.stats.reloads),
             ("reload_failures".to_string(), self.stats.reload_failures),
         ];
+        let q = self.queue.stats();
+        list.push(("queue_packets".to_string(), q.packets));
+        // ENOBUFS reports and packets the kernel numbered but could not deliver (fail-open
+        // accepted them); SPEC §5's "queue overflow".
+        list.push(("queue_overruns".to_string(), q.overruns));
+        list.push(("queue_lost".to_string(), q.lost));
+        list.push(("queue_verdict_errors".to_string(), q.verdict_errors));
         for counter in ["queued_esp_out", "queued_esp_in", "queued_ike", "queued_natt"] {
             if let Ok(text) = self.nft.list("counter", counter) {
                 let packets = text
