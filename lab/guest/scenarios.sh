@@ -413,7 +413,7 @@ sc_demo() {
     section "5. Server SAs (outer addresses: every client is $NAT_ADDR)"
     for _ns in s s2; do
         echo "-- $_ns"
-        ip -n "$_ns" xfrm state | grep -E '^src|encap'
+        ip -n "$_ns" xfrm state | grep -E '^src|proto esp|encap'
     done
     section "6. Router: conntrack entries and statistics"
     nsx r conntrack -L 2>/dev/null | grep -E 'esp|unknown|udp' | sed 's/^/   /'

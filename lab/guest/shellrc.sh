@@ -17,10 +17,10 @@ for _ns in c1 c2 c3 r s s2 inet; do
     alias "$_ns=ip netns exec $_ns"
 done
 labhelp() {
-    cat <<'HELP'
+    cat <<HELP
 Namespaces: c1 c2 c3 (LAN clients 192.168.1.10-12), r (router: br-lan 192.168.1.1,
 wan 203.0.113.7), s (203.0.113.1, protected 172.16.0.1), s2 (203.0.113.2, protected 172.16.1.1).
-Each name is an alias for 'ip netns exec NAME', e.g.
+Each name is an alias for 'ip netns exec NAME', for example:
   c1 ping -c 3 172.16.0.1          ping through c1's tunnel (cleartext would be dropped)
   r conntrack -L; r conntrack -S   the router's conntrack table and statistics
   r nft list ruleset               fw4 + the lab's table (+ the daemon's, if running)
