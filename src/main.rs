@@ -3,6 +3,7 @@
 //! ```text
 //! ike-esp-alg daemon [--config F] [--state F] [--control S] [--egress-device DEV] [--queue-backend nft|xtables]
 //! ike-esp-alg show [all|counters|state|gates|sessions|bindings] [--json] [--control S]
+//! ike-esp-alg show security alg status | show security alg | show security nat [--config F]
 //! ike-esp-alg clear all | clear client ADDRESS [--control S]
 //! ike-esp-alg check [--config F]
 //! ike-esp-alg print-ruleset [--config F] [--egress ADDRESS] [--queue-backend nft|xtables]
@@ -10,7 +11,9 @@
 //! ike-esp-alg version
 //! ```
 
+use ike_esp_alg::cli::junos_show;
 use ike_esp_alg::config::junos;
+use ike_esp_alg::config::model::AlgConfig;
 use ike_esp_alg::config::uci;
 use ike_esp_alg::shell::control::{request, DEFAULT_CONTROL_PATH};
 use ike_esp_alg::shell::daemon::{self, DaemonOptions, XTABLES_MARK};
@@ -25,6 +28,7 @@ const DEFAULT_STATE: &str = "/var/run/ike-esp-alg.state";
 const USAGE: &str = "usage:
   ike-esp-alg daemon [--config FILE] [--state FILE] [--control SOCKET] [--egress-device DEV] [--queue-backend nft|xtables]
   ike-esp-alg show [all|counters|state|gates|sessions|bindings] [--json] [--control SOCKET]
+  ike-esp-alg show security alg status | show security alg | show security nat [--config FILE]
   ike-esp-alg clear all | clear client ADDRESS [--control SOCKET]
   ike-esp-alg check [--config FILE]
   ike-esp-alg print-ruleset [--config FILE] [--egress ADDRESS] [--queue-backend nft|xtables]
@@ -93,6 +97,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         ["daemon"] => run_daemon(&args),
+        ["show", "security", "alg", "status"] => show_config(&args, junos_show::render_alg_status),
+        ["show", "security", "alg"] => show_config(&args, junos_show::render_security_alg),
+        ["show", "security", "nat"] => show_config(&args, junos_show::render_security_nat),
         ["show", rest @ ..] => {
             let part = rest.first().copied().unwrap_or("all");
             let json = if args.has("--json") { " json" } else { "" };
@@ -139,6 +146,17 @@ fn control(args: &Args, line: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e.to_string(), 1),
+    }
+}
+
+/// The Junos-format `show security …` commands: the configuration file, no daemon needed.
+fn show_config(args: &Args, render: fn(&AlgConfig) -> String) -> ExitCode {
+    match daemon::load_config(&args.path("--config", DEFAULT_CONFIG)) {
+        Ok(config) => {
+            print!("{}", render(&config));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string(), 2),
     }
 }
 

@@ -2,4 +2,5 @@
 //! for LuCI/rpcd and scripts). Pure: they take the engine and `now`, and return text.
 
 pub mod json;
+pub mod junos_show;
 pub mod status;
