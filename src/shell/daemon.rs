@@ -11,6 +11,7 @@ use super::control::{respond, ControlSocket};
 use super::egress;
 use super::kernel_state;
 use super::log::RateLimitedLog;
+use super::pool_addresses;
 use super::nfqueue::{NfQueue, NfVerdict, QueueSettings, QueuedPacket};
 use super::nft::{add_session, render_ruleset, render_teardown, DatapathSettings, Nft, QueueBackend};
 use super::signals::{Signal, Signals};
@@ -80,6 +81,7 @@ pub fn run(options: DaemonOptions) -> Result<(), DaemonError> {
     let nft = Nft::default();
     if !config.enabled {
         teardown(&nft, &options, config.queue.number);
+        release_pool_addresses(&options, &config);
         eprintln!("ike-esp-alg: disabled in {}; rules removed, IPsec passes through as on a stock router", options.config_path.display());
         return Ok(());
     }
@@ -143,10 +145,11 @@ impl Daemon {
         let now = clock.now();
         let mut engine = Engine::new(config.engine.clone())
             .map_err(|e| DaemonError::Config(vec![format!("{}: {e}", options.config_path.display())]))?;
-        let egress = find_egress(&options);
+        let egress = find_egress(&options, &config);
         engine.handle_egress_address(now, egress);
         let settings = DatapathSettings::from_config(&config.engine, egress, config.queue.number, options.backend);
         nft.apply(&render_ruleset(&settings)).map_err(|e| kernel_error(&e.message))?;
+        claim_pool_addresses(&options, &config);
         if let QueueBackend::XtablesMark(mark) = options.backend {
             let present = Command::new("iptables-nft")
                 .args(xtables_rule("-C", mark, config.queue.number))
@@ -225,6 +228,7 @@ impl Daemon {
             if ready[1] {
                 match self.signals.read() {
                     Some(Signal::Terminate) => {
+                        // Pool addresses stay, like the table: learned SAs keep flowing.
                         self.save_state();
                         eprintln!("ike-esp-alg: stopping; learned sessions keep flowing in the kernel");
                         return Ok(());
@@ -393,7 +397,7 @@ impl Daemon {
         let now = self.clock.now();
         if now.saturating_since(self.last_egress_check) >= EGRESS_POLL {
             self.last_egress_check = now;
-            let egress = find_egress(&self.options);
+            let egress = find_egress(&self.options, &self.config);
             if egress != self.egress {
                 self.log.log(now, &format!("ike-esp-alg: egress address now {egress:?} (was {:?})", self.egress));
                 self.egress = egress;
@@ -495,6 +499,7 @@ impl Daemon {
                 return;
             }
         };
+        release_pool_addresses(&self.options, &self.config);
         if !config.enabled {
             teardown(&self.nft, &self.options, self.config.queue.number);
             eprintln!("ike-esp-alg: disabled by reload; rules removed, exiting");
@@ -511,6 +516,7 @@ impl Daemon {
         engine.handle_egress_address(now, self.egress);
         let snapshot = self.engine.snapshot(now);
         let skipped = engine.restore(now, &snapshot);
+        claim_pool_addresses(&self.options, &config);
         self.engine = engine;
         self.config = config;
         self.stats.reloads += 1;
@@ -528,12 +534,56 @@ impl Daemon {
     }
 }
 
-fn find_egress(options: &DaemonOptions) -> Option<Ipv4Addr> {
-    let device = options
-        .egress_device
-        .clone()
-        .or_else(|| std::fs::read_to_string("/proc/net/route").ok().and_then(|t| egress::default_route_device(&t)))?;
-    egress::ipv4_address_of(&device)
+fn find_egress(options: &DaemonOptions, config: &AlgConfig) -> Option<Ipv4Addr> {
+    egress::ipv4_address_of(&egress_device(options, config)?)
+}
+
+/// `--egress-device`, else the default route's device, else the first device of a rule
+/// set's `to_zone` that has an IPv4 address.
+fn egress_device(options: &DaemonOptions, config: &AlgConfig) -> Option<String> {
+    if let Some(device) = &options.egress_device {
+        return Some(device.clone());
+    }
+    if let Some(device) = std::fs::read_to_string("/proc/net/route").ok().and_then(|t| egress::default_route_device(&t)) {
+        return Some(device);
+    }
+    let firewall = std::fs::read_to_string("/etc/config/firewall").unwrap_or_default();
+    let network = std::fs::read_to_string("/etc/config/network").unwrap_or_default();
+    config
+        .rule_sets
+        .iter()
+        .flat_map(|rs| egress::zone_devices(&firewall, &network, &rs.to_zone.name))
+        .find(|device| egress::ipv4_address_of(device).is_some())
+}
+
+/// Addresses of the pools with `proxy_arp '1'`.
+fn proxy_arp_addresses(config: &AlgConfig) -> Vec<Ipv4Addr> {
+    config.proxy_arp_pools().flat_map(|p| p.ranges.iter().flat_map(|r| r.iter())).collect()
+}
+
+/// Makes the kernel answer ARP for `config`'s proxy-ARP pools on the egress device.
+fn claim_pool_addresses(options: &DaemonOptions, config: &AlgConfig) {
+    let addresses = proxy_arp_addresses(config);
+    if addresses.is_empty() {
+        return;
+    }
+    match egress_device(options, config) {
+        Some(device) => {
+            for problem in pool_addresses::add(&device, &addresses) {
+                eprintln!("ike-esp-alg: proxy ARP: {problem}");
+            }
+        }
+        None => eprintln!("ike-esp-alg: proxy ARP: no egress device known (use --egress-device)"),
+    }
+}
+
+fn release_pool_addresses(options: &DaemonOptions, config: &AlgConfig) {
+    let addresses = proxy_arp_addresses(config);
+    if let (false, Some(device)) = (addresses.is_empty(), egress_device(options, config)) {
+        for problem in pool_addresses::remove(&device, &addresses) {
+            eprintln!("ike-esp-alg: proxy ARP: {problem}");
+        }
+    }
 }
 
 /// Names the OpenWrt package for a kernel feature nft reports missing.

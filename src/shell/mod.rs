@@ -9,5 +9,6 @@ pub mod kernel_state;
 pub mod log;
 pub mod nfqueue;
 pub mod nft;
+pub mod pool_addresses;
 pub mod signals;
 pub mod state_file;

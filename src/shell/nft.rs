@@ -31,6 +31,10 @@
 //!   expression, [`QueueBackend::XtablesMark`] marks the packet and an `iptables-nft`
 //!   NFQUEUE rule queues it instead.
 //!
+//! Kernels before about 6.3 refuse a map used as a plain set (`key @map`, EINVAL), so each
+//! session's key also goes into a set (`esp_out_keys`/`esp_in_keys`) for the membership
+//! test, and maps are only used inside statements, where a missing key just ends the rule.
+//!
 //! The table is ours alone (fw4 flushes `inet fw4` on every reload). Sets and maps are
 //! created with `add`, so re-applying the ruleset (reload, restart) keeps learned elements.
 
@@ -137,6 +141,9 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     }
     let _ = writeln!(o, "add map {t} esp_out {{ typeof ip saddr . ip daddr . esp spi : ip saddr; flags timeout; }}");
     let _ = writeln!(o, "add map {t} esp_in {{ typeof ip saddr . ip daddr . esp spi : ip daddr; flags timeout; }}");
+    // Membership tests use sets: kernels before 6.3 or so refuse a map as a set (EINVAL).
+    let _ = writeln!(o, "add set {t} esp_out_keys {{ typeof ip saddr . ip daddr . esp spi; flags timeout; }}");
+    let _ = writeln!(o, "add set {t} esp_in_keys {{ typeof ip saddr . ip daddr . esp spi; flags timeout; }}");
     let _ = writeln!(o, "add set {t} esp_seen {{ typeof ip saddr . ip daddr . esp spi; flags dynamic, timeout; timeout {timeout}s; }}");
     let _ = writeln!(o, "add map {t} bindings {{ typeof ip saddr : ip saddr; }}");
     let _ = writeln!(o, "add set {t} bound_clients {{ typeof ip saddr; }}");
@@ -173,15 +180,15 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
             "prerouting",
             format!("udp dport {natt} ip saddr @clients ip daddr @servers ip saddr != @bound_clients counter name queued_natt {queue}"),
         ),
-        ("esp_out", format!("{key} @esp_out update @esp_seen {{ {key} }} accept")),
+        ("esp_out", format!("{key} @esp_out_keys update @esp_seen {{ {key} }} accept")),
         ("esp_out", format!("counter name queued_esp_out {queue}")),
-        ("esp_in", format!("{key} @esp_in update @esp_seen {{ {key} }} ip daddr set {key} map @esp_in accept")),
+        ("esp_in", format!("{key} @esp_in_keys update @esp_seen {{ {key} }} ip daddr set {key} map @esp_in accept")),
         ("esp_in", format!("counter name queued_esp_in {queue}")),
-        ("postrouting", format!("ip protocol esp {key} @esp_out ip saddr set {key} map @esp_out")),
+        // A key missing from the map ends the rule: other ESP leaves untouched.
+        ("postrouting", format!("ip protocol esp ip saddr set {key} map @esp_out")),
         (
             "srcnat",
-            "ip saddr . udp sport . ip daddr . udp dport @ike_nat snat ip to ip saddr . udp sport . ip daddr . udp dport map @ike_nat"
-                .to_string(),
+            "meta l4proto udp snat ip to ip saddr . udp sport . ip daddr . udp dport map @ike_nat".to_string(),
         ),
         ("srcnat", format!("ip saddr @bound_clients ip daddr @servers udp dport {{ {ike}, {natt} }} snat ip to ip saddr map @bindings")),
     ];
@@ -225,23 +232,20 @@ pub fn render_action(action: &Action) -> String {
         Action::InstallEspSession(s) => add_session(s),
         Action::RemoveEspSession(s) => {
             let k = &s.key;
-            format!("delete element {t} {} {{ {} . {} . 0x{:08x} }}", session_map(k.direction), k.src, k.dst, k.spi.0)
+            let element = format!("{{ {} . {} . 0x{:08x} }}", k.src, k.dst, k.spi.0);
+            let map = session_map(k.direction);
+            format!("delete element {t} {map} {element}; delete element {t} {map}_keys {element}")
         }
     }
 }
 
-/// Adding a session element, also used to refresh an active one's timeout.
+/// Adding a session's elements (its key and its rewrite), also used to refresh an active
+/// one's timeout: re-adding an element restarts it.
 pub fn add_session(s: &EspSessionSpec) -> String {
     let k = &s.key;
-    format!(
-        "add element ip {TABLE} {} {{ {} . {} . 0x{:08x} timeout {}s : {} }}",
-        session_map(k.direction),
-        k.src,
-        k.dst,
-        k.spi.0,
-        s.idle_timeout.as_secs(),
-        s.translated
-    )
+    let key = format!("{} . {} . 0x{:08x} timeout {}s", k.src, k.dst, k.spi.0, s.idle_timeout.as_secs());
+    let map = session_map(k.direction);
+    format!("add element ip {TABLE} {map} {{ {key} : {} }}; add element ip {TABLE} {map}_keys {{ {key} }}", s.translated)
 }
 
 fn session_map(direction: Direction) -> &'static str {
@@ -466,8 +470,10 @@ mod tests {
             render_actions(&actions),
             "add element ip ike_esp_alg bindings { 192.168.1.10 : 203.0.113.7 }; add element ip ike_esp_alg bound_clients { 192.168.1.10 }\n\
              add element ip ike_esp_alg ike_nat { 192.168.1.10 . 500 . 198.51.100.1 . 500 : 203.0.113.7 . 501 }\n\
-             add element ip ike_esp_alg esp_in { 198.51.100.1 . 203.0.113.7 . 0x00001234 timeout 1800s : 192.168.1.10 }\n\
-             delete element ip ike_esp_alg esp_in { 198.51.100.1 . 203.0.113.7 . 0x00001234 }\n"
+             add element ip ike_esp_alg esp_in { 198.51.100.1 . 203.0.113.7 . 0x00001234 timeout 1800s : 192.168.1.10 }; \
+             add element ip ike_esp_alg esp_in_keys { 198.51.100.1 . 203.0.113.7 . 0x00001234 timeout 1800s }\n\
+             delete element ip ike_esp_alg esp_in { 198.51.100.1 . 203.0.113.7 . 0x00001234 }; \
+             delete element ip ike_esp_alg esp_in_keys { 198.51.100.1 . 203.0.113.7 . 0x00001234 }\n"
         );
     }
 

@@ -150,6 +150,43 @@ sleep 0.2
 check "a new phase 2 after restart opens gates" test "$(show counters --json | json_num phase2_allowed)" = 1
 kill -TERM "$daemon_pid"; wait "$daemon_pid"; rc=$?; daemon_pid=
 check "SIGTERM exits cleanly and writes the state file" sh -c "[ $rc = 0 ] && head -1 $work/state | grep -q ike-esp-alg-state"
+# A pool with proxy ARP: the router answers for the pool addresses and clients leave from them.
+cat > "$work/config" <<'EOF2'
+config alg 'ike_esp_nat'
+	option enabled '1'
+config pool 'pool1'
+	list address '203.0.113.20-203.0.113.21'
+	option proxy_arp '1'
+config rule_set 'rs1'
+	option from_zone 'lan'
+	option to_zone 'wan'
+config rule 'r1'
+	option rule_set 'rs1'
+	list source_address '192.168.1.0/24'
+	option source_nat 'pool1'
+EOF2
+rm -f "$work/state"
+ip netns exec "$R" nft delete table ip ike_esp_alg
+# Established UDP flows keep the NAT they started with; a new NAT setup starts clean.
+ip netns exec "$R" conntrack -F >/dev/null 2>&1
+start_daemon || exit 1
+# Any datagram to a pool address makes the server ARP for it; the router must answer.
+ip netns exec "$S" python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("203.0.113.21", 9))'
+sleep 0.5
+check "pool addresses answer ARP from the WAN side" sh -c "ip -n $S neigh show 203.0.113.21 | grep -q lladdr"
+ip netns exec "$S" nft add rule inet sink in udp sport 500 ip saddr 203.0.113.20 counter
+ip netns exec "$C1" $py ike 192.168.1.10 500 198.51.100.1 500 2 34 0 0x3333 0 8
+sleep 0.3
+check "IKE leaves from the client's pool address" \
+    sh -c "ip netns exec $S nft list chain inet sink in | grep -q 'saddr 203.0.113.20 counter packets 1'"
+# enabled 0: the daemon removes its table and the pool addresses, and exits 0.
+kill -TERM "$daemon_pid"; wait "$daemon_pid"; daemon_pid=
+sed -i "s/option enabled '1'/option enabled '0'/" "$work/config"
+ip netns exec "$R" "$bin" daemon --config "$work/config" --state "$work/state" --control "$work/sock" \
+    --egress-device wan --queue-backend xtables >>"$work/daemon.log" 2>&1
+check "enabled 0 exits cleanly" test $? = 0
+check "enabled 0 removes every rule and queue" sh -c "! ip netns exec $R nft list table ip ike_esp_alg >/dev/null 2>&1"
+check "enabled 0 releases the pool addresses" sh -c "! ip -n $R addr show dev wan | grep -q 203.0.113.20"
 if [ "$failed" -gt 0 ]; then echo "--- daemon log"; cat "$work/daemon.log"; fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
