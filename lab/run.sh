@@ -51,6 +51,9 @@ fi
 
 RUN=$OUT/runs/$ARCH-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RUN"
+# Keep the newest 20 runs per architecture.
+find "$OUT/runs" -mindepth 1 -maxdepth 1 -type d -name "$ARCH-2*" | LC_ALL=C sort -r | tail -n +21 \
+    | while read -r old; do rm -rf "$old"; done
 ln -sfn "$(basename "$RUN")" "$OUT/runs/$ARCH-latest"
 
 # --- overlay: the daemon and its configuration, in front of the image ------------------
@@ -115,7 +118,8 @@ if [ "$SHELL_AFTER" = 1 ]; then
     qrc=$?
 else
     # Progress: the machine-readable lines and the scenarios' own messages.
-    timeout -k 10 "$TIMEOUT" "${qemu[@]}" </dev/null | tr -d '\r' | while IFS= read -r line; do
+    timeout -k 10 "$TIMEOUT" "${qemu[@]}" </dev/null 2> >(tee "$RUN/qemu.stderr" >&2) \
+        | tr -d '\r' | while IFS= read -r line; do
         if [ "${VERBOSE:-0}" = 1 ]; then
             printf '%s\n' "$line"
         else
@@ -131,6 +135,7 @@ fi
 set -e
 wall=$((SECONDS - t0))
 rm -f "$RUN/initrd" "$RUN/overlay.cpio"
+[ -s "$RUN/qemu.stderr" ] || rm -f "$RUN/qemu.stderr"
 
 # --- results ----------------------------------------------------------------------------
 tr -d '\r' <"$RUN/console.log" >"$RUN/console.tmp" && mv "$RUN/console.tmp" "$RUN/console.log"
@@ -163,7 +168,12 @@ if [ "$fail" -gt 0 ] || [ "$xpass" -gt 0 ]; then
     fi
 fi
 if [ "$done_seen" != 1 ]; then
-    echo "!! the guest did not finish (no @@DONE; QEMU exit $qrc, limit ${TIMEOUT:-} s). Last console lines:"
+    echo "!! the guest did not finish (no @@DONE; QEMU exit $qrc after ${wall} s, limit ${TIMEOUT:-} s)."
+    if [ -s "$RUN/qemu.stderr" ]; then
+        echo "QEMU's stderr:"
+        cat "$RUN/qemu.stderr"
+    fi
+    echo "Last console lines:"
     tail -n 30 "$RUN/console.log"
     rc=3
 fi

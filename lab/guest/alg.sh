@@ -35,19 +35,30 @@ alg_start() {
     fi
     _t0=$(now)
     spawn alg r "$LAB_RUN/alg.log" "$ALG_BIN" daemon --config "$ALG_CONF"
-    if ! wait_for "$ALG_READY_TIMEOUT" alg_show; then
-        result daemon-start FAIL "'show counters --json' did not answer within ${ALG_READY_TIMEOUT} s; log: $(tail -n 3 "$LAB_RUN/alg.log" | tr '\n' ' ')"
+    if ! wait_for "$ALG_READY_TIMEOUT" _alg_ready; then
+        if alg_alive; then
+            result daemon-start FAIL "'show counters --json' did not answer within ${ALG_READY_TIMEOUT} s; log: $(tail -n 3 "$LAB_RUN/alg.log" | tr '\n' ' ')"
+        else
+            result daemon-start FAIL "the daemon exited; log: $(tail -n 5 "$LAB_RUN/alg.log" | tr '\n' ' ')"
+        fi
         return 1
     fi
-    if ! kill -0 "$(pid_of alg)" 2>/dev/null; then
-        result daemon-start FAIL "daemon exited: $(tail -n 3 "$LAB_RUN/alg.log" | tr '\n' ' ')"
+    if ! alg_alive; then
+        result daemon-start FAIL "the daemon exited; log: $(tail -n 5 "$LAB_RUN/alg.log" | tr '\n' ' ')"
         return 1
     fi
     say "daemon up (pid $(pid_of alg)) in $(elapsed "$_t0") s"
     return 0
 }
 
-alg_alive() { _p=$(pid_of alg); [ -n "$_p" ] && kill -0 "$_p" 2>/dev/null; }
+# Ready when the status command answers; a daemon that died is "ready" too, so that
+# alg_start stops waiting at once and reports it.
+_alg_ready() { alg_show >/dev/null 2>&1 || ! alg_alive; }
+
+alg_alive() {  # running, and not a zombie waiting to be reaped
+    _p=$(pid_of alg)
+    [ -n "$_p" ] && [ -r "/proc/$_p/stat" ] && ! grep -q '^[0-9]* (.*) Z ' "/proc/$_p/stat" 2>/dev/null
+}
 
 alg_kill9() {
     _p=$(pid_of alg)

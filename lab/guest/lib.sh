@@ -154,6 +154,10 @@ dump_state() {
         ip -n "$_ns" xfrm state 2>&1 | grep -E '^src|proto|encap'
         echo "    policies: $(ip -n "$_ns" xfrm policy 2>/dev/null | grep -c '^src')"
     done
+    echo "--- syslog (last 60 lines)"
+    tail -n 60 "$LAB_ROOT/syslog.log" 2>/dev/null
+    echo "--- kernel messages (last 30 lines)"
+    dmesg 2>/dev/null | tail -n 30
     for _f in "$LAB_RUN"/*/pluto.log "$LAB_RUN"/*/charon.log; do
         [ -f "$_f" ] || continue
         echo "--- ${_f#"$LAB_RUN"/} (last 40 lines)"
