@@ -151,7 +151,12 @@ impl Run {
                 }
             }
             Op::EspOut { c, s, spi } => {
+                let resumed = self.engine.counters().gates_resumed;
                 self.packet(&build::esp(client(*c), server(*s), Spi(0x1000 + spi), 1, 16));
+                // A re-opened inbound gate's exchange starts with this packet.
+                if self.engine.counters().gates_resumed > resumed {
+                    self.last_phase2.insert((client(*c), server(*s)), self.now);
+                }
             }
             Op::EspIn { s, nat, spi } => {
                 let nat_addr = match nat {

@@ -583,3 +583,55 @@ fn ipv6_and_traffic_outside_the_rules_pass_untouched() {
     assert_eq!((c.ipv6_passed, c.packets_not_matched), (1, 2));
     assert!(lab.take_actions().is_empty());
 }
+
+#[test]
+fn a_tunnel_brought_up_before_any_traffic_learns_its_inbound_spi_when_the_client_first_sends() {
+    let mut lab = Lab::default_config();
+    let a = Ike::v1(client(1), SERVER);
+    let b = Ike::v1(client(2), SERVER);
+    a.establish(&mut lab);
+    b.establish(&mut lab);
+    // a's Quick Mode completes but no ESP follows within the gate timeout.
+    quick_mode_without_traffic(&mut lab, &a, 1);
+    lab.advance_secs(5);
+    assert_eq!(lab.engine.counters().gates_expired, 2);
+    // b negotiates meanwhile and holds the slot: a's first ESP can't re-open it yet.
+    assert_eq!(lab.send(&b.qm_out(2)), Verdict::Accept);
+    assert_eq!(lab.send(&a.esp_out(0xa1)), out_translated(WAN));
+    assert_eq!(lab.engine.counters().gates_resumed, 0);
+    assert_eq!(lab.send(&b.esp_out(0xb1)), out_translated(WAN));
+    assert_eq!(lab.send(&b.esp_in(WAN, 0xb2)), in_translated(b.client));
+    // Later a sends on its SA for the first time: the inbound gate re-opens for a alone.
+    lab.advance_secs(20);
+    assert_eq!(lab.send(&a.esp_out(0xa3)), out_translated(WAN));
+    assert_eq!(lab.engine.counters().gates_resumed, 1);
+    let gates = lab.engine.gate_status(lab.now);
+    assert_eq!(gates.len(), 2);
+    assert!(gates.iter().all(|g| g.client == a.client));
+    assert_eq!(lab.send(&a.esp_in(WAN, 0xa2)), in_translated(a.client));
+    assert!(lab.engine.gate_status(lab.now).is_empty(), "collapsed once the reply is learned");
+    // Owed only once: a further new SPI from a opens nothing.
+    assert_eq!(lab.send(&a.esp_out(0xa5)), out_translated(WAN));
+    assert_eq!(lab.engine.counters().gates_resumed, 1);
+    assert_eq!(lab.send(&a.esp_in(WAN, 0xa6)), Verdict::Drop(DropReason::InboundEspWithoutGate));
+}
+
+#[test]
+fn an_exchange_whose_inbound_gate_was_used_owes_nothing() {
+    let mut lab = Lab::default_config();
+    let a = Ike::v1(client(1), SERVER);
+    a.establish(&mut lab);
+    quick_mode(&mut lab, &a, 1, 0x11, 0x12);
+    lab.advance_secs(60);
+    assert_eq!(lab.send(&a.esp_out(0x13)), out_translated(WAN));
+    assert_eq!(lab.engine.counters().gates_resumed, 0);
+    assert!(lab.engine.gate_status(lab.now).is_empty());
+}
+
+/// A Quick Mode whose SAs carry no traffic yet (tunnels brought up at start).
+fn quick_mode_without_traffic(lab: &mut Lab, ike: &Ike, message_id: u32) {
+    assert_eq!(lab.send(&ike.qm_out(message_id)), Verdict::Accept);
+    let qm2 = ike.qm_in(lab, message_id);
+    assert_eq!(lab.send(&qm2), Verdict::Accept);
+    assert_eq!(lab.send(&ike.qm_out(message_id)), Verdict::Accept);
+}

@@ -45,6 +45,9 @@ pub(crate) enum ExchangeKind {
     /// IKEv2 CREATE_CHILD_SA: message IDs count separately for each requester (RFC 7296
     /// §2.2), so the requester is part of the name.
     CreateChildSa { message_id: MessageId, requested_by_original_initiator: bool },
+    /// An inbound gate re-opened by the client's first ESP of an SA whose exchange ended
+    /// with its inbound gate unused (see [`PairEntry::inbound_owed`]).
+    Resumed,
 }
 
 /// A gate's life: open until the first ESP packet with a new SPI hits it.
@@ -93,6 +96,18 @@ pub(crate) struct PairEntry {
     pub(crate) recent_next: usize,
     /// Ticket of the gate timer while an exchange is in progress.
     pub(crate) gate_ticket: Option<Ticket>,
+    /// Set when an exchange ended with its inbound gate unused: an SA was negotiated but
+    /// no ESP came in time (tunnels brought up before any traffic). The pair's next new
+    /// outbound SPI re-opens the inbound gate, so the server's first reply is learned.
+    pub(crate) inbound_owed: Option<OwedExchange>,
+}
+
+/// The exchange whose inbound SPI is still to be learned, as it will be shown.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OwedExchange {
+    pub(crate) version: IkeVersion,
+    pub(crate) exchange_type: ExchangeType,
+    pub(crate) message_id: MessageId,
 }
 
 impl PairEntry {
@@ -104,6 +119,7 @@ impl PairEntry {
             recent: [None; RECENT_EXCHANGES],
             recent_next: 0,
             gate_ticket: None,
+            inbound_owed: None,
         }
     }
 

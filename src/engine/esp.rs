@@ -4,13 +4,14 @@
 //! (server, NAT address) together with the client that chose it. That is why inbound ESP
 //! can only be learned through a gate that names the client.
 
-use super::entries::{Gate, SessionEntry, SlotHolder};
+use super::entries::{Exchange, ExchangeId, ExchangeKind, Gate, SessionEntry, SlotEntry, SlotHolder};
 use super::nat::Hold;
 use super::output::{Action, DropReason, EspSessionSpec, Event, SessionOrigin, Table, Translation, Verdict};
 use super::table_keys::{Direction, PairKey, SessionKey, SlotKey, TimerKey};
 use super::Engine;
 use crate::time::Instant;
-use crate::wire::{EspInfo, Spi};
+use crate::wire::{EspInfo, IkeSpi, Spi};
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
 impl Engine {
@@ -80,11 +81,58 @@ impl Engine {
                 .inspect(|_| self.hit_gate(now, pair, Direction::Outbound, key.spi)),
             None => match self.ensure_binding(now, key.src, rule) {
                 // SPEC rule 6: harmless, the source is the client itself.
-                Ok(nat) => self.create_session(now, key, key.src, nat, SessionOrigin::WithoutGate, ip_len),
+                Ok(nat) => self
+                    .create_session(now, key, key.src, nat, SessionOrigin::WithoutGate, ip_len)
+                    .inspect(|_| self.resume_inbound_gate(now, pair, key.spi)),
                 Err(reason) => Err(reason),
             },
         };
         result.unwrap_or_else(Verdict::Drop)
+    }
+
+    /// The client sends on a new SA of a pair that still owes an inbound SPI: re-open
+    /// the inbound gate (alone; the outbound side was just learned) if the slot is free,
+    /// so the server's first reply on that SA reaches this client.
+    fn resume_inbound_gate(&mut self, now: Instant, pair_key: PairKey, outbound_spi: Spi) {
+        let Some(pair) = self.pairs.get(&pair_key) else { return };
+        let (Some(owed), None) = (pair.inbound_owed, pair.exchange.as_ref()) else { return };
+        let slot_key = SlotKey { server: pair_key.server, nat: pair.nat };
+        let slot_free = match self.slots.get(&slot_key).map(|s| s.holder) {
+            None => true,
+            Some(SlotHolder::Reserved { pair, until }) => pair == pair_key || until <= now,
+            Some(SlotHolder::Held(_)) => false,
+        };
+        if !slot_free {
+            return;
+        }
+        let id = ExchangeId { initiator_spi: IkeSpi::ZERO, kind: ExchangeKind::Resumed };
+        let slot = self.slots.entry(slot_key).or_insert_with(|| SlotEntry {
+            holder: SlotHolder::Held(pair_key),
+            waiters: VecDeque::new(),
+            ticket: None,
+        });
+        slot.holder = SlotHolder::Held(pair_key);
+        slot.waiters.retain(|w| *w != pair_key);
+        slot.ticket = None;
+        let ticket = self.timers.arm(TimerKey::Gates(pair_key), now + self.config.timeouts.esp_gate);
+        let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
+        pair.inbound_owed = None;
+        pair.gate_ticket = Some(ticket);
+        pair.exchange = Some(Exchange {
+            id,
+            version: owed.version,
+            exchange_type: owed.exchange_type,
+            message_id: owed.message_id,
+            opened: now,
+            last_message: now,
+            extension_frozen: false,
+            outbound: Gate::Hit(outbound_spi),
+            inbound: Gate::Open,
+        });
+        let nat = pair.nat;
+        self.counters.gates_resumed += 1;
+        self.counters.gates_opened += 1;
+        self.push_event(Event::InboundGateReopened { pair: pair_key, nat, outbound_spi });
     }
 
     /// Creates a session, queues its installation, and returns the first packet's verdict.

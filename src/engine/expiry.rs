@@ -4,7 +4,7 @@
 //! message, ESP sessions after `esp_session_timeout` of idleness, IKE SAs and flows after
 //! `state_timeout` without IKE traffic, bindings a linger time after their last reference.
 
-use super::entries::{Gate, SlotHolder};
+use super::entries::{Gate, OwedExchange, SlotHolder};
 use super::output::{Event, SessionEnd};
 use super::table_keys::{Direction, IkeSaKey, PairKey, SessionKey, SlotKey, TimerKey};
 use super::timers::Ticket;
@@ -68,6 +68,13 @@ impl Engine {
             return;
         }
         let (outbound, inbound) = (exchange.outbound, exchange.inbound);
+        if inbound == Gate::Open {
+            pair.inbound_owed = Some(OwedExchange {
+                version: exchange.version,
+                exchange_type: exchange.exchange_type,
+                message_id: exchange.message_id,
+            });
+        }
         let unhit = [outbound, inbound].iter().filter(|g| **g == Gate::Open).count();
         self.counters.gates_expired += unhit as u64;
         self.push_event(Event::GatesExpired {

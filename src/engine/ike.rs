@@ -188,6 +188,8 @@ impl Engine {
             inbound: Gate::Open,
         });
         pair.gate_ticket = Some(ticket);
+        // A new exchange brings its own inbound SPI; an older owed one is given up.
+        pair.inbound_owed = None;
         let nat = pair.nat;
         self.counters.phase2_allowed += 1;
         self.counters.gates_opened += 2;

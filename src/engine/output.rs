@@ -176,6 +176,7 @@ pub enum Event {
     Phase2Dropped { pair: PairKey, nat: Ipv4Addr, exchange: ExchangeType, message_id: MessageId, reason: DropReason },
     SessionCreated { key: SessionKey, client: Ipv4Addr, nat: Ipv4Addr, origin: SessionOrigin },
     GatesCollapsed { pair: PairKey, outbound_spi: Spi, inbound_spi: Spi },
+    InboundGateReopened { pair: PairKey, nat: Ipv4Addr, outbound_spi: Spi },
     GatesExpired { pair: PairKey, outbound_hit: Option<Spi>, inbound_hit: Option<Spi> },
     SessionEnded { key: SessionKey, end: SessionEnd, packets: u64, bytes: u64 },
     IkeSaExpired { pair: PairKey, initiator_spi: IkeSpi },
@@ -206,6 +207,11 @@ impl fmt::Display for Event {
             Event::GatesCollapsed { pair, outbound_spi, inbound_spi } => write!(
                 f,
                 "gates collapsed: {} -> {}, SPI out {outbound_spi} in {inbound_spi}",
+                pair.client, pair.server
+            ),
+            Event::InboundGateReopened { pair, nat, outbound_spi } => write!(
+                f,
+                "inbound gate re-opened: {} -> {} via {nat}, first ESP out on SPI {outbound_spi} after an exchange whose inbound gate went unused",
                 pair.client, pair.server
             ),
             Event::GatesExpired { pair, outbound_hit, inbound_hit } => {

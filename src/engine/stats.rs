@@ -59,6 +59,9 @@ counters! {
     gates_expired,
     /// Gates removed with their ALG state or by `clear`.
     gates_removed,
+    /// Inbound gates re-opened by a client's first ESP on an SA whose exchange's inbound
+    /// gate had expired unused.
+    gates_resumed,
     /// ESP sessions learned through a gate.
     sessions_created_gate,
     /// Outbound ESP sessions created without a gate (SPEC rule 6).
