@@ -1,0 +1,249 @@
+//! Checks of the OpenWrt package that run without an OpenWrt SDK: the recipe
+//! (`package/ike-esp-alg/Makefile`) installs exactly the files under `files/`, each to the
+//! same path on the router and with the mode it has here, protects the configuration as a
+//! conffile, copies what Cargo needs, and depends on the kernel modules the datapath uses;
+//! the capabilities file grants CAP_NET_ADMIN only; and shellcheck passes on the init,
+//! uci-defaults and hotplug scripts (skipped with a message where shellcheck is missing).
+
+// Tests may unwrap: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One `$(INSTALL_*) SOURCE $(1)/DEST` line of `Package/ike-esp-alg/install`.
+#[derive(Debug)]
+struct Install {
+    macro_name: String,
+    source: String,
+    dest: String,
+}
+
+#[test]
+fn install_lines_mirror_files_exactly() {
+    let installs = installs();
+    let mut from_files = BTreeSet::new();
+    for install in &installs {
+        if let Some(relative) = install.source.strip_prefix("$(PKG_BUILD_DIR)/files/") {
+            assert_eq!(relative, install.dest, "files/ mirrors the router: {install:?}");
+            let executable = mode(&root().join("files").join(relative)) & 0o111 != 0;
+            let wanted = if relative.starts_with("etc/config/") {
+                "INSTALL_CONF"
+            } else if executable {
+                "INSTALL_BIN"
+            } else {
+                "INSTALL_DATA"
+            };
+            assert_eq!(install.macro_name, wanted, "{relative}: mode {:o}", mode(&root().join("files").join(relative)));
+            assert!(from_files.insert(relative.to_owned()), "{relative} installed twice");
+        }
+    }
+    let on_disk = files_under(&root().join("files"));
+    assert_eq!(from_files, on_disk, "install lines and files/ differ");
+}
+
+#[test]
+fn binary_goes_to_usr_sbin() {
+    let binaries: Vec<_> = installs().into_iter().filter(|i| i.source.starts_with("$(PKG_INSTALL_DIR)/")).collect();
+    assert_eq!(binaries.len(), 1, "{binaries:?}");
+    let bin = binaries.first().unwrap();
+    assert_eq!(bin.macro_name, "INSTALL_BIN");
+    assert_eq!(bin.source, "$(PKG_INSTALL_DIR)/bin/ike-esp-alg");
+    assert_eq!(bin.dest, "usr/sbin/ike-esp-alg");
+    let cargo = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    assert!(cargo.contains("[[bin]]\nname = \"ike-esp-alg\""), "Cargo.toml's binary is ike-esp-alg");
+    let init = fs::read_to_string(root().join("files/etc/init.d/ike-esp-alg")).unwrap();
+    assert!(init.contains("PROG=/usr/sbin/ike-esp-alg"));
+}
+
+#[test]
+fn every_installed_file_has_its_directory() {
+    let body = define_block("Package/ike-esp-alg/install");
+    let dirs: BTreeSet<String> = body
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("$(INSTALL_DIR) $(1)/"))
+        .map(|d| d.trim_end_matches('/').to_owned())
+        .collect();
+    for install in installs() {
+        let parent = Path::new(&install.dest).parent().unwrap().to_str().unwrap().to_owned();
+        assert!(dirs.contains(&parent), "no $(INSTALL_DIR) $(1)/{parent} for {}", install.dest);
+    }
+}
+
+#[test]
+fn configuration_is_a_conffile() {
+    let conffiles: BTreeSet<String> = define_block("Package/ike-esp-alg/conffiles")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let configs: BTreeSet<String> = installs()
+        .into_iter()
+        .filter(|i| i.dest.starts_with("etc/config/"))
+        .map(|i| format!("/{}", i.dest))
+        .collect();
+    assert!(configs.contains("/etc/config/ike-esp-alg"));
+    assert_eq!(conffiles, configs);
+}
+
+#[test]
+fn recipe_uses_the_feed_rust_support_and_the_datapath_modules() {
+    let makefile = makefile();
+    let variable = |name: &str| -> String {
+        let prefix = format!("{name}:=");
+        let line = makefile.lines().map(str::trim).find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{name} not set"));
+        line.trim_start_matches(&prefix).to_owned()
+    };
+    assert!(makefile.contains("../../lang/rust/rust-package.mk"));
+    assert_eq!(variable("PKG_BUILD_DEPENDS"), "rust/host");
+    assert!(makefile.contains("$(eval $(call RustBinPackage,ike-esp-alg))"));
+    assert!(makefile.contains("$(eval $(call BuildPackage,ike-esp-alg))"));
+    assert!(makefile.contains("CARGO_PKG_VARS += CARGO_PROFILE_RELEASE_PANIC=abort"));
+    let depends: Vec<String> = variable("DEPENDS").split_whitespace().map(str::to_owned).collect();
+    for module in ["$(RUST_ARCH_DEPENDS)", "+kmod-nft-queue", "+kmod-nfnetlink-queue", "+kmod-nft-nat", "+nftables-json"] {
+        assert!(depends.iter().any(|d| d == module), "DEPENDS lacks {module}: {depends:?}");
+    }
+    let cargo = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let version = cargo.lines().find_map(|l| l.strip_prefix("version = ")).unwrap().trim_matches('"');
+    assert_eq!(variable("PKG_VERSION"), version, "PKG_VERSION follows Cargo.toml");
+}
+
+#[test]
+fn prepare_copies_what_cargo_needs() {
+    let prepare = define_block("Build/Prepare");
+    let copied: BTreeSet<&str> =
+        prepare.split_whitespace().filter_map(|w| w.strip_prefix("$(IKE_ESP_ALG_SRC)/")).collect();
+    let mut needed: BTreeSet<&str> = ["Cargo.toml", "Cargo.lock", "files"].into_iter().collect();
+    let cargo = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    // Every target Cargo.toml names by path must exist, or cargo refuses the manifest.
+    let paths: Vec<String> = cargo
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("path = \""))
+        .filter_map(|p| p.split('/').next().map(str::to_owned))
+        .collect();
+    for top in &paths {
+        needed.insert(top.as_str());
+    }
+    for item in &needed {
+        assert!(copied.contains(item), "Build/Prepare does not copy {item}: {copied:?}");
+        assert!(root().join(item).exists(), "{item} missing from the checkout");
+    }
+    // Not the host's cargo settings (zig linker, static musl): the SDK sets its own.
+    assert!(!copied.contains(".cargo"));
+}
+
+#[test]
+fn capabilities_grant_net_admin_only() {
+    let json = fs::read_to_string(root().join("files/etc/capabilities/ike-esp-alg.json")).unwrap();
+    for set in ["bounding", "effective", "ambient", "permitted", "inheritable"] {
+        let start = json.find(&format!("\"{set}\"")).unwrap_or_else(|| panic!("no {set} set"));
+        let rest = json.get(start..).unwrap();
+        let list = rest.get(rest.find('[').unwrap()..=rest.find(']').unwrap()).unwrap();
+        let caps: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
+        assert_eq!(caps, ["CAP_NET_ADMIN"], "{set}");
+    }
+    let init = fs::read_to_string(root().join("files/etc/init.d/ike-esp-alg")).unwrap();
+    assert!(init.contains("procd_set_param capabilities \"/etc/capabilities/$NAME.json\""));
+    assert!(init.contains("procd_add_jail"), "procd applies capabilities to jailed instances only");
+}
+
+#[test]
+fn init_script_is_procd_with_reload_by_signal() {
+    let init = fs::read_to_string(root().join("files/etc/init.d/ike-esp-alg")).unwrap();
+    assert!(init.starts_with("#!/bin/sh /etc/rc.common\n"));
+    for needle in [
+        "USE_PROCD=1",
+        "procd_set_param respawn",
+        "procd_set_param stdout 1",
+        "procd_set_param stderr 1",
+        "procd_send_signal \"$NAME\" daemon HUP",
+        "procd_add_reload_trigger \"$NAME\"",
+        "procd_add_interface_trigger",
+        "config_get_bool enabled \"$ALG_SECTION\" enabled 0",
+        "--egress-device",
+    ] {
+        assert!(init.contains(needle), "init script lacks {needle}");
+    }
+}
+
+#[test]
+fn shellcheck_passes() {
+    let scripts =
+        ["files/etc/init.d/ike-esp-alg", "files/etc/uci-defaults/90-ike-esp-alg", "files/etc/hotplug.d/iface/90-ike-esp-alg"];
+    let version = Command::new("shellcheck").arg("--version").output();
+    if !version.is_ok_and(|o| o.status.success()) {
+        eprintln!("shellcheck_passes: SKIPPED, shellcheck is not installed (apt-get install shellcheck)");
+        return;
+    }
+    let output = Command::new("shellcheck").args(scripts).current_dir(root()).output().unwrap();
+    assert!(
+        output.status.success(),
+        "shellcheck:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn installs() -> Vec<Install> {
+    let body = define_block("Package/ike-esp-alg/install");
+    let installs: Vec<Install> = body
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                [m, source, dest] if m.starts_with("$(INSTALL_") && *m != "$(INSTALL_DIR)" => Some(Install {
+                    macro_name: m.trim_start_matches("$(").trim_end_matches(')').to_owned(),
+                    source: (*source).to_owned(),
+                    dest: dest.strip_prefix("$(1)/").unwrap_or_else(|| panic!("destination outside $(1): {line}")).to_owned(),
+                }),
+                [m, ..] if m.starts_with("$(INSTALL_") && *m != "$(INSTALL_DIR)" => {
+                    panic!("install line not of the form $(INSTALL_X) SOURCE $(1)/DEST: {line}")
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    assert!(!installs.is_empty());
+    installs
+}
+
+/// The lines between `define NAME` and its `endef`.
+fn define_block(name: &str) -> String {
+    let makefile = makefile();
+    let start = makefile.find(&format!("define {name}\n")).unwrap_or_else(|| panic!("no define {name}"));
+    let body = makefile.get(start..).unwrap();
+    let body = body.get(body.find('\n').unwrap() + 1..).unwrap();
+    body.get(..body.find("\nendef").unwrap()).unwrap().to_owned()
+}
+
+fn makefile() -> String {
+    fs::read_to_string(root().join("package/ike-esp-alg/Makefile")).unwrap()
+}
+
+fn files_under(dir: &Path) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.insert(path.strip_prefix(dir).unwrap().to_str().unwrap().to_owned());
+            }
+        }
+    }
+    found
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode()
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
