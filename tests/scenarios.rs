@@ -595,14 +595,16 @@ fn a_tunnel_brought_up_before_any_traffic_learns_its_inbound_spi_when_the_client
     quick_mode_without_traffic(&mut lab, &a, 1);
     lab.advance_secs(5);
     assert_eq!(lab.engine.counters().gates_expired, 2);
-    // b negotiates meanwhile and holds the slot: a's first ESP can't re-open it yet.
+    // b negotiates meanwhile and holds the slot: a's first ESP waits its turn, like a
+    // phase-2 message, so the server's reply to it cannot meet b's open gate.
     assert_eq!(lab.send(&b.qm_out(2)), Verdict::Accept);
-    assert_eq!(lab.send(&a.esp_out(0xa1)), out_translated(WAN));
-    assert_eq!(lab.engine.counters().gates_resumed, 0);
+    assert_eq!(lab.send(&a.esp_out(0xa3)), Verdict::Drop(DropReason::Phase2GateBusy));
+    assert_eq!(lab.engine.counters().esp_waiting_for_gate, 1);
+    assert_eq!(lab.engine.table_sizes().sessions, 0);
     assert_eq!(lab.send(&b.esp_out(0xb1)), out_translated(WAN));
     assert_eq!(lab.send(&b.esp_in(WAN, 0xb2)), in_translated(b.client));
-    // Later a sends on its SA for the first time: the inbound gate re-opens for a alone.
-    lab.advance_secs(20);
+    // b's gates collapsed; the slot is kept for a, whose next packet re-opens it.
+    lab.advance_secs(1);
     assert_eq!(lab.send(&a.esp_out(0xa3)), out_translated(WAN));
     assert_eq!(lab.engine.counters().gates_resumed, 1);
     let gates = lab.engine.gate_status(lab.now);

@@ -75,36 +75,36 @@ impl Engine {
             let exchange = p.exchange.as_ref()?;
             (exchange.outbound == Gate::Open).then_some(p.nat)
         });
-        let result = match gate_nat {
-            Some(nat) => self
+        let owed_nat = self.pairs.get(&pair).and_then(|p| (p.exchange.is_none() && p.inbound_owed.is_some()).then_some(p.nat));
+        let result = match (gate_nat, owed_nat) {
+            (Some(nat), _) => self
                 .create_session(now, key, key.src, nat, SessionOrigin::Gate, ip_len)
                 .inspect(|_| self.hit_gate(now, pair, Direction::Outbound, key.spi)),
-            None => match self.ensure_binding(now, key.src, rule) {
+            (None, Some(nat)) => {
+                // The first ESP of an SA whose inbound SPI is owed: like a phase-2 message,
+                // it waits for the inbound slot, so the server's reply cannot meet another
+                // client's open gate. Dropped meanwhile; the client's next packet retries.
+                let slot_key = SlotKey { server: pair.server, nat };
+                if let Some(reason) = self.inbound_slot_refusal(now, slot_key, pair) {
+                    self.counters.esp_waiting_for_gate += 1;
+                    return Verdict::Drop(reason);
+                }
+                self.create_session(now, key, key.src, nat, SessionOrigin::Gate, ip_len)
+                    .inspect(|_| self.resume_inbound_gate(now, pair, slot_key, key.spi))
+            }
+            (None, None) => match self.ensure_binding(now, key.src, rule) {
                 // SPEC rule 6: harmless, the source is the client itself.
-                Ok(nat) => self
-                    .create_session(now, key, key.src, nat, SessionOrigin::WithoutGate, ip_len)
-                    .inspect(|_| self.resume_inbound_gate(now, pair, key.spi)),
+                Ok(nat) => self.create_session(now, key, key.src, nat, SessionOrigin::WithoutGate, ip_len),
                 Err(reason) => Err(reason),
             },
         };
         result.unwrap_or_else(Verdict::Drop)
     }
 
-    /// The client sends on a new SA of a pair that still owes an inbound SPI: re-open
-    /// the inbound gate (alone; the outbound side was just learned) if the slot is free,
-    /// so the server's first reply on that SA reaches this client.
-    fn resume_inbound_gate(&mut self, now: Instant, pair_key: PairKey, outbound_spi: Spi) {
-        let Some(pair) = self.pairs.get(&pair_key) else { return };
-        let (Some(owed), None) = (pair.inbound_owed, pair.exchange.as_ref()) else { return };
-        let slot_key = SlotKey { server: pair_key.server, nat: pair.nat };
-        let slot_free = match self.slots.get(&slot_key).map(|s| s.holder) {
-            None => true,
-            Some(SlotHolder::Reserved { pair, until }) => pair == pair_key || until <= now,
-            Some(SlotHolder::Held(_)) => false,
-        };
-        if !slot_free {
-            return;
-        }
+    /// Opens the inbound gate alone (the outbound side was just learned) for a pair that
+    /// owes an inbound SPI, so the server's first reply on that SA reaches this client.
+    fn resume_inbound_gate(&mut self, now: Instant, pair_key: PairKey, slot_key: SlotKey, outbound_spi: Spi) {
+        let Some(owed) = self.pairs.get(&pair_key).and_then(|p| p.inbound_owed) else { return };
         let id = ExchangeId { initiator_spi: IkeSpi::ZERO, kind: ExchangeKind::Resumed };
         let slot = self.slots.entry(slot_key).or_insert_with(|| SlotEntry {
             holder: SlotHolder::Held(pair_key),

@@ -124,14 +124,19 @@ impl Engine {
         }
         let slot_key = SlotKey { server: pair_key.server, nat };
         if let Some(reason) = self.inbound_slot_refusal(now, slot_key, pair_key) {
+            match reason {
+                DropReason::Phase2GateReserved => self.counters.phase2_dropped_gate_reserved += 1,
+                _ => self.counters.phase2_dropped_gate_busy += 1,
+            }
             return self.drop_phase2(pair_key, nat, ike, reason);
         }
         self.open_gates(now, pair_key, slot_key, id, ike);
         Verdict::Accept
     }
 
-    /// Why the pair cannot take the slot's inbound gate now, if it cannot.
-    fn inbound_slot_refusal(&mut self, now: Instant, slot_key: SlotKey, pair_key: PairKey) -> Option<DropReason> {
+    /// Why the pair cannot take the slot's inbound gate now, if it cannot. A refused pair
+    /// joins the slot's queue, and the holder's gates stop being extended.
+    pub(super) fn inbound_slot_refusal(&mut self, now: Instant, slot_key: SlotKey, pair_key: PairKey) -> Option<DropReason> {
         let max_waiters = self.config.limits.max_waiters_per_gate;
         let slot = self.slots.get_mut(&slot_key)?;
         let reason = match slot.holder {
@@ -139,13 +144,9 @@ impl Engine {
                 if let Some(exchange) = self.pairs.get_mut(&holder).and_then(|p| p.exchange.as_mut()) {
                     exchange.extension_frozen = true;
                 }
-                self.counters.phase2_dropped_gate_busy += 1;
                 DropReason::Phase2GateBusy
             }
-            SlotHolder::Reserved { pair, until } if pair != pair_key && until > now => {
-                self.counters.phase2_dropped_gate_reserved += 1;
-                DropReason::Phase2GateReserved
-            }
+            SlotHolder::Reserved { pair, until } if pair != pair_key && until > now => DropReason::Phase2GateReserved,
             _ => return None,
         };
         if !slot.waiters.contains(&pair_key) && slot.waiters.len() < max_waiters {

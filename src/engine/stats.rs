@@ -74,6 +74,9 @@ counters! {
     sessions_cleared,
     /// ESP packets of known sessions that reached userspace (normally the kernel forwards them).
     esp_session_packets,
+    /// First outbound ESP of an SA with an owed inbound SPI, dropped while another client
+    /// holds the inbound gate (it waits its turn like a phase-2 message).
+    esp_waiting_for_gate,
     /// Inbound ESP with unknown SPI and no gate, dropped (SPEC rule 6).
     inbound_esp_dropped_no_gate,
     /// ESP with SPI 0, dropped.
