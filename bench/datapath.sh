@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# Datapath benchmark of ike-esp-alg on this host's kernel, in namespaces of its own
+# (issue 5, "Benchmarks"). One command: builds, sets up, measures, tears down, prints a table.
+#
+#   c (192.168.1.2) --c0/r0-- r (LAN 192.168.1.1, WAN 203.0.113.7) --r1/s0-- s (203.0.113.1)
+#
+# Method (as ../shared/notes/DATAPATH-ANCHORS.md): examples/espgen.rs sends ESP-shaped IPv4
+# protocol-50 frames (AF_PACKET + sendmmsg, PACKET_QDISC_BYPASS) pinned to CPU0; RPS on every
+# veth puts all of r's forwarding and the receiver's sink on CPU1; the sink is a netdev ingress
+# chain counting and dropping ESP. pps = packets counted at the sink / generator seconds.
+# CPU1 busy ~99 % => router-bound; "ns/pkt" = CPU1 busy time / delivered packet.
+#
+# 1. fast path, configurations alternated in every repetition, both directions:
+#    A    bare forwarding (empty ruleset)
+#    B    stock conntrack + masquerade on the WAN side (as fw4's wan masquerade)
+#    ALG  B + the daemon's own table and its iptables-nft NFQUEUE rule, exactly as the
+#         release daemon installed them after learning the session (outbound: from one ESP
+#         packet through its queue; inbound: from its state file), captured with
+#         `nft -s list table` and re-loaded; ALG10k/ALG100k add that many filler keys to
+#         every (addresses, SPI) set and map of the table.
+# 2. slow path: the release daemon, pinned to CPU0 with the generator niced on CPU0
+#    (the anchors' config E placement), saturated with ESP it must verdict:
+#    drop    unknown inbound SPIs from the server (each a Drop verdict, no nft call)
+#    create  new outbound SPIs from 128 clients (each creates a session: nft per batch)
+#    plus added latency of a queued IKE request/response (bench/ike_rtt.py).
+# 3. daemon RSS (VmRSS, VmHWM): idle, 10k sessions learned through the queue, 10k sessions
+#    restored from a state file; release (glibc) and static musl builds.
+#
+# Usage: bench/datapath.sh [--reps N] [--seconds S] [--no-build] [--only fast,slow,rss]
+#        (as root; about 6 minutes with the defaults, 3 repetitions of 4 s windows)
+# Env:   KEEP=1 keeps the work directory.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+reps=3 window=4 build=1 only=fast,slow,rss
+while [ $# -gt 0 ]; do
+    case $1 in
+        --reps) reps=$2; shift 2 ;;
+        --seconds) window=$2; shift 2 ;;
+        --no-build) build=0; shift ;;
+        --only) only=$2; shift 2 ;;
+        *) echo "usage: $0 [--reps N] [--seconds S] [--no-build] [--only fast,slow,rss]" >&2; exit 2 ;;
+    esac
+done
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target/bench-dev}
+bin=$CARGO_TARGET_DIR/release/ike-esp-alg
+musl=$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/ike-esp-alg
+gen=$CARGO_TARGET_DIR/release/examples/espgen
+
+if [ "$(id -u)" != 0 ] || ! command -v nft >/dev/null || ! command -v iptables-nft >/dev/null; then
+    echo "needs root, nft and iptables-nft" >&2; exit 2
+fi
+if [ "$build" = 1 ]; then
+    (cd "$root" && cargo build --quiet --release && cargo build --quiet --release --example espgen) || exit 1
+    (cd "$root" && CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
+        cargo build --quiet --release --target x86_64-unknown-linux-musl) || echo "musl build failed; musl rows skipped" >&2
+fi
+[ -x "$bin" ] && [ -x "$gen" ] || { echo "missing $bin or $gen (run without --no-build)" >&2; exit 1; }
+
+tag=ieab$$
+C=${tag}c R=${tag}r S=${tag}s
+work=$(mktemp -d /tmp/ike-esp-alg-bench.XXXXXX)
+results=$work/results
+daemon_pid=
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+stop_daemon() {
+    if [ -n "$daemon_pid" ]; then
+        kill -TERM "$daemon_pid" 2>/dev/null
+        for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$daemon_pid" 2>/dev/null
+        wait "$daemon_pid" 2>/dev/null
+        daemon_pid=
+    fi
+}
+cleanup() {
+    stop_daemon
+    for n in $C $R $S; do ip netns del "$n" 2>/dev/null; done
+    [ "${KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+inr() { ip netns exec "$R" "$@"; }
+log() { echo "[$(date +%T)] $*" >&2; }
+
+# ---------------------------------------------------------------- topology
+for n in $C $R $S; do ip netns add "$n"; ip -n "$n" link set lo up; done
+ip link add c0 netns "$C" type veth peer name r0 netns "$R"
+ip link add r1 netns "$R" type veth peer name s0 netns "$S"
+ip -n "$C" addr add 192.168.1.2/24 dev c0
+ip -n "$R" addr add 192.168.1.1/24 dev r0
+ip -n "$R" addr add 203.0.113.7/24 dev r1
+ip -n "$S" addr add 203.0.113.1/24 dev s0
+for l in "$C c0" "$R r0" "$R r1" "$S s0"; do set -- $l; ip -n "$1" link set "$2" up; done
+mac() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
+MAC_C0=$(mac "$C" c0) MAC_R0=$(mac "$R" r0) MAC_R1=$(mac "$R" r1) MAC_S0=$(mac "$S" s0)
+ip -n "$C" route add default via 192.168.1.1
+ip -n "$S" route add 192.168.0.0/16 via 203.0.113.7
+ip -n "$R" route add 192.168.0.0/16 via 192.168.1.2
+ip -n "$R" neigh replace 192.168.1.2 lladdr "$MAC_C0" dev r0 nud permanent
+ip -n "$R" neigh replace 203.0.113.1 lladdr "$MAC_S0" dev r1 nud permanent
+ip -n "$C" neigh replace 192.168.1.1 lladdr "$MAC_R0" dev c0 nud permanent
+ip -n "$S" neigh replace 203.0.113.7 lladdr "$MAC_R1" dev s0 nud permanent
+inr sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+    net.ipv4.conf.r0.rp_filter=0 net.ipv4.conf.r1.rp_filter=0
+# RPS: every receive on these veths is processed on CPU1 (mask 2).
+for l in "$C c0" "$R r0" "$R r1" "$S s0"; do
+    set -- $l; ip netns exec "$1" sh -c "echo 2 > /sys/class/net/$2/queues/rx-0/rps_cpus"
+done
+# Sinks: count and drop ESP at ingress. esp_nat/esp_client tell whether the NAT happened.
+ip netns exec "$S" nft -f - <<'NFT'
+table netdev sink {
+  counter esp_all {}
+  counter esp_nat {}
+  chain in { type filter hook ingress device "s0" priority 0; policy accept;
+    meta l4proto esp counter name esp_all ip saddr 203.0.113.7 counter name esp_nat drop; }
+}
+NFT
+ip netns exec "$C" nft -f - <<'NFT'
+table netdev sink {
+  counter esp_all {}
+  counter esp_client {}
+  chain in { type filter hook ingress device "c0" priority 0; policy accept;
+    meta l4proto esp counter name esp_all ip daddr 192.168.1.2 counter name esp_client drop; }
+}
+NFT
+sink() { ip netns exec "$1" nft list counter netdev sink "$2" | awk '/packets/ {print $2}'; }
+
+cat > "$work/config" <<'EOF'
+config alg 'ike_esp_nat'
+	option enabled '1'
+config nat 'source'
+	option address_persistent '1'
+config rule_set 'rs1'
+	option from_zone 'lan'
+	option to_zone 'wan'
+config rule 'r1'
+	option rule_set 'rs1'
+	list source_address '192.168.0.0/16'
+	option source_nat 'interface'
+EOF
+stock_nat() { inr nft -f - <<'NFT'
+table ip nat {
+  chain post { type nat hook postrouting priority srcnat; policy accept; oifname "r1" masquerade; }
+}
+NFT
+}
+
+# ---------------------------------------------------------------- daemon helpers
+show() { inr "$dbin" show "$@" --control "$work/sock"; }
+counters_json() { show counters --json 2>/dev/null; }
+json_num() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
+start_daemon() { # binary [state file]; router ruleset: stock NAT, then the daemon's
+    dbin=$1
+    stop_daemon
+    inr nft flush ruleset
+    stock_nat
+    rm -f "$work/sock"
+    [ -n "${2:-}" ] && cp "$2" "$work/state" || rm -f "$work/state"
+    ip netns exec "$R" taskset -c 0 "$dbin" daemon --config "$work/config" --state "$work/state" \
+        --control "$work/sock" --egress-device r1 --queue-backend xtables >>"$work/daemon.log" 2>&1 &
+    daemon_pid=$!
+    for _ in $(seq 300); do counters_json | grep -q verdict_drop && return 0; sleep 0.1; done
+    echo "daemon did not start:" >&2; tail -5 "$work/daemon.log" >&2; exit 1
+}
+# utime+stime+cutime+cstime of the daemon (children: its nft processes), in clock ticks.
+daemon_ticks() { awk '{print $14+$15+$16+$17}' "/proc/$daemon_pid/stat"; }
+rss() { awk '/^VmRSS|^VmHWM/ {printf "%s=%s ", $1, $2}' "/proc/$daemon_pid/status" | tr -d ':'; }
+tck=$(getconf CLK_TCK)
+# Per CPU0, CPU1: busy ticks, total ticks, softirq ticks. Busy counts everything (other work
+# on a shared host too); softirq is where the router's forwarding runs.
+cpustat() { awk '/^cpu[01] / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; printf "%s %s %s ", b, t, $8}' /proc/stat; }
+
+gen_out() { ip netns exec "$C" taskset -c 0 "$gen" --dev c0 --dst-mac "$MAC_R0" "$@"; }
+gen_in() { ip netns exec "$S" taskset -c 0 "$gen" --dev s0 --dst-mac "$MAC_R1" "$@"; }
+
+# One fast-path window: direction, config name, rep. Appends a record to $results.
+fast_window() {
+    local dir=$1 cfg=$2 rep=$3 ns ctr okctr out c0 c1
+    if [ "$dir" = out ]; then ns=$S ctr=esp_all okctr=esp_nat; else ns=$C ctr=esp_all okctr=esp_client; fi
+    local b0 b_ok; b0=$(sink "$ns" $ctr); b_ok=$(sink "$ns" $okctr)
+    c0=$(cpustat)
+    if [ "$dir" = out ]; then
+        out=$(gen_out --src 192.168.1.2 --dst 203.0.113.1 --spi 0x1000 --len 100 --seconds "$window")
+    else
+        local dst=203.0.113.7; [ "$cfg" = A ] && dst=192.168.1.2
+        out=$(gen_in --src 203.0.113.1 --dst $dst --spi 0x2000 --len 100 --seconds "$window")
+    fi
+    c1=$(cpustat)
+    sleep 0.2
+    local a0 a_ok; a0=$(sink "$ns" $ctr); a_ok=$(sink "$ns" $okctr)
+    local sent secs; sent=$(echo "$out" | sed 's/.*sent=\([0-9]*\).*/\1/'); secs=$(echo "$out" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
+    echo "fast $dir $cfg $rep $sent $secs $((a0 - b0)) $((a_ok - b_ok)) $c0 $c1" >> "$results"
+    log "fast $dir $cfg rep $rep: sent $sent delivered $((a0 - b0)) translated $((a_ok - b_ok)) in ${secs}s"
+}
+
+# ---------------------------------------------------------------- learn once with the daemon
+log "work dir $work; load average $load_before"
+: > "$results"
+cat > "$work/learn.state" <<'EOF'
+ike-esp-alg-state 1
+binding 192.168.1.2 203.0.113.7 -
+session in 203.0.113.1 203.0.113.7 00002000 192.168.1.2 0 0 0
+EOF
+start_daemon "$bin" "$work/learn.state"
+gen_out --src 192.168.1.2 --dst 203.0.113.1 --spi 0x1000 --count 1 >/dev/null
+sleep 0.5
+inr nft -s list table ip ike_esp_alg > "$work/alg.nft"
+inr iptables-nft -t raw -S PREROUTING | grep NFQUEUE > "$work/alg.xt"
+learned=$(show sessions 2>/dev/null | grep -c 0x00001000)
+first_fwd=$(sink "$S" esp_nat)
+stop_daemon
+if ! grep -q "203.0.113.1 . 4096" "$work/alg.nft" || ! grep -q "203.0.113.7 . 8192" "$work/alg.nft" || [ ! -s "$work/alg.xt" ]; then
+    echo "the daemon did not install the learned sessions:" >&2; cat "$work/alg.nft" "$work/daemon.log" >&2; exit 1
+fi
+log "daemon learned the outbound SPI through its queue (listed: $learned, first packet forwarded translated: $first_fwd)"
+python3 "$here/fillers.py" "$work/alg.nft" 0 10000 > "$work/fill10k.nft"
+python3 "$here/fillers.py" "$work/alg.nft" 10000 100000 > "$work/fill100k.nft"
+split -l 25 "$work/fill100k.nft" "$work/fill100k.part."
+fill_load() { local f; for f in "$@"; do inr nft -f "$f" || echo "filler load failed: $f" >&2; done; }
+
+alg_load() { # the daemon's table, as captured, on top of stock NAT
+    inr nft flush ruleset; stock_nat
+    inr nft -f "$work/alg.nft"
+    while read -r line; do inr iptables-nft -t raw $line; done < "$work/alg.xt"
+}
+
+phase() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+# ---------------------------------------------------------------- 1. fast path
+phase fast && for rep in $(seq "$reps"); do
+    inr nft flush ruleset
+    fast_window out A "$rep"; fast_window in A "$rep"
+    stock_nat
+    fast_window out B "$rep"; fast_window in B "$rep"
+    alg_load
+    fast_window out ALG1 "$rep"; fast_window in ALG1 "$rep"
+    fill_load "$work/fill10k.nft"
+    fast_window out ALG10k "$rep"
+    fill_load "$work"/fill100k.part.*
+    fast_window out ALG100k "$rep"; fast_window in ALG100k "$rep"
+    echo "elements_after_fast $rep $(for m in "map esp_out" "map esp_in" "set esp_seen"; do inr nft list ${m% *} ip ike_esp_alg ${m#* } 2>/dev/null | grep -o ' \. ' | wc -l | awk '{printf "%d,", $1/2}'; done)" >> "$results"
+    echo "queued_after_fast $rep $(for q in queued_esp_out queued_esp_in; do inr nft list counter ip ike_esp_alg $q | awk '/packets/ {printf "%s,", $2}'; done)" >> "$results"
+done
+inr nft flush ruleset
+
+# ---------------------------------------------------------------- 2. slow path
+slow_window() { # kind rep
+    local kind=$1 rep=$2 before after t0 t1 out
+    before=$(counters_json); t0=$(daemon_ticks)
+    if [ "$kind" = drop ]; then
+        out=$(ip netns exec "$S" nice -n 19 taskset -c 0 "$gen" --dev s0 --dst-mac "$MAC_R1" \
+            --src 203.0.113.1 --dst 203.0.113.7 --spi 0x0bad0000 --spi-count 0x10000000 --len 100 --seconds "$window")
+    else
+        out=$(ip netns exec "$C" nice -n 19 taskset -c 0 "$gen" --dev c0 --dst-mac "$MAC_R0" \
+            --src 192.168.16.1 --src-count 128 --dst 203.0.113.1 --spi 0x10000000 --spi-count 0x10000000 --len 100 --seconds "$window")
+    fi
+    sleep 0.5
+    after=$(counters_json); t1=$(daemon_ticks)
+    local secs; secs=$(echo "$out" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
+    local f; for f in verdict_accept verdict_drop queue_packets queue_lost queue_overruns sessions_created_without_gate nft_failures; do
+        eval "local d_$f=\$(( \$(echo \"\$after\" | json_num $f) - \$(echo \"\$before\" | json_num $f) ))"
+    done
+    local sent; sent=$(echo "$out" | sed 's/.*sent=\([0-9]*\).*/\1/')
+    echo "slow $kind $rep $sent $secs $((d_verdict_accept + d_verdict_drop)) $d_queue_lost $d_queue_overruns $d_sessions_created_without_gate $((t1 - t0)) $tck $d_nft_failures" >> "$results"
+    log "slow $kind rep $rep: sent $sent, verdicts $((d_verdict_accept + d_verdict_drop)), fail-open/lost $d_queue_lost, overruns $d_queue_overruns, sessions +$d_sessions_created_without_gate, daemon cpu $((t1 - t0)) ticks"
+}
+ike_window() { # mode rep
+    inr conntrack -F >/dev/null 2>&1
+    ip netns exec "$S" taskset -c 1 python3 "$here/ike_rtt.py" server 203.0.113.1 500 & local spid=$!
+    sleep 0.3
+    local q0 q1; q0=$(inr nft list counter ip ike_esp_alg queued_ike 2>/dev/null | awk '/packets/ {print $2}')
+    local r; r=$(ip netns exec "$C" taskset -c 1 python3 "$here/ike_rtt.py" client 192.168.1.2 203.0.113.1 500 1000 0.002)
+    q1=$(inr nft list counter ip ike_esp_alg queued_ike 2>/dev/null | awk '/packets/ {print $2}')
+    kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+    r="$r queued=$(( ${q1:-0} - ${q0:-0} ))"
+    echo "ike $1 $2 $r" >> "$results"
+    log "ike $1 rep $2: $r"
+}
+phase slow && for rep in $(seq "$reps"); do
+    start_daemon "$bin"
+    slow_window drop "$rep"
+    ike_window alg "$rep"
+    start_daemon "$bin"
+    slow_window create "$rep"
+    stop_daemon
+    inr nft flush ruleset; stock_nat
+    ike_window stock "$rep"
+done
+
+# ---------------------------------------------------------------- 3. RSS
+python3 - "$work/state10k" <<'EOF'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("ike-esp-alg-state 1\n")
+    clients = [f"192.168.20.{i}" for i in range(1, 21)]
+    for c in clients:
+        f.write(f"binding {c} 203.0.113.7 -\n")
+    for i in range(10000):
+        f.write(f"session out {clients[i % 20]} 203.0.113.1 {0x30000000 + i:08x} 203.0.113.7 0 0 0\n")
+EOF
+rss_run() { # label binary [state]
+    start_daemon "$2" "${3:-}"
+    sleep 1
+    local n; n=$(show sessions 2>/dev/null | grep -c 0x)
+    echo "rss $1 $(rss)sessions=$n" >> "$results"
+    log "rss $1: $(rss) sessions listed $n"
+}
+phase rss && for b in release musl; do
+    binary=$bin; [ $b = musl ] && binary=$musl
+    [ -x "$binary" ] || continue
+    rss_run "$b-idle" "$binary"
+    rss_run "$b-10k-state" "$binary" "$work/state10k"
+    # 10k sessions learned through the queue: 10k new (client, SPI) keys from 32 clients,
+    # paced below the daemon's rate so that none passes fail-open.
+    start_daemon "$binary"
+    gen_out --src 192.168.16.1 --src-count 32 --dst 203.0.113.1 --spi 0x20000000 --spi-count 10000 \
+        --count 10000 --pps 4000 --len 100 >/dev/null
+    sleep 1
+    n=$(counters_json | json_num sessions_created_without_gate)
+    echo "rss $b-10k-queue $(rss)sessions=$n" >> "$results"
+    log "rss $b-10k-queue: $(rss) sessions created $n"
+    stop_daemon
+done
+inr nft flush ruleset
+
+# Debugging: HOLD=FILE keeps the namespaces until FILE exists.
+[ -n "${HOLD:-}" ] && { echo "holding: netns $C $R $S, work $work, until $HOLD exists" >&2; while [ ! -e "$HOLD" ]; do sleep 1; done; }
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+python3 "$here/report.py" "$results" "$started" "$load_before" "$load_after" "$reps" "$window" "$(nproc)" "$(uname -r)"
+[ "${KEEP:-0}" = 1 ] && cp "$results" "$work/results.txt"
+exit 0

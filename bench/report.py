@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Prints bench/datapath.sh's results as markdown tables (medians, min-max, ratios, targets).
+
+  report.py RESULTS STARTED LOAD_BEFORE LOAD_AFTER REPS WINDOW NPROC KERNEL
+"""
+import statistics
+import sys
+from collections import defaultdict
+
+
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def rng(values, fmt="{:,.0f}"):
+    return f"{fmt.format(min(values))}–{fmt.format(max(values))}" if values else "–"
+
+
+def verdict(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def main():
+    path, started, load_before, load_after, reps, window, nproc, kernel = sys.argv[1:9]
+    fast = defaultdict(list)  # (dir, cfg) -> [(rep, pps, cpu0%, cpu1%, ns/pkt, translated share)]
+    slow = defaultdict(list)
+    ike = defaultdict(list)
+    rss = []
+    queued_after = []
+    elements_after = []
+    for line in open(path):
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "fast":
+            d, cfg, rep = f[1], f[2], int(f[3])
+            sent, secs, delivered, translated = int(f[4]), float(f[5]), int(f[6]), int(f[7])
+            b = list(map(int, f[8:14]))
+            a = list(map(int, f[14:20]))
+            busy0 = (a[0] - b[0]) / max(1, a[1] - b[1])
+            busy1 = (a[3] - b[3]) / max(1, a[4] - b[4])
+            soft1 = (a[5] - b[5]) / max(1, a[4] - b[4])
+            pps = delivered / secs
+            # Shares of the window: busy share x window = busy seconds.
+            ns = busy1 * secs * 1e9 / max(1, delivered)
+            ns_soft = soft1 * secs * 1e9 / max(1, delivered)
+            share = translated / max(1, delivered) if cfg != "A" else None
+            fast[(d, cfg)].append((rep, pps, 100 * busy0, 100 * busy1, ns, share, sent, 100 * soft1, ns_soft))
+        elif f[0] == "slow":
+            kind, rep, sent, secs, verdicts, lost, overruns, sessions, ticks, tck, nftfail = f[1], int(f[2]), int(f[3]), float(f[4]), int(f[5]), int(f[6]), int(f[7]), int(f[8]), int(f[9]), int(f[10]), int(f[11])
+            slow[kind].append((verdicts / secs, ticks / tck * 1e6 / max(1, verdicts), lost, overruns, sessions / secs, sent, verdicts, nftfail))
+        elif f[0] == "ike":
+            kv = dict(x.split("=") for x in f[3:])
+            ike[f[1]].append({k: float(v) for k, v in kv.items()})
+        elif f[0] == "rss":
+            kv = dict(x.split("=") for x in f[2:])
+            rss.append((f[1], kv))
+        elif f[0] == "queued_after_fast":
+            queued_after.append(f[2].rstrip(","))
+        elif f[0] == "elements_after_fast":
+            elements_after.append(f[2].rstrip(","))
+
+    print(f"## Datapath figures (bench/datapath.sh, {started})\n")
+    print(f"Machine: {nproc} CPUs, kernel {kernel}; load average before {load_before}, after {load_after} "
+          f"(other work on the host shares these CPUs). {reps} repetitions × {window} s windows, "
+          f"configurations alternated within each repetition; 100-byte IP packets.\n")
+    print("### Fast path (ESP packets/s delivered through the router)\n")
+    print("| dir | config | pps median | min–max | CPU1 busy % (softirq %) | CPU0 busy % | CPU1 ns/pkt | CPU1 softirq ns/pkt | translated |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (d, cfg), rows in fast.items():
+        pps = [r[1] for r in rows]
+        tr = "–" if rows[0][5] is None else f"{100 * min(r[5] for r in rows):.0f} %"
+        print(f"| {d} | {cfg} | {med(pps):,.0f} | {rng(pps)} | {med([r[3] for r in rows]):.0f} ({med([r[7] for r in rows]):.0f}) | "
+              f"{med([r[2] for r in rows]):.0f} | {med([r[4] for r in rows]):,.0f} | {med([r[8] for r in rows]):,.0f} | {tr} |")
+    print()
+    print("Ratios: of pps medians, the min–max of the per-repetition paired ratios, and the same ratio from CPU1 softirq cost per packet (denominator's ns/pkt over numerator's: higher = cheaper; less sensitive to other load on the host).\n")
+    print("| dir | ratio | pps | paired range | softirq-ns/pkt based | target |")
+    print("|---|---|---|---|---|---|")
+    targets = {("ALG1", "B"): 1.0, ("ALG1", "A"): 0.75, ("ALG100k", "B"): 1.0, ("ALG100k", "A"): 0.75}
+    checks = []
+    for d in ("out", "in"):
+        for num, den in (("ALG1", "B"), ("ALG1", "A"), ("ALG10k", "B"), ("ALG100k", "B"), ("ALG100k", "A"), ("ALG100k", "ALG1"), ("B", "A")):
+            if (d, num) not in fast or (d, den) not in fast:
+                continue
+            n, m = fast[(d, num)], fast[(d, den)]
+            r = med([x[1] for x in n]) / med([x[1] for x in m])
+            by_rep = {x[0]: x[1] for x in m}
+            paired = [x[1] / by_rep[x[0]] for x in n if x[0] in by_rep]
+            cost = med([x[8] for x in m]) / med([x[8] for x in n])
+            t = targets.get((num, den))
+            tcol = f"≥ {t:.2f}: {verdict(r >= t)}" if t else ""
+            if t:
+                checks.append((f"fast {d} {num}/{den} ≥ {t:.2f}", r >= t, f"{r:.2f}"))
+            print(f"| {d} | {num}/{den} | {r:.2f} | {rng(paired, '{:.2f}')} | {cost:.2f} | {tcol} |")
+    if queued_after:
+        print(f"\nALG's kernel counters `queued_esp_out,queued_esp_in` after each repetition's fast-path windows: "
+              f"{'; '.join(queued_after)} (0 = the learned sessions never reached the queue). "
+              f"Elements in `esp_out,esp_in,esp_seen` at ALG100k: {'; '.join(elements_after)} "
+              "(`esp_seen` is capped by nft's default size 65535 for dynamic sets).")
+
+    print("\n### Slow path (the daemon's verdicts per second, daemon on CPU0)\n")
+    print("| stream | verdicts/s median | min–max | daemon CPU µs/verdict (incl. nft children) | = verdicts per CPU-second | sessions created/s | fail-open passes (lost) | target (achieved rate) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for kind, rows in slow.items():
+        v = [r[0] for r in rows]
+        ok = med(v) >= 100_000
+        checks.append((f"slow {kind} ≥ 100k/s", ok, f"{med(v):,.0f}/s"))
+        print(f"| {kind} | {med(v):,.0f} | {rng(v)} | {med([r[1] for r in rows]):.1f} | {1e6 / med([r[1] for r in rows]):,.0f} | {med([r[4] for r in rows]):,.0f} | "
+              f"{sum(r[2] for r in rows):,} of {sum(r[5] for r in rows):,} sent | ≥ 100,000: {verdict(ok)} |")
+
+    print("\n### Queued IKE request/response latency (µs, round trip c→s→c, both messages queued with the daemon)\n")
+    print("| router | p50 | p90 | p99 | max | lost | packets queued |")
+    print("|---|---|---|---|---|---|---|")
+    for mode, rows in ike.items():
+        print(f"| {mode} | {med([r['p50_us'] for r in rows]):.0f} | {med([r['p90_us'] for r in rows]):.0f} | "
+              f"{med([r['p99_us'] for r in rows]):.0f} | {max(r['max_us'] for r in rows):.0f} | {sum(int(r['lost']) for r in rows)} | "
+              f"{sum(int(r.get('queued', 0)) for r in rows):,} |")
+    if "alg" in ike and "stock" in ike:
+        a50 = med([r["p50_us"] for r in ike["alg"]]) - med([r["p50_us"] for r in ike["stock"]])
+        a99 = med([r["p99_us"] for r in ike["alg"]]) - med([r["p99_us"] for r in ike["stock"]])
+        print(f"\nAdded by the daemon: p50 {a50:+.0f} µs, p99 {a99:+.0f} µs per round trip "
+              f"(two queued packets: ≈ {a50 / 2:+.0f} µs p50 per queued IKE packet).")
+
+    print("\n### Daemon memory (kB, from /proc/PID/status)\n")
+    print("| binary, state | VmRSS | VmHWM | sessions | target |")
+    print("|---|---|---|---|---|")
+    for label, kv in rss:
+        limit = 2048 if label.endswith("idle") else 8192
+        r = int(kv.get("VmRSS", 0))
+        checks.append((f"RSS {label} ≤ {limit // 1024} MB", r <= limit, f"{r} kB"))
+        print(f"| {label} | {r:,} | {int(kv.get('VmHWM', 0)):,} | {kv.get('sessions')} | ≤ {limit:,}: {verdict(r <= limit)} |")
+
+    print("\n### Targets\n")
+    for name, ok, value in checks:
+        print(f"- {name}: {value} — {'met' if ok else 'NOT met'}")
+
+
+main()
