@@ -11,6 +11,7 @@
 # Environment:
 #   ALG_BIN=path      the project's daemon for this architecture; goes to /opt/alg/ike-esp-alg
 #   ALG_CONFIG=path   its UCI config (default lab/config/ike-esp-alg.uci) -> /opt/alg/ike-esp-alg.uci
+#   ALG_ARGS="..."    extra arguments after "daemon --config /opt/alg/ike-esp-alg.uci"
 #   SHELL_AFTER=1     interactive: the console is this terminal, a shell follows the scenarios
 #                     (Ctrl-A x quits QEMU)
 #   TIMEOUT=s         wall-clock limit for QEMU (default 900; 1500 on mipsel)
@@ -66,6 +67,9 @@ if [ -n "${ALG_BIN:-}" ]; then
     [ -f "$ALG_BIN" ] || { log "ALG_BIN=$ALG_BIN does not exist"; exit 2; }
     install -m 0755 "$ALG_BIN" "$ov/overlay/opt/alg/ike-esp-alg"
     log "daemon: $ALG_BIN ($(file -b "$ALG_BIN" 2>/dev/null | cut -d, -f1-2))"
+fi
+if [ -n "${ALG_ARGS:-}" ]; then
+    printf '%s\n' "$ALG_ARGS" >"$ov/overlay/opt/alg/ike-esp-alg.args"
 fi
 [ -f "$ALG_CONFIG" ] || { log "ALG_CONFIG=$ALG_CONFIG does not exist"; exit 2; }
 install -m 0644 "$ALG_CONFIG" "$ov/overlay/opt/alg/ike-esp-alg.uci"

@@ -5,6 +5,7 @@
 #   binary   /opt/alg/ike-esp-alg
 #   config   /opt/alg/ike-esp-alg.uci           (lab/config/ike-esp-alg.uci by default)
 #   start    ip netns exec r /opt/alg/ike-esp-alg daemon --config /opt/alg/ike-esp-alg.uci
+#            (+ the words in /opt/alg/ike-esp-alg.args, from ALG_ARGS)
 #            stdout+stderr -> $LAB_RUN/alg.log
 #   ready    `ip netns exec r /opt/alg/ike-esp-alg show counters --json` exits 0
 #   status   the same command; its output is printed into the console for people
@@ -13,6 +14,7 @@
 
 ALG_BIN=/opt/alg/ike-esp-alg
 ALG_CONF=/opt/alg/ike-esp-alg.uci
+ALG_ARGS_FILE=/opt/alg/ike-esp-alg.args
 ALG_READY_TIMEOUT=${ALG_READY_TIMEOUT:-30}
 
 alg_present() { [ -x "$ALG_BIN" ]; }
@@ -34,7 +36,10 @@ alg_start() {
         return 1
     fi
     _t0=$(now)
-    spawn alg r "$LAB_RUN/alg.log" "$ALG_BIN" daemon --config "$ALG_CONF"
+    _args=
+    [ -f "$ALG_ARGS_FILE" ] && _args=$(cat "$ALG_ARGS_FILE")
+    # shellcheck disable=SC2086 # the extra arguments are words
+    spawn alg r "$LAB_RUN/alg.log" "$ALG_BIN" daemon --config "$ALG_CONF" $_args
     if ! wait_for "$ALG_READY_TIMEOUT" _alg_ready; then
         if alg_alive; then
             result daemon-start FAIL "'show counters --json' did not answer within ${ALG_READY_TIMEOUT} s; log: $(tail -n 3 "$LAB_RUN/alg.log" | tr '\n' ' ')"
@@ -72,3 +77,7 @@ alg_print_status() {
     echo "--- ike-esp-alg show counters --json"
     alg_show 2>&1 | head -n 60
 }
+
+# What a daemon left in /run (control socket, state file) goes with the scenario, so the
+# next scenario's daemon starts clean. Not called between kill -9 and restart.
+alg_forget() { rm -rf /run/ike-esp-alg*; }

@@ -64,6 +64,7 @@ for name in "$@"; do
     if [ "${LAB_KEEP:-0}" != 1 ] || [ "$name" != "$(eval echo "\${$#}")" ]; then
         stop_all
         topo_down
+        alg_forget
     fi
     echo "@@SCENARIO $name END $(elapsed "$t0")"
 done
