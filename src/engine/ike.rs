@@ -209,6 +209,7 @@ impl Engine {
         let Some(exchange) = pair.exchange.take() else { return };
         pair.remember_ended(exchange.id);
         pair.gate_ticket = None;
+        self.slot_generation = self.slot_generation.wrapping_add(1);
         let slot_key = SlotKey { server: pair_key.server, nat: pair.nat };
         self.release_slot(now, slot_key, pair_key);
     }
@@ -224,6 +225,7 @@ impl Engine {
         if !is_holder {
             return;
         }
+        self.slot_generation = self.slot_generation.wrapping_add(1);
         while let Some(next) = slot.waiters.pop_front() {
             let waiting = self.pairs.get(&next).is_some_and(|p| p.exchange.is_none());
             if waiting && next != leaving {

@@ -92,6 +92,8 @@ pub struct Engine {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     counters: Counters,
+    /// Bumped whenever an exchange ends or a slot changes hands.
+    slot_generation: u64,
 }
 
 /// Kernel-side traffic of one ESP session since the previous report.
@@ -129,6 +131,7 @@ impl Engine {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
+            slot_generation: 0,
         })
     }
 
@@ -185,6 +188,12 @@ impl Engine {
     /// Counters since start.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Changes whenever an exchange ends or an inbound slot changes hands: the moment a
+    /// packet refused with a [`DropReason::is_wait`] reason may be offered again.
+    pub fn slot_generation(&self) -> u64 {
+        self.slot_generation
     }
 
     /// Records kernel-side traffic of a session; unknown sessions are ignored.

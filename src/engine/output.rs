@@ -52,6 +52,16 @@ pub enum DropReason {
     ClientLimit(Table),
 }
 
+impl DropReason {
+    /// True when the packet is refused only until an inbound gate or the pair's own
+    /// exchange frees up. A shell that can hold a queued packet (NFQUEUE defers the verdict)
+    /// may offer it again after [`super::Engine::slot_generation`] changes instead of
+    /// dropping it, so serialised clients lose nothing.
+    pub fn is_wait(&self) -> bool {
+        matches!(self, DropReason::Phase2PairBusy | DropReason::Phase2GateBusy | DropReason::Phase2GateReserved)
+    }
+}
+
 impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

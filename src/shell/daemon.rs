@@ -5,6 +5,12 @@
 //! Order for each batch of queued packets: the engine decides every packet, the batch's
 //! actions go to the kernel in one nft transaction, and only then are the verdicts sent,
 //! so the packets that follow find their session or NAT mapping installed (SPEC rule 3).
+//!
+//! A packet the engine refuses only until a gate frees up (a phase-2 message, or the first
+//! ESP of an SA whose inbound SPI is owed) is held without a verdict and offered again when
+//! the engine's slot generation changes, for at most `esp_gate_timeout`. Gates usually
+//! collapse within a round trip, so a client waiting its turn loses nothing instead of
+//! waiting for its peer's retransmission.
 
 use super::clock::Clock;
 use super::control::{respond, ControlSocket};
@@ -125,10 +131,24 @@ struct Daemon {
     dirty: bool,
     /// Sessions whose kernel element was last re-added at this `last_seen`.
     refreshed: HashMap<SessionKey, Instant>,
+    held: std::collections::VecDeque<HeldPacket>,
+    held_generation: u64,
+}
+
+/// Packets held back at most this many at once; beyond it a waiting packet is dropped.
+const MAX_HELD: usize = 256;
+
+/// A queued packet waiting for a gate, with when it arrived.
+struct HeldPacket {
+    packet: QueuedPacket,
+    since: Instant,
 }
 
 #[derive(Debug, Default)]
 struct ShellStats {
+    packets_held: u64,
+    held_released: u64,
+    held_expired: u64,
     verdict_accept: u64,
     verdict_drop: u64,
     verdict_rewritten: u64,
@@ -211,6 +231,8 @@ impl Daemon {
             last_save: now,
             dirty: true,
             refreshed: HashMap::new(),
+            held: std::collections::VecDeque::new(),
+            held_generation: 0,
         };
         daemon.apply_engine_output(now);
         Ok(daemon)
@@ -240,6 +262,7 @@ impl Daemon {
             if ready[0] {
                 self.handle_queue();
             }
+            self.offer_held();
             if ready[2] {
                 self.handle_control();
             }
@@ -261,21 +284,63 @@ impl Daemon {
             return;
         }
         let now = self.clock.now();
-        let verdicts: Vec<Verdict> = self.packets.iter().map(|p| self.engine.handle_packet(now, &p.payload)).collect();
-        let failed = self.apply_engine_output(now);
         let packets = std::mem::take(&mut self.packets);
-        for (packet, verdict) in packets.iter().zip(verdicts) {
-            let (nf, payload) = self.nf_verdict(packet, verdict, &failed);
+        self.decide(now, packets.into_iter().map(|packet| HeldPacket { packet, since: now }).collect());
+    }
+
+    /// Decides a batch: the engine's verdicts, then the datapath updates, then the kernel
+    /// verdicts. Packets that must wait for a gate are held instead.
+    fn decide(&mut self, now: Instant, batch: Vec<HeldPacket>) {
+        if batch.is_empty() {
+            return;
+        }
+        let verdicts: Vec<Verdict> = batch.iter().map(|h| self.engine.handle_packet(now, &h.packet.payload)).collect();
+        let failed = self.apply_engine_output(now);
+        let hold_limit = self.config.engine.timeouts.esp_gate;
+        for (held, verdict) in batch.into_iter().zip(verdicts) {
+            if let Verdict::Drop(reason) = verdict {
+                let young = now.saturating_since(held.since) < hold_limit;
+                if reason.is_wait() && young && self.held.len() < MAX_HELD {
+                    if held.since == now {
+                        self.stats.packets_held += 1;
+                    }
+                    self.held.push_back(held);
+                    continue;
+                }
+                if reason.is_wait() {
+                    self.stats.held_expired += 1;
+                }
+            } else if held.since != now {
+                self.stats.held_released += 1;
+            }
+            let (nf, payload) = self.nf_verdict(&held.packet, verdict, &failed);
             match nf {
                 NfVerdict::Drop => self.stats.verdict_drop += 1,
                 _ if payload.is_some() => self.stats.verdict_rewritten += 1,
                 _ => self.stats.verdict_accept += 1,
             }
-            if let Err(e) = self.queue.verdict(packet.id, nf, payload.as_deref()) {
-                self.log.log(now, &format!("ike-esp-alg: verdict for packet {}: {e}", packet.id));
+            if let Err(e) = self.queue.verdict(held.packet.id, nf, payload.as_deref()) {
+                self.log.log(now, &format!("ike-esp-alg: verdict for packet {}: {e}", held.packet.id));
             }
         }
-        self.packets = packets;
+    }
+
+    /// Offers held packets again once a gate has freed up, in arrival order; packets held
+    /// for longer than the gate timeout are dropped.
+    fn offer_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        let generation = self.engine.slot_generation();
+        let hold_limit = self.config.engine.timeouts.esp_gate;
+        let expired = self.held.front().is_some_and(|h| now.saturating_since(h.since) >= hold_limit);
+        if generation == self.held_generation && !expired {
+            return;
+        }
+        self.held_generation = generation;
+        let batch: Vec<HeldPacket> = self.held.drain(..).collect();
+        self.decide(now, batch);
     }
 
     /// The kernel verdict for the engine's: inbound rewrites travel in the payload;
@@ -363,6 +428,9 @@ impl Daemon {
 
     fn shell_counters(&self) -> ShellCounters {
         let mut list = vec![
+            ("packets_held".to_string(), self.stats.packets_held),
+            ("held_released".to_string(), self.stats.held_released),
+            ("held_expired".to_string(), self.stats.held_expired),
             ("verdict_accept".to_string(), self.stats.verdict_accept),
             ("verdict_drop".to_string(), self.stats.verdict_drop),
             ("verdict_rewritten".to_string(), self.stats.verdict_rewritten),

@@ -117,7 +117,10 @@ ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xa0000002 3
 sleep 0.3
 check "client 1 outbound ESP arrives from the NAT address" test "$(counter "$S" esp_from_nat)" = 3
 check "client 1 gets its inbound ESP" test "$(counter "$C1" esp_in)" = 3
-# Client 2 retransmits its phase 2 and learns its SAs.
+# Client 2's Quick Mode was held, not dropped: it went through when client 1's gates collapsed.
+check "client 2's held phase 2 released when the gates collapsed, no retransmission needed" \
+    test "$(show counters --json | json_num held_released)-$(show counters --json | json_num phase2_allowed)" = "1-2"
+# Client 2's peer retransmits anyway (it passes as part of the exchange) and learns its SAs.
 ip netns exec "$C2" $py ike 192.168.1.11 500 198.51.100.1 500 1 32 0xb1 0x2222 0x8888 1
 sleep 0.2
 ip netns exec "$C2" $py esp 192.168.1.11 198.51.100.1 0xb0000001 2
