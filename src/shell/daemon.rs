@@ -8,7 +8,8 @@
 //!
 //! A packet the engine refuses only until a gate frees up (a phase-2 message, or the first
 //! ESP of an SA whose inbound SPI is owed) is held without a verdict and offered again when
-//! the engine's slot generation changes, for at most `esp_gate_timeout`. Gates usually
+//! the engine's slot generation changes, for at most two gate timeouts (one for the
+//! holder's gates to end, one for the turns of clients queued ahead). Gates usually
 //! collapse within a round trip, so a client waiting its turn loses nothing instead of
 //! waiting for its peer's retransmission.
 
@@ -267,6 +268,8 @@ impl Daemon {
                 self.handle_control();
             }
             self.housekeeping();
+            // Timers may have freed a gate: offer what waits for one in the same pass.
+            self.offer_held();
         }
     }
 
@@ -296,7 +299,7 @@ impl Daemon {
         }
         let verdicts: Vec<Verdict> = batch.iter().map(|h| self.engine.handle_packet(now, &h.packet.payload)).collect();
         let failed = self.apply_engine_output(now);
-        let hold_limit = self.config.engine.timeouts.esp_gate;
+        let hold_limit = self.hold_limit();
         for (held, verdict) in batch.into_iter().zip(verdicts) {
             if let Verdict::Drop(reason) = verdict {
                 let young = now.saturating_since(held.since) < hold_limit;
@@ -325,6 +328,12 @@ impl Daemon {
         }
     }
 
+    /// How long a packet may wait for a gate: the holder's gates end within one gate
+    /// timeout of the first refusal, and each client queued ahead gets one more.
+    fn hold_limit(&self) -> Duration {
+        self.config.engine.timeouts.esp_gate * 2
+    }
+
     /// Offers held packets again once a gate has freed up, in arrival order; packets held
     /// for longer than the gate timeout are dropped.
     fn offer_held(&mut self) {
@@ -333,7 +342,7 @@ impl Daemon {
         }
         let now = self.clock.now();
         let generation = self.engine.slot_generation();
-        let hold_limit = self.config.engine.timeouts.esp_gate;
+        let hold_limit = self.hold_limit();
         let expired = self.held.front().is_some_and(|h| now.saturating_since(h.since) >= hold_limit);
         if generation == self.held_generation && !expired {
             return;
