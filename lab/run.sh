@@ -14,7 +14,7 @@
 #   ALG_ARGS="..."    extra arguments after "daemon --config /opt/alg/ike-esp-alg.uci"
 #   SHELL_AFTER=1     interactive: the console is this terminal, a shell follows the scenarios
 #                     (Ctrl-A x quits QEMU)
-#   TIMEOUT=s         wall-clock limit for QEMU (default 900; 1500 on mipsel)
+#   TIMEOUT=s         wall-clock limit for QEMU (default 120 s + 240 s per scenario, 360 on mipsel)
 #   VERBOSE=1         stream the whole console instead of the @@ lines and progress
 #   LAB_DEBUG=1       trace the guest scripts (set -x)
 #   NO_BUILD=1        don't call build-image.sh first (it is cached and quick when current)
@@ -88,18 +88,18 @@ case "$ARCH" in
 amd64)
     qemu=(qemu-system-x86_64 -machine pc -cpu max -smp 2 -m 1024)
     append="console=ttyS0 $append"
-    default_timeout=900
+    default_timeout=240
     ;;
 arm64)
     qemu=(qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on -smp 2 -m 1024)
     append="console=ttyAMA0 $append"
-    default_timeout=900
+    default_timeout=240
     ;;
 mipsel)
     # malta with the 4kc kernel: one CPU, no HIGHMEM, so the guest sees 256 MB at most.
     qemu=(qemu-system-mipsel -machine malta -cpu 24Kf -smp 1 -m 256)
     append="console=ttyS0 $append"
-    default_timeout=1500
+    default_timeout=360
     ;;
 esac
 if [ "$accel" = tcg ] && [ "$ARCH" != mipsel ]; then
@@ -107,7 +107,12 @@ if [ "$accel" = tcg ] && [ "$ARCH" != mipsel ]; then
 else
     qemu+=(-accel "$accel")
 fi
-TIMEOUT=${TIMEOUT:-$default_timeout}
+# The default limit grows with the number of scenarios (sets count as their members).
+n=0
+for sc in "${SCENARIOS[@]}"; do
+    case "$sc" in ci) n=$((n + 2)) ;; alg) n=$((n + 6)) ;; all) n=$((n + 8)) ;; none) ;; *) n=$((n + 1)) ;; esac
+done
+TIMEOUT=${TIMEOUT:-$((120 + n * default_timeout))}
 qemu+=(-display none -no-reboot -nic none
     -chardev "stdio,id=con0,mux=on,signal=off,logfile=$RUN/console.log"
     -serial chardev:con0 -mon chardev=con0,mode=readline
