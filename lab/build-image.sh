@@ -35,6 +35,9 @@ esac
 
 OUT=${LAB_OUT:-$LAB/out}/$ARCH
 mkdir -p "$OUT"
+# One build per architecture at a time; a second caller waits, then finds it up to date.
+exec 9>"$OUT/.build.lock"
+flock 9
 
 log() { printf '[build-image %s] %s\n' "$ARCH" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

@@ -50,7 +50,7 @@ if [ ! -s "$IMG/kernel" ] || [ ! -s "$IMG/initrd" ]; then
     exit 3
 fi
 
-RUN=$OUT/runs/$ARCH-$(date +%Y%m%d-%H%M%S)
+RUN=$OUT/runs/$ARCH-$(date +%Y%m%d-%H%M%S)-$$
 mkdir -p "$RUN"
 # Keep the newest 20 runs per architecture.
 find "$OUT/runs" -mindepth 1 -maxdepth 1 -type d -name "$ARCH-2*" | LC_ALL=C sort -r | tail -n +21 \
