@@ -17,7 +17,8 @@
 #         release daemon installed them after learning the session (outbound: from one ESP
 #         packet through its queue; inbound: from its state file), captured with
 #         `nft -s list table` and re-loaded; ALG10k/ALG100k add that many filler keys to
-#         every (addresses, SPI) set and map of the table.
+#         every (addresses, SPI) set and map of the table. ALG1-noxt: without the iptables-nft
+#         rule (on OpenWrt the nft `queue` expression replaces it).
 # 2. slow path: the release daemon, pinned to CPU0 with the generator niced on CPU0
 #    (the anchors' config E placement), saturated with ESP it must verdict:
 #    drop    unknown inbound SPIs from the server (each a Drop verdict, no nft call)
@@ -27,12 +28,14 @@
 #    restored from a state file; release (glibc) and static musl builds.
 #
 # Usage: bench/datapath.sh [--reps N] [--seconds S] [--no-build] [--only fast,slow,rss]
-#        (as root; about 6 minutes with the defaults, 3 repetitions of 4 s windows)
+#        (as root; about 8 minutes with the defaults, 5 repetitions of 3 s windows)
 # Env:   KEEP=1 keeps the work directory.
 set -uo pipefail
+# shellcheck disable=SC2317  # cleanup and the helpers run from traps and loops
+
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-reps=3 window=4 build=1 only=fast,slow,rss
+reps=5 window=3 build=1 only=fast,slow,rss
 while [ $# -gt 0 ]; do
     case $1 in
         --reps) reps=$2; shift 2 ;;
@@ -55,7 +58,7 @@ if [ "$build" = 1 ]; then
     (cd "$root" && CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
         cargo build --quiet --release --target x86_64-unknown-linux-musl) || echo "musl build failed; musl rows skipped" >&2
 fi
-[ -x "$bin" ] && [ -x "$gen" ] || { echo "missing $bin or $gen (run without --no-build)" >&2; exit 1; }
+if [ ! -x "$bin" ] || [ ! -x "$gen" ]; then echo "missing $bin or $gen (run without --no-build)" >&2; exit 1; fi
 
 tag=ieab$$
 C=${tag}c R=${tag}r S=${tag}s
@@ -77,7 +80,7 @@ stop_daemon() {
 cleanup() {
     stop_daemon
     for n in $C $R $S; do ip netns del "$n" 2>/dev/null; done
-    [ "${KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"
+    if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -158,20 +161,28 @@ start_daemon() { # binary [state file]; router ruleset: stock NAT, then the daem
     inr nft flush ruleset
     stock_nat
     rm -f "$work/sock"
-    [ -n "${2:-}" ] && cp "$2" "$work/state" || rm -f "$work/state"
+    if [ -n "${2:-}" ]; then cp "$2" "$work/state"; else rm -f "$work/state"; fi
     ip netns exec "$R" taskset -c 0 "$dbin" daemon --config "$work/config" --state "$work/state" \
         --control "$work/sock" --egress-device r1 --queue-backend xtables >>"$work/daemon.log" 2>&1 &
     daemon_pid=$!
     for _ in $(seq 300); do counters_json | grep -q verdict_drop && return 0; sleep 0.1; done
     echo "daemon did not start:" >&2; tail -5 "$work/daemon.log" >&2; exit 1
 }
-# utime+stime+cutime+cstime of the daemon (children: its nft processes), in clock ticks.
+# utime+stime+cutime+cstime of the daemon (children: its nft processes), and the children's
+# part alone, in clock ticks.
 daemon_ticks() { awk '{print $14+$15+$16+$17}' "/proc/$daemon_pid/stat"; }
-rss() { awk '/^VmRSS|^VmHWM/ {printf "%s=%s ", $1, $2}' "/proc/$daemon_pid/status" | tr -d ':'; }
+child_ticks() { awk '{print $16+$17}' "/proc/$daemon_pid/stat"; }
+rss() { awk '/^VmRSS|^VmHWM|^RssAnon|^RssFile/ {printf "%s=%s ", $1, $2}' "/proc/$daemon_pid/status" | tr -d ':'; }
 tck=$(getconf CLK_TCK)
 # Per CPU0, CPU1: busy ticks, total ticks, softirq ticks. Busy counts everything (other work
 # on a shared host too); softirq is where the router's forwarding runs.
-cpustat() { awk '/^cpu[01] / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; printf "%s %s %s ", b, t, $8}' /proc/stat; }
+# Softirq work deferred to ksoftirqd/1 is that thread's system time: it is added to CPU1's
+# softirq ticks ("router ticks"), so that other tasks on CPU1 do not count.
+ksoftirqd1=$(pgrep -x ksoftirqd/1 | head -1)
+cpustat() {
+    awk '/^cpu[01] / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; printf "%s %s %s ", b, t, $8}' /proc/stat
+    awk '{printf "%s ", $14+$15}' "/proc/${ksoftirqd1:-self}/stat"
+}
 
 gen_out() { ip netns exec "$C" taskset -c 0 "$gen" --dev c0 --dst-mac "$MAC_R0" "$@"; }
 gen_in() { ip netns exec "$S" taskset -c 0 "$gen" --dev s0 --dst-mac "$MAC_R1" "$@"; }
@@ -235,20 +246,24 @@ phase fast && for rep in $(seq "$reps"); do
     stock_nat
     fast_window out B "$rep"; fast_window in B "$rep"
     alg_load
+    inr iptables-nft -t raw -F PREROUTING
+    fast_window out ALG1-noxt "$rep"; fast_window in ALG1-noxt "$rep"
+    while read -r line; do inr iptables-nft -t raw $line; done < "$work/alg.xt"
     fast_window out ALG1 "$rep"; fast_window in ALG1 "$rep"
     fill_load "$work/fill10k.nft"
     fast_window out ALG10k "$rep"
     fill_load "$work"/fill100k.part.*
     fast_window out ALG100k "$rep"; fast_window in ALG100k "$rep"
-    echo "elements_after_fast $rep $(for m in "map esp_out" "map esp_in" "set esp_seen"; do inr nft list ${m% *} ip ike_esp_alg ${m#* } 2>/dev/null | grep -o ' \. ' | wc -l | awk '{printf "%d,", $1/2}'; done)" >> "$results"
+    # Listing 100k-element maps takes tens of seconds: count them once.
+    [ "$rep" = "$reps" ] && echo "elements_after_fast $rep $(for m in "map esp_out" "map esp_in" "set esp_seen"; do inr nft list ${m% *} ip ike_esp_alg ${m#* } 2>/dev/null | grep -o ' \. ' | wc -l | awk '{printf "%d,", $1/2}'; done)" >> "$results"
     echo "queued_after_fast $rep $(for q in queued_esp_out queued_esp_in; do inr nft list counter ip ike_esp_alg $q | awk '/packets/ {printf "%s,", $2}'; done)" >> "$results"
 done
 inr nft flush ruleset
 
 # ---------------------------------------------------------------- 2. slow path
 slow_window() { # kind rep
-    local kind=$1 rep=$2 before after t0 t1 out
-    before=$(counters_json); t0=$(daemon_ticks)
+    local kind=$1 rep=$2 before after t0 t1 k0 k1 out
+    before=$(counters_json); t0=$(daemon_ticks); k0=$(child_ticks)
     if [ "$kind" = drop ]; then
         out=$(ip netns exec "$S" nice -n 19 taskset -c 0 "$gen" --dev s0 --dst-mac "$MAC_R1" \
             --src 203.0.113.1 --dst 203.0.113.7 --spi 0x0bad0000 --spi-count 0x10000000 --len 100 --seconds "$window")
@@ -257,14 +272,16 @@ slow_window() { # kind rep
             --src 192.168.16.1 --src-count 128 --dst 203.0.113.1 --spi 0x10000000 --spi-count 0x10000000 --len 100 --seconds "$window")
     fi
     sleep 0.5
-    after=$(counters_json); t1=$(daemon_ticks)
+    after=$(counters_json); t1=$(daemon_ticks); k1=$(child_ticks)
     local secs; secs=$(echo "$out" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
-    local f; for f in verdict_accept verdict_drop queue_packets queue_lost queue_overruns sessions_created_without_gate nft_failures; do
-        eval "local d_$f=\$(( \$(echo \"\$after\" | json_num $f) - \$(echo \"\$before\" | json_num $f) ))"
-    done
-    local sent; sent=$(echo "$out" | sed 's/.*sent=\([0-9]*\).*/\1/')
-    echo "slow $kind $rep $sent $secs $((d_verdict_accept + d_verdict_drop)) $d_queue_lost $d_queue_overruns $d_sessions_created_without_gate $((t1 - t0)) $tck $d_nft_failures" >> "$results"
-    log "slow $kind rep $rep: sent $sent, verdicts $((d_verdict_accept + d_verdict_drop)), fail-open/lost $d_queue_lost, overruns $d_queue_overruns, sessions +$d_sessions_created_without_gate, daemon cpu $((t1 - t0)) ticks"
+    delta() { echo $(( $(echo "$after" | json_num "$1") - $(echo "$before" | json_num "$1") )); }
+    local sent verdicts lost overruns sessions nftfail
+    sent=$(echo "$out" | sed 's/.*sent=\([0-9]*\).*/\1/')
+    verdicts=$(( $(delta verdict_accept) + $(delta verdict_drop) ))
+    lost=$(delta queue_lost); overruns=$(delta queue_overruns)
+    sessions=$(delta sessions_created_without_gate); nftfail=$(delta nft_failures)
+    echo "slow $kind $rep $sent $secs $verdicts $lost $overruns $sessions $((t1 - t0)) $tck $nftfail $((k1 - k0))" >> "$results"
+    log "slow $kind rep $rep: sent $sent, verdicts $verdicts, fail-open/lost $lost, overruns $overruns, sessions +$sessions, daemon cpu $((t1 - t0)) ticks"
 }
 ike_window() { # mode rep
     inr conntrack -F >/dev/null 2>&1
