@@ -1,7 +1,7 @@
 //! The `ike-esp-alg` binary: the daemon and the operator's commands.
 //!
 //! ```text
-//! ike-esp-alg daemon [--config F] [--state F] [--control S] [--egress-device DEV] [--queue-backend nft|xtables]
+//! ike-esp-alg daemon [--config F] [--state F] [--control S] [--egress-device DEV] [--queue-backend nft|xtables] [--flush-on-exit]
 //! ike-esp-alg show [all|counters|state|gates|sessions|bindings] [--json] [--control S]
 //! ike-esp-alg show security alg status | show security alg | show security nat [--config F]
 //! ike-esp-alg clear all | clear client ADDRESS [--control S]
@@ -26,7 +26,7 @@ const DEFAULT_CONFIG: &str = "/etc/config/ike-esp-alg";
 const DEFAULT_STATE: &str = "/var/run/ike-esp-alg.state";
 
 const USAGE: &str = "usage:
-  ike-esp-alg daemon [--config FILE] [--state FILE] [--control SOCKET] [--egress-device DEV] [--queue-backend nft|xtables]
+  ike-esp-alg daemon [--config FILE] [--state FILE] [--control SOCKET] [--egress-device DEV] [--queue-backend nft|xtables] [--flush-on-exit]
   ike-esp-alg show [all|counters|state|gates|sessions|bindings] [--json] [--control SOCKET]
   ike-esp-alg show security alg status | show security alg | show security nat [--config FILE]
   ike-esp-alg clear all | clear client ADDRESS [--control SOCKET]
@@ -42,7 +42,7 @@ struct Args {
 }
 
 const VALUE_FLAGS: &[&str] = &["--config", "--state", "--control", "--egress-device", "--egress", "--queue-backend"];
-const BOOL_FLAGS: &[&str] = &["--json"];
+const BOOL_FLAGS: &[&str] = &["--json", "--flush-on-exit"];
 
 impl Args {
     fn parse(raw: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -130,6 +130,7 @@ fn run_daemon(args: &Args) -> ExitCode {
         control_path: args.path("--control", DEFAULT_CONTROL_PATH),
         egress_device: args.value("--egress-device").map(str::to_string),
         backend,
+        flush_on_exit: args.has("--flush-on-exit"),
     };
     match daemon::run(options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,6 +47,9 @@ pub struct DaemonOptions {
     /// The WAN device for interface SNAT; `None` means the default route's device.
     pub egress_device: Option<String>,
     pub backend: QueueBackend,
+    /// On SIGTERM remove the table, the queue rules and the pool addresses too, instead
+    /// of leaving learned SAs flowing in the kernel.
+    pub flush_on_exit: bool,
 }
 
 /// Why the daemon stopped (or could not start). Each is one clear line.
@@ -251,9 +254,15 @@ impl Daemon {
             if ready[1] {
                 match self.signals.read() {
                     Some(Signal::Terminate) => {
-                        // Pool addresses stay, like the table: learned SAs keep flowing.
                         self.save_state();
-                        eprintln!("ike-esp-alg: stopping; learned sessions keep flowing in the kernel");
+                        if self.options.flush_on_exit {
+                            teardown(&self.nft, &self.options, self.config.queue.number);
+                            release_pool_addresses(&self.options, &self.config);
+                            eprintln!("ike-esp-alg: stopping; rules, queues and pool addresses removed");
+                        } else {
+                            // Pool addresses stay, like the table: learned SAs keep flowing.
+                            eprintln!("ike-esp-alg: stopping; learned sessions keep flowing in the kernel");
+                        }
                         return Ok(());
                     }
                     Some(Signal::Reload) => self.reload(),

@@ -182,14 +182,27 @@ ip netns exec "$C1" $py ike 192.168.1.10 500 198.51.100.1 500 2 34 0 0x3333 0 8
 sleep 0.3
 check "IKE leaves from the client's pool address" \
     sh -c "ip netns exec $S nft list chain inet sink in | grep -q 'saddr 203.0.113.20 counter packets 1'"
-# enabled 0: the daemon removes its table and the pool addresses, and exits 0.
+# SIGTERM leaves the datapath and the pool addresses in place: learned SAs keep flowing.
 kill -TERM "$daemon_pid"; wait "$daemon_pid"; daemon_pid=
+check "SIGTERM leaves the table and the pool addresses" \
+    sh -c "ip netns exec $R nft list table ip ike_esp_alg >/dev/null && ip -n $R addr show dev wan | grep -q 203.0.113.20"
+# enabled 0: the daemon removes its table and the pool addresses, and exits 0.
 sed -i "s/option enabled '1'/option enabled '0'/" "$work/config"
 ip netns exec "$R" "$bin" daemon --config "$work/config" --state "$work/state" --control "$work/sock" \
     --egress-device wan --queue-backend xtables >>"$work/daemon.log" 2>&1
 check "enabled 0 exits cleanly" test $? = 0
 check "enabled 0 removes every rule and queue" sh -c "! ip netns exec $R nft list table ip ike_esp_alg >/dev/null 2>&1"
 check "enabled 0 releases the pool addresses" sh -c "! ip -n $R addr show dev wan | grep -q 203.0.113.20"
+# --flush-on-exit: SIGTERM removes everything too.
+sed -i "s/option enabled '0'/option enabled '1'/" "$work/config"
+ip netns exec "$R" "$bin" daemon --config "$work/config" --state "$work/state" --control "$work/sock" \
+    --egress-device wan --queue-backend xtables --flush-on-exit >>"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 50); do show counters >/dev/null 2>&1 && break; sleep 0.1; done
+check "pool addresses claimed again" sh -c "ip -n $R addr show dev wan | grep -q 203.0.113.20"
+kill -TERM "$daemon_pid"; wait "$daemon_pid"; daemon_pid=
+check "--flush-on-exit: SIGTERM removes rules, queues and pool addresses" \
+    sh -c "! ip netns exec $R nft list table ip ike_esp_alg >/dev/null 2>&1 && ! ip -n $R addr show dev wan | grep -q 203.0.113.20"
 if [ "$failed" -gt 0 ]; then echo "--- daemon log"; cat "$work/daemon.log"; fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
