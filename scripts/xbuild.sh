@@ -174,6 +174,24 @@ test|test-release)
         export CARGO_PROFILE_RELEASE_PANIC=unwind
     fi
     echo "xbuild: $arch: cargo-zigbuild test --no-fail-fast ${rel[*]-} ${sel[*]-} ${cargo_args[*]} ${extra[*]-}" >&2
+    # Known qemu-user gaps on big-endian MIPS. qemu 7.2 byte-swaps only the rtnetlink
+    # attributes it knows; newer ones from the host kernel reach the guest unswapped, and
+    # musl's getifaddrs() then loops forever on a bogus attribute length. Anything that
+    # reads interfaces or addresses over rtnetlink hangs there; on a real big-endian router
+    # it works. Skipped on mips unless XBUILD_MIPS_SKIP says otherwise (space-separated
+    # libtest --skip filters; empty = skip nothing).
+    if [ "$arch" = mips ]; then
+        skips=${XBUILD_MIPS_SKIP-shell::egress::tests::loopback_has_its_address}
+        if [ -n "$skips" ]; then
+            harness=()
+            for s in $skips; do harness+=(--skip "$s"); done
+            echo "xbuild: mips: skipping under qemu-user (big-endian rtnetlink gap): $skips" >&2
+            has_sep=0
+            for a in ${extra[@]+"${extra[@]}"}; do [ "$a" = -- ] && has_sep=1; done
+            [ $has_sep = 1 ] || extra+=(--)
+            extra+=("${harness[@]}")
+        fi
+    fi
     # --no-fail-fast: run every test binary, so one failure does not hide the others.
     cargo-zigbuild test --no-fail-fast ${rel[@]+"${rel[@]}"} ${sel[@]+"${sel[@]}"} "${cargo_args[@]}" ${extra[@]+"${extra[@]}"}
     echo "xbuild: $arch $action took $(elapsed) s" >&2
