@@ -8,7 +8,8 @@
 # protocol-50 frames (AF_PACKET + sendmmsg, PACKET_QDISC_BYPASS) pinned to CPU0; RPS on every
 # veth puts all of r's forwarding and the receiver's sink on CPU1; the sink is a netdev ingress
 # chain counting and dropping ESP. pps = packets counted at the sink / generator seconds.
-# CPU1 busy ~99 % => router-bound; "ns/pkt" = CPU1 busy time / delivered packet.
+# CPU1 busy ~99 % => router-bound; "ns/pkt" = CPU1 busy time / delivered packet; "router
+# ns/pkt" = CPU1 softirq time / delivered packet (other tasks on a shared host excluded).
 #
 # 1. fast path, configurations alternated in every repetition, both directions:
 #    A    bare forwarding (empty ruleset)
@@ -176,8 +177,8 @@ rss() { awk '/^VmRSS|^VmHWM|^RssAnon|^RssFile/ {printf "%s=%s ", $1, $2}' "/proc
 tck=$(getconf CLK_TCK)
 # Per CPU0, CPU1: busy ticks, total ticks, softirq ticks. Busy counts everything (other work
 # on a shared host too); softirq is where the router's forwarding runs.
-# Softirq work deferred to ksoftirqd/1 is that thread's system time: it is added to CPU1's
-# softirq ticks ("router ticks"), so that other tasks on CPU1 do not count.
+# CPU1's softirq ticks are the router's work (a tick in ksoftirqd/1 serving softirqs counts
+# as softirq too); ksoftirqd/1's own time is recorded for reference only.
 ksoftirqd1=$(pgrep -x ksoftirqd/1 | head -1)
 cpustat() {
     awk '/^cpu[01] / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; printf "%s %s %s ", b, t, $8}' /proc/stat
