@@ -91,9 +91,19 @@ stop_all() {  # everything spawned in this scenario, by PID, newest first
 nsx() { _n=$1; shift; ip netns exec "$_n" "$@"; }
 
 # --- measurements ---------------------------------------------------------
+# Pings stop as soon as every reply is in, but wait up to a deadline for late ones: the ALG
+# may hold a client's first packets on a new SA for up to one esp_gate_timeout (5 s in the
+# lab's config) while another client's gates are open (SPEC rule 1), and hands them on
+# when those gates end. PING_SLACK is that allowance, on top of the time to send them all.
+PING_SLACK=${PING_SLACK:-8}
+ping_deadline() {  # COUNT INTERVAL -> seconds
+    awk -v n="$1" -v i="$2" -v s="$PING_SLACK" 'BEGIN { printf "%d", n * i + s + 1 }'
+}
+
 # ping_recv NS DST COUNT [INTERVAL]: print how many echo replies came back.
 ping_recv() {
-    _r=$(ip netns exec "$1" ping -n -q -c "$3" -i "${4:-0.2}" -W 2 "$2" 2>&1 \
+    _i=${4:-0.2}
+    _r=$(ip netns exec "$1" ping -n -q -c "$3" -i "$_i" -w "$(ping_deadline "$3" "$_i")" "$2" 2>&1 \
         | sed -n 's/.* \([0-9][0-9]*\) received.*/\1/p')
     echo "${_r:-0}"
 }
@@ -102,7 +112,8 @@ ping_recv() {
 # caller takes the PID from $! (not from a command substitution: only the shell that
 # started a process can wait for it).
 ping_bg() {
-    ip netns exec "$1" ping -n -q -c "$3" -i "${5:-0.2}" -W 2 "$2" >"$4" 2>&1 &
+    _i=${5:-0.2}
+    ip netns exec "$1" ping -n -q -c "$3" -i "$_i" -w "$(ping_deadline "$3" "$_i")" "$2" >"$4" 2>&1 &
 }
 ping_file_recv() {
     _r=$(sed -n 's/.* \([0-9][0-9]*\) received.*/\1/p' "$1" 2>/dev/null)
