@@ -11,10 +11,11 @@
 //! stock conntrack+masquerade, flat from 1 to 100k elements; per-SA conntrack zones ran at
 //! 0.78× and NFQUEUE-per-packet at 0.20×.
 //!
-//! - `prerouting` (raw − 10) sends ESP between rule clients and servers, and ESP from rule
-//!   servers to a NAT address, to `esp_out`/`esp_in` chains, untracked. A known SPI is
-//!   accepted there (inbound: destination rewritten to the client); an unknown one goes to
-//!   the queue. IKE on the IKE port, both ways, always goes to the queue.
+//! - `prerouting` (raw − 10) first accepts ESP of learned SAs, untracked (inbound: with the
+//!   destination rewritten to the client): one set lookup and the activity update. Only
+//!   then does unknown ESP between rule clients and servers, or from a rule server to a NAT
+//!   address, go to the queue, untracked too. IKE on the IKE port, both ways, always goes
+//!   to the queue.
 //! - Outbound sources are rewritten in `postrouting`, not prerouting: a source equal to the
 //!   router's own address in prerouting is a martian and is dropped unless `accept_local`
 //!   is set.
@@ -72,6 +73,8 @@ pub struct DatapathSettings {
     pub servers: Vec<Ipv4Net>,
     /// Every address that can be a NAT address: pool ranges as prefixes, and the egress address.
     pub nat_addresses: Vec<Ipv4Net>,
+    /// Capacity of every per-session set and map: the engine's session limit.
+    pub max_sessions: usize,
 }
 
 impl DatapathSettings {
@@ -107,6 +110,7 @@ impl DatapathSettings {
             clients: any_if_empty(dedup(clients)),
             servers: any_if_empty(dedup(servers)),
             nat_addresses: dedup(nat_addresses),
+            max_sessions: config.limits.max_sessions,
         }
     }
 }
@@ -139,12 +143,15 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
             let _ = writeln!(o, "add element {t} {set} {{ {} }}", list.join(", "));
         }
     }
-    let _ = writeln!(o, "add map {t} esp_out {{ typeof ip saddr . ip daddr . esp spi : ip saddr; flags timeout; }}");
-    let _ = writeln!(o, "add map {t} esp_in {{ typeof ip saddr . ip daddr . esp spi : ip daddr; flags timeout; }}");
+    // Every per-session set is as large as the engine's session table, and no larger; a
+    // dynamic set left at nft's default (65535) would stop being updated below the limit.
+    let size = s.max_sessions;
+    let _ = writeln!(o, "add map {t} esp_out {{ typeof ip saddr . ip daddr . esp spi : ip saddr; size {size}; flags timeout; }}");
+    let _ = writeln!(o, "add map {t} esp_in {{ typeof ip saddr . ip daddr . esp spi : ip daddr; size {size}; flags timeout; }}");
     // Membership tests use sets: kernels before 6.3 or so refuse a map as a set (EINVAL).
-    let _ = writeln!(o, "add set {t} esp_out_keys {{ typeof ip saddr . ip daddr . esp spi; flags timeout; }}");
-    let _ = writeln!(o, "add set {t} esp_in_keys {{ typeof ip saddr . ip daddr . esp spi; flags timeout; }}");
-    let _ = writeln!(o, "add set {t} esp_seen {{ typeof ip saddr . ip daddr . esp spi; flags dynamic, timeout; timeout {timeout}s; }}");
+    let _ = writeln!(o, "add set {t} esp_out_keys {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags timeout; }}");
+    let _ = writeln!(o, "add set {t} esp_in_keys {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags timeout; }}");
+    let _ = writeln!(o, "add set {t} esp_seen {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags dynamic, timeout; timeout {timeout}s; }}");
     let _ = writeln!(o, "add map {t} bindings {{ typeof ip saddr : ip saddr; }}");
     let _ = writeln!(o, "add set {t} bound_clients {{ typeof ip saddr; }}");
     let _ = writeln!(o, "add map {t} ike_nat {{ typeof ip saddr . udp sport . ip daddr . udp dport : ip saddr . udp sport; }}");
@@ -153,8 +160,6 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     }
     let chains = [
         ("prerouting", Some("type filter hook prerouting priority raw - 10; policy accept;")),
-        ("esp_out", None),
-        ("esp_in", None),
         ("postrouting", Some("type filter hook postrouting priority srcnat - 10; policy accept;")),
         ("srcnat", Some("type nat hook postrouting priority srcnat - 10; policy accept;")),
     ];
@@ -172,18 +177,22 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     let key = "ip saddr . ip daddr . esp spi";
     let (ike, natt) = (s.ike_port, s.natt_port);
     let rules = [
-        ("prerouting", "ip protocol esp ip saddr @clients ip daddr @servers notrack goto esp_out".to_string()),
-        ("prerouting", "ip protocol esp ip saddr @servers ip daddr @nat_addresses notrack goto esp_in".to_string()),
+        // Learned SAs first: a learned key implies the classification below matched when
+        // it was learned, so the fast path costs one set lookup and the activity update.
+        ("prerouting", format!("ip protocol esp {key} @esp_out_keys notrack update @esp_seen {{ {key} }} accept")),
+        (
+            "prerouting",
+            format!("ip protocol esp {key} @esp_in_keys notrack update @esp_seen {{ {key} }} ip daddr set {key} map @esp_in accept"),
+        ),
+        // Unknown SPIs between rule clients and servers, or from a server to a NAT address.
+        ("prerouting", format!("ip protocol esp ip saddr @clients ip daddr @servers notrack counter name queued_esp_out {queue}")),
+        ("prerouting", format!("ip protocol esp ip saddr @servers ip daddr @nat_addresses notrack counter name queued_esp_in {queue}")),
         ("prerouting", format!("udp dport {ike} ip saddr @clients ip daddr @servers counter name queued_ike {queue}")),
         ("prerouting", format!("udp sport {ike} ip saddr @servers ip daddr @nat_addresses counter name queued_ike {queue}")),
         (
             "prerouting",
             format!("udp dport {natt} ip saddr @clients ip daddr @servers ip saddr != @bound_clients counter name queued_natt {queue}"),
         ),
-        ("esp_out", format!("{key} @esp_out_keys update @esp_seen {{ {key} }} accept")),
-        ("esp_out", format!("counter name queued_esp_out {queue}")),
-        ("esp_in", format!("{key} @esp_in_keys update @esp_seen {{ {key} }} ip daddr set {key} map @esp_in accept")),
-        ("esp_in", format!("counter name queued_esp_in {queue}")),
         // A key missing from the map ends the rule: other ESP leaves untouched.
         ("postrouting", format!("ip protocol esp ip saddr set {key} map @esp_out")),
         (
