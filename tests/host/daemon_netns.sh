@@ -140,6 +140,28 @@ sleep 0.3
 check "unsolicited inbound ESP dropped and counted" \
     test "$(show counters --json | json_num inbound_esp_dropped_no_gate)-$(counter "$C1" esp_in)-$(counter "$C2" esp_in)" = "5-3-52"
 check "show sessions lists 2 clients with SPI in and out" sh -c "ip netns exec $R $bin show sessions --control $work/sock | grep -c 0xa0000002.*0xa0000001 | grep -qx 1"
+# fw4 reload flushes and rebuilds `inet fw4`; the ALG's own table and learned SAs stay.
+ip netns exec "$R" nft -f - <<'NFT'
+flush table inet fw4
+table inet fw4 {
+  chain srcnat { type nat hook postrouting priority srcnat; policy accept; oifname "wan" masquerade; }
+}
+NFT
+before=$(counter "$C2" esp_in)
+ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xb0000002 3
+sleep 0.3
+check "learned SAs keep flowing across an fw4 reload" test "$(counter "$C2" esp_in)" = $((before + 3))
+# SIGHUP with a broken file: one clear line per problem, the running configuration stays.
+cp "$work/config" "$work/config.good"
+echo "	option esp_gate_timeout '45'" >> "$work/config"
+kill -HUP "$daemon_pid"; sleep 0.5
+check "SIGHUP with a bad file keeps the daemon running on the old configuration" \
+    sh -c "kill -0 $daemon_pid && grep -q \"reload refused, keeping the running configuration: $work/config:13: rule 'r1' option 'esp_gate_timeout': unknown option\" $work/daemon.log && \
+        test \"\$(ip netns exec $R $bin show counters --json --control $work/sock | grep -o '\"reload_failures\":[0-9]*')\" = '\"reload_failures\":1'"
+cp "$work/config.good" "$work/config"
+kill -HUP "$daemon_pid"; sleep 0.5
+check "SIGHUP with a good file reloads and keeps the sessions" \
+    sh -c "grep -q 'configuration reloaded' $work/daemon.log && test \"\$(ip netns exec $R $bin show sessions --json --control $work/sock | grep -o '\"spi\"' | wc -l)\" = 4"
 # kill -9: the kernel keeps forwarding; a restarted daemon lists the sessions again.
 kill -9 "$daemon_pid"; wait "$daemon_pid" 2>/dev/null; daemon_pid=
 ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xa0000002 4
