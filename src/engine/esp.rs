@@ -4,14 +4,13 @@
 //! (server, NAT address) together with the client that chose it. That is why inbound ESP
 //! can only be learned through a gate that names the client.
 
-use super::entries::{Exchange, ExchangeId, ExchangeKind, Gate, SessionEntry, SlotEntry, SlotHolder};
+use super::entries::{Exchange, ExchangeId, ExchangeKind, Gate, SessionEntry, SlotHolder};
 use super::nat::Hold;
 use super::output::{Action, DropReason, EspSessionSpec, Event, SessionOrigin, Table, Translation, Verdict};
 use super::table_keys::{Direction, PairKey, SessionKey, SlotKey, TimerKey};
 use super::Engine;
 use crate::time::Instant;
 use crate::wire::{EspInfo, IkeSpi, Spi};
-use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
 impl Engine {
@@ -106,15 +105,7 @@ impl Engine {
     fn resume_inbound_gate(&mut self, now: Instant, pair_key: PairKey, slot_key: SlotKey, outbound_spi: Spi) {
         let Some(owed) = self.pairs.get(&pair_key).and_then(|p| p.inbound_owed) else { return };
         let id = ExchangeId { initiator_spi: IkeSpi::ZERO, kind: ExchangeKind::Resumed };
-        let slot = self.slots.entry(slot_key).or_insert_with(|| SlotEntry {
-            holder: SlotHolder::Held(pair_key),
-            waiters: VecDeque::new(),
-            ticket: None,
-        });
-        slot.holder = SlotHolder::Held(pair_key);
-        slot.waiters.retain(|w| *w != pair_key);
-        slot.ticket = None;
-        let ticket = self.timers.arm(TimerKey::Gates(pair_key), now + self.config.timeouts.esp_gate);
+        let ticket = self.take_slot(now, slot_key, pair_key);
         let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
         pair.inbound_owed = None;
         pair.gate_ticket = Some(ticket);

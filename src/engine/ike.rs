@@ -167,15 +167,7 @@ impl Engine {
     }
 
     fn open_gates(&mut self, now: Instant, pair_key: PairKey, slot_key: SlotKey, id: ExchangeId, ike: &IkeInfo) {
-        let slot = self.slots.entry(slot_key).or_insert_with(|| SlotEntry {
-            holder: SlotHolder::Held(pair_key),
-            waiters: VecDeque::new(),
-            ticket: None,
-        });
-        slot.holder = SlotHolder::Held(pair_key);
-        slot.waiters.retain(|w| *w != pair_key);
-        slot.ticket = None;
-        let ticket = self.timers.arm(TimerKey::Gates(pair_key), now + self.config.timeouts.esp_gate);
+        let ticket = self.take_slot(now, slot_key, pair_key);
         let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
         pair.exchange = Some(Exchange {
             id,
@@ -201,6 +193,21 @@ impl Engine {
             exchange: ike.exchange,
             message_id: ike.message_id,
         });
+    }
+
+    /// Gives the pair the slot's inbound gate and arms the pair's gate timer; returns its
+    /// ticket. Shared by a phase-2 exchange's gates and a re-opened inbound gate.
+    pub(super) fn take_slot(&mut self, now: Instant, slot_key: SlotKey, pair_key: PairKey) -> super::timers::Ticket {
+        let slot = self.slots.entry(slot_key).or_insert_with(|| SlotEntry {
+            holder: SlotHolder::Held(pair_key),
+            waiters: VecDeque::new(),
+            ticket: None,
+        });
+        slot.holder = SlotHolder::Held(pair_key);
+        slot.waiters.retain(|w| *w != pair_key);
+        // A reservation timer for this slot is stale from now on.
+        slot.ticket = None;
+        self.timers.arm(TimerKey::Gates(pair_key), now + self.config.timeouts.esp_gate)
     }
 
     /// Ends the pair's exchange (collapse, expiry or removal) and frees its inbound slot.
