@@ -74,6 +74,10 @@ alg_kill9() {
 
 alg_print_status() {
     alg_present || return 0
+    echo "--- ike-esp-alg show state / gates / sessions / bindings"
+    for _part in state gates sessions bindings; do
+        nsx r "$ALG_BIN" show "$_part" 2>&1 | head -n 20
+    done
     echo "--- ike-esp-alg show counters --json"
     alg_show 2>&1 | head -n 60
 }

@@ -420,8 +420,8 @@ sc_demo() {
     nsx r conntrack -S
     ct_info
     if alg_present; then
-        section "7. ike-esp-alg show counters --json"
-        alg_show
+        section "7. The daemon's view: ike-esp-alg show state / gates / sessions / bindings / counters --json"
+        alg_print_status
     else
         section "7. Without the daemon, c2's plain ESP clashes with c1's conntrack entry (insert_failed=$(ct_stat insert_failed))"
     fi
