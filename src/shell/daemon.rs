@@ -135,6 +135,8 @@ struct Daemon {
     dirty: bool,
     /// Sessions whose kernel element was last re-added at this `last_seen`.
     refreshed: HashMap<SessionKey, Instant>,
+    /// The kernel's per-SA counters as last read, to report only what is new.
+    kernel_counters: HashMap<(Ipv4Addr, Ipv4Addr, u32), (u64, u64)>,
     held: std::collections::VecDeque<HeldPacket>,
     held_generation: u64,
 }
@@ -172,7 +174,17 @@ impl Daemon {
         let egress = find_egress(&options, &config);
         engine.handle_egress_address(now, egress);
         let settings = DatapathSettings::from_config(&config.engine, egress, config.queue.number, options.backend);
-        nft.apply(&render_ruleset(&settings)).map_err(|e| kernel_error(&e.message))?;
+        // What a previous daemon learned is read first: if its table no longer matches this
+        // version's definitions, the table is replaced and everything re-installed from here.
+        let from_kernel = kernel_state::read(&nft, &config.engine);
+        let ruleset = render_ruleset(&settings);
+        if let Err(first) = nft.apply(&ruleset) {
+            let replaced = nft.apply(&render_teardown()).and_then(|()| nft.apply(&ruleset));
+            match replaced {
+                Ok(()) => eprintln!("ike-esp-alg: replaced an incompatible ike_esp_alg table ({first}); learned state re-installed"),
+                Err(_) => return Err(kernel_error(&first.message)),
+            }
+        }
         claim_pool_addresses(&options, &config);
         if let QueueBackend::XtablesMark(mark) = options.backend {
             let present = Command::new("iptables-nft")
@@ -194,7 +206,6 @@ impl Daemon {
         let control = ControlSocket::bind(&options.control_path)
             .map_err(|e| DaemonError::Io(format!("control socket {}: {e}", options.control_path.display())))?;
         // Take back what a previous daemon learned: the kernel's maps, then the state file.
-        let from_kernel = kernel_state::read(&nft, &config.engine);
         let from_file = match state_file::load(&options.state_path) {
             Ok(s) => s,
             Err(e) => {
@@ -202,6 +213,12 @@ impl Daemon {
                 Default::default()
             }
         };
+        // The kernel's counters as they stand are already in the records taken from it.
+        let kernel_counters: HashMap<(Ipv4Addr, Ipv4Addr, u32), (u64, u64)> = from_kernel
+            .sessions
+            .iter()
+            .map(|s| ((s.key.src, s.key.dst, s.key.spi.0), (s.packets, s.bytes)))
+            .collect();
         let snapshot = kernel_state::merge(from_kernel, from_file);
         let skipped = engine.restore(now, &snapshot);
         let records = snapshot.sessions.len() + snapshot.bindings.len() + snapshot.flows.len();
@@ -235,6 +252,7 @@ impl Daemon {
             last_save: now,
             dirty: true,
             refreshed: HashMap::new(),
+            kernel_counters,
             held: std::collections::VecDeque::new(),
             held_generation: 0,
         };
@@ -528,9 +546,18 @@ impl Daemon {
                 continue;
             };
             let last_seen = now.saturating_sub(timeout.saturating_sub(left));
+            // The kernel's counter restarts when an element expires and comes back.
+            let (packets, bytes) = element.counter.unwrap_or((0, 0));
+            let (old_packets, old_bytes) = self.kernel_counters.insert((src, dst, spi), (packets, bytes)).unwrap_or((0, 0));
+            let (new_packets, new_bytes) = if packets >= old_packets && bytes >= old_bytes {
+                (packets - old_packets, bytes - old_bytes)
+            } else {
+                (packets, bytes)
+            };
             for direction in [Direction::Outbound, Direction::Inbound] {
                 let key = SessionKey { direction, src, dst, spi: Spi(spi) };
-                self.engine.handle_session_activity(key, ActivityReport { packets: 0, bytes: 0, last_seen });
+                let report = ActivityReport { packets: new_packets, bytes: new_bytes, last_seen };
+                self.engine.handle_session_activity(key, report);
                 if readd && self.refreshed.get(&key).is_none_or(|t| *t < last_seen) {
                     readds.push(key);
                 }

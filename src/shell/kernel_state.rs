@@ -25,9 +25,11 @@ pub fn snapshot_from_listings(
     esp_seen: &[ListedElement],
 ) -> Snapshot {
     let timeout = config.timeouts.esp_session;
-    let seen: HashMap<(Ipv4Addr, Ipv4Addr, u32), Duration> = esp_seen
+    // (source, destination, SPI) -> (time left, counter) of the SA's `esp_seen` element.
+    type Seen = HashMap<(Ipv4Addr, Ipv4Addr, u32), (Duration, Option<(u64, u64)>)>;
+    let seen: Seen = esp_seen
         .iter()
-        .filter_map(|e| Some((triple(&e.key)?, e.expires?)))
+        .filter_map(|e| Some((triple(&e.key)?, (e.expires?, e.counter))))
         .collect();
     let mut snapshot = Snapshot::default();
     for e in bindings {
@@ -56,16 +58,19 @@ pub fn snapshot_from_listings(
     for (direction, elements) in [(Direction::Outbound, esp_out), (Direction::Inbound, esp_in)] {
         for e in elements {
             let (Some((src, dst, spi)), Some(translated)) = (triple(&e.key), addr(e.value.first())) else { continue };
-            let idle = seen
-                .get(&(src, dst, spi))
+            let seen_here = seen.get(&(src, dst, spi));
+            let idle = seen_here
+                .map(|(left, _)| left)
                 .or(e.expires.as_ref())
                 .map_or(Duration::ZERO, |left| timeout.saturating_sub(*left));
+            // The kernel's own count of the SA's packets, where the set keeps one.
+            let (packets, bytes) = seen_here.and_then(|(_, c)| *c).unwrap_or((0, 0));
             snapshot.sessions.push(SessionRecord {
                 key: SessionKey { direction, src, dst, spi: Spi(spi) },
                 translated,
                 idle,
-                packets: 0,
-                bytes: 0,
+                packets,
+                bytes,
             });
         }
     }
@@ -115,7 +120,7 @@ mod tests {
     fn kernel_listings_become_records_with_their_idle_time() {
         let config = EngineConfig::default();
         let esp_in = parse_listed_elements("elements = { 198.51.100.1 . 203.0.113.7 . 22136 timeout 30m expires 29m : 192.168.1.10 }");
-        let seen = parse_listed_elements("elements = { 198.51.100.1 . 203.0.113.7 . 22136 expires 29m50s }");
+        let seen = parse_listed_elements("elements = { 198.51.100.1 . 203.0.113.7 . 22136 counter packets 7 bytes 700 expires 29m50s }");
         let bindings = parse_listed_elements("elements = { 192.168.1.10 : 203.0.113.7 }");
         let ike = parse_listed_elements("elements = { 192.168.1.10 . 500 . 198.51.100.1 . 500 : 203.0.113.7 . 500 }");
         let s = snapshot_from_listings(&config, &bindings, &ike, &[], &esp_in, &seen);
@@ -125,6 +130,7 @@ mod tests {
         assert_eq!(s.sessions.len(), 1);
         assert_eq!(s.sessions[0].key.spi, Spi(22136));
         assert_eq!(s.sessions[0].idle, Duration::from_secs(10), "from esp_seen, not the map's own expiry");
+        assert_eq!((s.sessions[0].packets, s.sessions[0].bytes), (7, 700), "the kernel's own count");
         let merged = merge(s.clone(), s.clone());
         assert_eq!(merged, s);
     }

@@ -151,7 +151,8 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     // Membership tests use sets: kernels before 6.3 or so refuse a map as a set (EINVAL).
     let _ = writeln!(o, "add set {t} esp_out_keys {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags timeout; }}");
     let _ = writeln!(o, "add set {t} esp_in_keys {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags timeout; }}");
-    let _ = writeln!(o, "add set {t} esp_seen {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags dynamic, timeout; timeout {timeout}s; }}");
+    // Each element also counts its SA's packets and bytes, for `show sessions`.
+    let _ = writeln!(o, "add set {t} esp_seen {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags dynamic, timeout; timeout {timeout}s; counter; }}");
     let _ = writeln!(o, "add map {t} bindings {{ typeof ip saddr : ip saddr; }}");
     let _ = writeln!(o, "add set {t} bound_clients {{ typeof ip saddr; }}");
     let _ = writeln!(o, "add map {t} ike_nat {{ typeof ip saddr . udp sport . ip daddr . udp dport : ip saddr . udp sport; }}");
@@ -264,13 +265,15 @@ fn session_map(direction: Direction) -> &'static str {
     }
 }
 
-/// One element of an nft set or map listing: its key fields, optional value, and the time
-/// left before it expires.
+/// One element of an nft set or map listing: its key fields, optional value, the time
+/// left before it expires, and its counter if the set keeps one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListedElement {
     pub key: Vec<String>,
     pub value: Vec<String>,
     pub expires: Option<Duration>,
+    /// `(packets, bytes)`.
+    pub counter: Option<(u64, u64)>,
 }
 
 /// Reads the elements out of `nft list set|map ...` text. Unknown tokens are skipped; an
@@ -286,6 +289,7 @@ fn parse_element(text: &str) -> Option<ListedElement> {
     let mut key = Vec::new();
     let mut value = Vec::new();
     let mut expires = None;
+    let mut counter = None;
     let mut in_value = false;
     let mut tokens = text.split_whitespace();
     while let Some(token) = tokens.next() {
@@ -296,11 +300,19 @@ fn parse_element(text: &str) -> Option<ListedElement> {
                 tokens.next();
             }
             "expires" => expires = tokens.next().and_then(parse_nft_duration),
+            // `counter packets N bytes M`
+            "counter" => {
+                let mut next_number = |word: &str| match (tokens.next(), tokens.next()) {
+                    (Some(w), Some(n)) if w == word => n.parse::<u64>().ok(),
+                    _ => None,
+                };
+                counter = next_number("packets").zip(next_number("bytes"));
+            }
             other if in_value => value.push(other.to_string()),
             other => key.push(other.to_string()),
         }
     }
-    (!key.is_empty()).then_some(ListedElement { key, value, expires })
+    (!key.is_empty()).then_some(ListedElement { key, value, expires, counter })
 }
 
 /// Parses nft's compact durations such as `29m59s992ms`, `1d2h`, `5s`.
@@ -491,6 +503,10 @@ mod tests {
         let listing = "table ip ike_esp_alg {\n\tset esp_seen {\n\t\ttypeof ip saddr . ip daddr . esp spi\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout 30m\n\t\telements = { 192.168.1.10 . 198.51.100.1 . 4660 expires 29m48s784ms,\n\t\t\t     198.51.100.1 . 203.0.113.7 . 22136 expires 29m59s724ms }\n\t}\n}\n";
         let e = parse_listed_elements(listing);
         assert_eq!(e.len(), 2);
+        let counted = parse_listed_elements("elements = { 127.0.0.1 . 127.0.0.1 . 4660 counter packets 3 bytes 228 expires 59s992ms }");
+        assert_eq!(counted[0].counter, Some((3, 228)));
+        assert_eq!(counted[0].expires, Some(Duration::from_millis(59_992)));
+        assert_eq!(e[0].counter, None);
         assert_eq!(e[0].key, vec!["192.168.1.10", "198.51.100.1", "4660"]);
         assert_eq!(e[0].expires, Some(Duration::from_millis(29 * 60_000 + 48_784)));
         let map = "elements = { 198.51.100.1 . 203.0.113.7 . 22136 timeout 15m expires 14m59s996ms : 192.168.1.10 }";

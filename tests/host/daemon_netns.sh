@@ -135,6 +135,11 @@ sleep 0.3
 queued_after=$(( $(kcounter queued_esp_out) + $(kcounter queued_esp_in) ))
 check "learned SAs never reach the queue (queue counters flat over 100 packets)" test "$queued_before" = "$queued_after"
 check "learned SAs are forwarded by the kernel" test "$(counter "$C2" esp_in)-$(counter "$S" esp_from_nat)" = "52-55"
+# show counts the kernel's packets too: client 2's inbound SA carried 2 + 50 packets.
+sleep 2.1  # show reads the kernel's counters at most every 2 s
+ip netns exec "$R" "$bin" show sessions --json --control "$work/sock" > "$work/sessions.json"
+check "show sessions reports the kernel's packet count" \
+    sh -c "grep -o '\"spi\":\"0xb0000002\",\"origin\":\"gate\",\"packets\":[0-9]*' $work/sessions.json | grep -q ':52\$'"
 ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0x0badf00d 5
 sleep 0.3
 check "unsolicited inbound ESP dropped and counted" \
