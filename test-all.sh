@@ -59,8 +59,9 @@ lab_tests() {
 }
 
 daemon_tests() {
-    command -v nft >/dev/null && command -v iptables-nft >/dev/null && command -v python3 >/dev/null \
-        || apt-get install -y -qq nftables iptables iproute2 python3 >/dev/null
+    if ! { command -v nft && command -v iptables-nft && command -v conntrack && command -v python3; } >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq nftables iptables iproute2 conntrack python3 >/dev/null
+    fi
     cargo build --locked && tests/host/daemon_netns.sh target/debug/ike-esp-alg
 }
 
