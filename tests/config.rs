@@ -9,6 +9,8 @@
 // Tests may unwrap: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,47 +23,14 @@ const FILE: &str = "/etc/config/ike-esp-alg";
 
 #[test]
 fn golden_files() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut inputs: Vec<PathBuf> = fs::read_dir(golden_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "uci"))
-        .collect();
-    inputs.sort();
-    assert!(
-        inputs.len() >= 20,
-        "golden inputs went missing: {}",
-        inputs.len()
-    );
-
-    let mut failures = Vec::new();
-    for input_path in &inputs {
-        let name = input_path.file_stem().unwrap().to_str().unwrap();
-        let input = fs::read_to_string(input_path).unwrap();
-        let actual = match (AlgConfig::load(&input, FILE), name.starts_with("err_")) {
+    support::check_golden(&golden_dir(), "uci", 20, |name, input| {
+        match (AlgConfig::load(input, FILE), name.starts_with("err_")) {
             (Err(problems), true) => lines(&problems),
             (Ok(config), false) => dump(&config),
             (Ok(config), true) => format!("expected problems, loaded:\n{}", dump(&config)),
             (Err(problems), false) => format!("unexpected problems:\n{}", lines(&problems)),
-        };
-        let expected_path = input_path.with_extension("expected");
-        if update {
-            fs::write(&expected_path, &actual).unwrap();
-            continue;
         }
-        let expected = fs::read_to_string(&expected_path).unwrap_or_default();
-        if actual != expected {
-            failures.push(format!(
-                "== {name}\n-- expected\n{expected}-- actual\n{actual}"
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} golden mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    });
 }
 
 #[test]

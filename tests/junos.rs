@@ -8,6 +8,8 @@
 // Tests may unwrap: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -25,42 +27,7 @@ const GUIDE_BLOCKS: [&str; 4] = [
 
 #[test]
 fn golden_files() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut inputs: Vec<PathBuf> = fs::read_dir(golden_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "junos"))
-        .collect();
-    inputs.sort();
-    assert!(
-        inputs.len() >= 17,
-        "golden inputs went missing: {}",
-        inputs.len()
-    );
-
-    let mut failures = Vec::new();
-    for input_path in &inputs {
-        let name = input_path.file_stem().unwrap().to_str().unwrap();
-        let imported = junos::import(&fs::read_to_string(input_path).unwrap());
-        let actual = render(&imported);
-        let expected_path = input_path.with_extension("expected");
-        if update {
-            fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = fs::read_to_string(&expected_path).unwrap_or_default();
-        if actual != expected {
-            failures.push(format!(
-                "== {name}\n-- expected\n{expected}-- actual\n{actual}"
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} golden mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    support::check_golden(&golden_dir(), "junos", 17, |_, input| render(&junos::import(input)));
 }
 
 #[test]

@@ -9,8 +9,9 @@
 // Tests may unwrap: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::fmt::Write as _;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use ike_esp_alg::config::uci::{self, ErrorKind, Package, Value};
@@ -19,56 +20,19 @@ const FILE: &str = "/etc/config/ike-esp-alg";
 
 #[test]
 fn golden_files() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut inputs: Vec<PathBuf> = fs::read_dir(golden_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "uci"))
-        .collect();
-    inputs.sort();
-    assert!(
-        inputs.len() >= 30,
-        "golden inputs went missing: {}",
-        inputs.len()
-    );
-
-    let mut failures = Vec::new();
-    for input_path in &inputs {
-        let name = input_path.file_stem().unwrap().to_str().unwrap();
-        let input = fs::read_to_string(input_path).unwrap();
-        let actual = match (uci::parse(&input, FILE), name.starts_with("err_")) {
+    support::check_golden(&golden_dir(), "uci", 30, |name, input| {
+        match (uci::parse(input, FILE), name.starts_with("err_")) {
             (Err(error), true) => format!("{error}\n"),
             (Ok(package), false) => {
                 let written = uci::write(&package);
                 let reparsed = uci::parse(&written, "written").unwrap();
-                assert_eq!(
-                    data(&reparsed),
-                    data(&package),
-                    "{name}: write then parse changed the data"
-                );
+                assert_eq!(data(&reparsed), data(&package), "{name}: write then parse changed the data");
                 format!("{}---- write ----\n{written}", dump(&package))
             }
             (Ok(package), true) => format!("expected an error, parsed:\n{}", dump(&package)),
             (Err(error), false) => format!("unexpected error: {error}\n"),
-        };
-        let expected_path = input_path.with_extension("expected");
-        if update {
-            fs::write(&expected_path, &actual).unwrap();
-            continue;
         }
-        let expected = fs::read_to_string(&expected_path).unwrap_or_default();
-        if actual != expected {
-            failures.push(format!(
-                "== {name}\n-- expected\n{expected}-- actual\n{actual}"
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} golden mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    });
 }
 
 #[test]
