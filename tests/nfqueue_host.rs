@@ -7,17 +7,17 @@
 //! why and passes. Everything it creates lives in the namespace, which it deletes at the
 //! end, also when an assertion fails.
 
-// setns(2) has no safe wrapper in std; this one call is the only unsafe code here.
+// poll(2) has no safe wrapper in std; that one call is the only unsafe code here.
 #![allow(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+mod support;
+
+use support::netns::{root_tools, Netns};
 use ike_esp_alg::shell::nfqueue::{NfQueue, NfQueueError, NfVerdict, QueueSettings, QueuedPacket};
 use ike_esp_alg::wire::{internet_checksum, IpProtocol, Ipv4Packet, UdpDatagram};
-use std::fs::File;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const QUEUE_NUM: u16 = 4242;
@@ -25,29 +25,16 @@ const PORT: u16 = 9;
 
 #[test]
 fn queued_datagrams_get_their_verdicts_in_a_namespace() {
-    let Some(tools) = find_tools() else { return };
-    let netns = Netns::create(&tools.ip, &format!("ike-esp-alg-nfq-test-{}", std::process::id()));
-    run(&tools.ip, &["-n", &netns.name, "link", "set", "lo", "up"]);
-    run(
-        &tools.ip,
-        &[
-            "netns", "exec", &netns.name,
-            tools.iptables.to_str().unwrap(),
-            "-t", "raw", "-A", "OUTPUT", "-p", "udp", "--dport", &PORT.to_string(),
-            "-j", "NFQUEUE", "--queue-num", &QUEUE_NUM.to_string(), "--queue-bypass",
-        ],
+    let Some(tools) = root_tools(&["ip", "iptables-nft"]) else { return };
+    let (ip, iptables) = (&tools[0], &tools[1]);
+    let netns = Netns::create(ip, "nfq-test");
+    let port = PORT.to_string();
+    let queue = QUEUE_NUM.to_string();
+    netns.exec(
+        iptables,
+        &["-t", "raw", "-A", "OUTPUT", "-p", "udp", "--dport", &port, "-j", "NFQUEUE", "--queue-num", &queue, "--queue-bypass"],
     );
-    let path = PathBuf::from("/run/netns").join(&netns.name);
-    // A thread of its own enters the namespace, so the rest of the test process stays put.
-    let result = std::thread::spawn(move || {
-        enter_netns(&path);
-        exercise_queue();
-    })
-    .join();
-    drop(netns);
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+    netns.run_inside(exercise_queue);
 }
 
 /// Runs inside the namespace.
@@ -179,68 +166,4 @@ fn rewrite_udp_data(packet: &[u8], data: &[u8]) -> Vec<u8> {
     out[ihl + 6..ihl + 8].copy_from_slice(&[0, 0]);
     out[ihl + 8..].copy_from_slice(data);
     out
-}
-
-fn enter_netns(path: &Path) {
-    let file = File::open(path).expect("open the namespace file");
-    // SAFETY: setns takes an fd we hold open for the call and a flag; it changes only the
-    // calling thread's network namespace.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-}
-
-struct Tools {
-    ip: PathBuf,
-    iptables: PathBuf,
-}
-
-/// The tools, or `None` (after saying why) when this host can't run the test.
-fn find_tools() -> Option<Tools> {
-    // SAFETY: geteuid has no arguments and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        println!("skipped: needs root (network namespaces, iptables, NFQUEUE)");
-        return None;
-    }
-    let find = |name: &str| {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    };
-    let (Some(ip), Some(iptables)) = (find("ip"), find("iptables-nft")) else {
-        println!("skipped: needs `ip` (iproute2) and `iptables-nft` (iptables)");
-        return None;
-    };
-    Some(Tools { ip, iptables })
-}
-
-/// A network namespace deleted on drop (with its rules and sockets' routes).
-struct Netns {
-    ip: PathBuf,
-    name: String,
-}
-
-impl Netns {
-    fn create(ip: &Path, name: &str) -> Netns {
-        run(ip, &["netns", "add", name]);
-        Netns { ip: ip.to_path_buf(), name: name.to_string() }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.ip).args(["netns", "del", &self.name]).status();
-    }
-}
-
-fn run(program: &Path, args: &[&str]) {
-    let out = Command::new(program).args(args).output().expect("run a tool");
-    assert!(
-        out.status.success(),
-        "{} {}: {}",
-        program.display(),
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

@@ -20,7 +20,8 @@ use super::kernel_state;
 use super::log::RateLimitedLog;
 use super::pool_addresses;
 use super::nfqueue::{NfQueue, NfVerdict, QueueSettings, QueuedPacket};
-use super::nft::{add_session, render_ruleset, render_teardown, DatapathSettings, Nft, QueueBackend};
+use super::nft::{render_ruleset, render_teardown, DatapathSettings, Nft, QueueBackend};
+use super::nft_netlink::NftNetlink;
 use super::signals::{Signal, Signals};
 use super::state_file;
 use crate::cli::status::{render_json, render_text, Part, ShellCounters};
@@ -29,7 +30,7 @@ use crate::engine::{
     Action, ActivityReport, ClearScope, Direction, Engine, EspSessionSpec, SessionKey, Translation, Verdict,
 };
 use crate::time::Instant;
-use crate::wire::{rewrite_ipv4_addresses, Spi};
+use crate::wire::rewrite_ipv4_addresses;
 use core::fmt;
 use core::time::Duration;
 use std::collections::HashMap;
@@ -120,6 +121,8 @@ struct Daemon {
     config: AlgConfig,
     engine: Engine,
     nft: Nft,
+    /// Set elements: every session, binding and IKE mapping goes through this socket.
+    elements: NftNetlink,
     queue: NfQueue,
     signals: Signals,
     control: ControlSocket,
@@ -185,6 +188,7 @@ impl Daemon {
                 Err(_) => return Err(kernel_error(&first.message)),
             }
         }
+        let elements = NftNetlink::open().map_err(|e| DaemonError::Kernel(format!("cannot open the nf_tables netlink socket: {e}")))?;
         claim_pool_addresses(&options, &config);
         if let QueueBackend::XtablesMark(mark) = options.backend {
             let present = Command::new("iptables-nft")
@@ -238,6 +242,7 @@ impl Daemon {
             config,
             engine,
             nft,
+            elements,
             queue,
             signals,
             control,
@@ -418,7 +423,7 @@ impl Daemon {
         let mut failed = Vec::new();
         if !actions.is_empty() {
             self.dirty = true;
-            for (action, error) in self.nft.apply_actions(&actions) {
+            for (action, error) in self.elements.apply_actions(&actions) {
                 self.stats.nft_failures += 1;
                 if let Action::InstallEspSession(s) = action {
                     failed.push(s.key);
@@ -526,36 +531,36 @@ impl Daemon {
     }
 
     /// Reads `esp_seen` and reports each session's last packet to the engine; with
-    /// `readd`, also re-adds the kernel elements of sessions active since the last time,
+    /// `readd`, also renews the kernel elements of sessions active since the last time,
     /// which restarts their kernel-side timeout.
     fn refresh_activity(&mut self, now: Instant, readd: bool) {
         if !readd && now.saturating_since(self.last_activity) < ACTIVITY_MIN_INTERVAL {
             return;
         }
         self.last_activity = now;
-        let Ok(listing) = self.nft.list("set", "esp_seen") else { return };
+        let mut seen = Vec::new();
+        let dumped = self.elements.dump_set("esp_seen", |e| {
+            if let (Some(key), Some(left)) = (e.esp_key(), e.expires) {
+                seen.push((key, left, e.counter.unwrap_or((0, 0))));
+            }
+        });
+        if let Err(e) = dumped {
+            self.log.log(now, &format!("ike-esp-alg: reading activity: {e}"));
+            return;
+        }
         let timeout = self.config.engine.timeouts.esp_session;
         let mut readds = Vec::new();
-        for element in super::nft::parse_listed_elements(&listing) {
-            let (Some(src), Some(dst), Some(spi), Some(left)) = (
-                element.key.first().and_then(|a| a.parse::<Ipv4Addr>().ok()),
-                element.key.get(1).and_then(|a| a.parse::<Ipv4Addr>().ok()),
-                element.key.get(2).and_then(|s| super::nft::parse_spi(s)),
-                element.expires,
-            ) else {
-                continue;
-            };
+        for ((src, dst, spi), left, (packets, bytes)) in seen {
             let last_seen = now.saturating_sub(timeout.saturating_sub(left));
             // The kernel's counter restarts when an element expires and comes back.
-            let (packets, bytes) = element.counter.unwrap_or((0, 0));
-            let (old_packets, old_bytes) = self.kernel_counters.insert((src, dst, spi), (packets, bytes)).unwrap_or((0, 0));
+            let (old_packets, old_bytes) = self.kernel_counters.insert((src, dst, spi.0), (packets, bytes)).unwrap_or((0, 0));
             let (new_packets, new_bytes) = if packets >= old_packets && bytes >= old_bytes {
                 (packets - old_packets, bytes - old_bytes)
             } else {
                 (packets, bytes)
             };
             for direction in [Direction::Outbound, Direction::Inbound] {
-                let key = SessionKey { direction, src, dst, spi: Spi(spi) };
+                let key = SessionKey { direction, src, dst, spi };
                 let report = ActivityReport { packets: new_packets, bytes: new_bytes, last_seen };
                 self.engine.handle_session_activity(key, report);
                 if readd && self.refreshed.get(&key).is_none_or(|t| *t < last_seen) {
@@ -565,7 +570,7 @@ impl Daemon {
         }
         if readd && !readds.is_empty() {
             let sessions = self.engine.session_status(now);
-            let mut script = String::new();
+            let mut renew = Vec::new();
             for key in &readds {
                 let translated = sessions.iter().find(|s| s.direction == key.direction && s.spi == key.spi && match key.direction {
                     Direction::Outbound => s.client == key.src && s.server == key.dst,
@@ -576,15 +581,14 @@ impl Daemon {
                         Direction::Outbound => s.nat,
                         Direction::Inbound => s.client,
                     };
-                    script.push_str(&add_session(&EspSessionSpec { key: *key, translated: to, idle_timeout: timeout }));
-                    script.push('\n');
+                    renew.push(EspSessionSpec { key: *key, translated: to, idle_timeout: timeout });
                     self.refreshed.insert(*key, now);
-                    self.stats.sessions_refreshed += 1;
                 }
             }
-            if let Err(e) = self.nft.apply(&script) {
-                self.stats.nft_failures += 1;
-                self.log.log(now, &format!("ike-esp-alg: refreshing session timeouts: {e}"));
+            self.stats.sessions_refreshed += renew.len() as u64;
+            if let Err((failures, e)) = self.elements.refresh_sessions(&renew) {
+                self.stats.nft_failures += failures as u64;
+                self.log.log(now, &format!("ike-esp-alg: refreshing {failures} session timeout(s): {e}"));
             }
             self.refreshed.retain(|k, _| sessions.iter().any(|s| s.spi == k.spi));
         }

@@ -26,14 +26,11 @@
 //!   `copy_range` bytes; `cap_len` tells when the kernel cut one (then a rewritten
 //!   payload must not be sent back, the tail would be lost).
 
-// Sockets need libc calls, which are unsafe. The crate denies unsafe code; this module is
-// where the daemon's netlink socket lives, so it alone opts out, one SAFETY note per block.
-#![allow(unsafe_code)]
-
+use super::netlink_socket::{self, bind_netlink, send_all, set_int_option, wait_readable};
 use crate::wire::nfnetlink::{self, QueueConfig, Received, AF_INET};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 pub use crate::wire::nfnetlink::NfVerdict;
 
@@ -359,17 +356,7 @@ impl NfQueue {
 
     /// One `recv`; returns the datagram's full length (MSG_TRUNC), which may exceed the buffer.
     fn recv_datagram(&mut self) -> io::Result<usize> {
-        // SAFETY: the pointer and length describe `recv_buf`, which we own mutably for the
-        // duration of the call; the kernel writes at most `len` bytes into it.
-        let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                self.recv_buf.as_mut_ptr().cast(),
-                self.recv_buf.len(),
-                libc::MSG_TRUNC,
-            )
-        };
-        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+        netlink_socket::recv_datagram(&self.fd, &mut self.recv_buf)
     }
 
     fn take_seq(&mut self) -> u32 {
@@ -419,83 +406,12 @@ fn bind_error(queue: u16, errno: i32) -> NfQueueError {
 }
 
 fn open_socket() -> Result<OwnedFd, NfQueueError> {
-    // SAFETY: socket() takes no pointers; a negative return is handled below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            libc::NETLINK_NETFILTER,
-        )
-    };
-    if fd < 0 {
-        let error = io::Error::last_os_error();
-        return Err(match error.raw_os_error() {
-            // No nfnetlink at all (errno values differ on MIPS, hence the libc names).
-            Some(libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT) => NfQueueError::KernelLacksQueue,
-            Some(libc::EPERM | libc::EACCES) => NfQueueError::PermissionDenied,
-            _ => NfQueueError::Io { step: "opening a netlink socket", error },
-        });
-    }
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn set_int_option(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4);
-    // SAFETY: the pointer and length describe `value`, which lives across the call.
-    let rc = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, std::ptr::from_ref(&value).cast(), len) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn bind_netlink(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: sockaddr_nl is plain data for which all-zero is valid (pid 0: the kernel
-    // picks our port id; no multicast groups).
-    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    addr.nl_family = libc::sa_family_t::try_from(libc::AF_NETLINK).unwrap_or_default();
-    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_nl>()).unwrap_or_default();
-    // SAFETY: the pointer and length describe `addr`, which lives across the call.
-    let rc = unsafe { libc::bind(fd.as_raw_fd(), std::ptr::from_ref(&addr).cast(), len) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Sends one datagram to the kernel (port 0, the default destination of a netlink socket).
-fn send_all(fd: &OwnedFd, bytes: &[u8]) -> io::Result<()> {
-    loop {
-        // SAFETY: the pointer and length describe `bytes`, borrowed across the call.
-        let n = unsafe { libc::send(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), 0) };
-        match usize::try_from(n) {
-            Ok(sent) if sent == bytes.len() => return Ok(()),
-            Ok(_) => return Err(io::Error::new(io::ErrorKind::WriteZero, "short netlink send")),
-            Err(_) => {
-                let error = io::Error::last_os_error();
-                if error.kind() != io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
-            }
-        }
-    }
-}
-
-/// Waits up to `timeout_ms` for the socket to become readable; false on timeout.
-fn wait_readable(fd: &OwnedFd, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    loop {
-        // SAFETY: one valid pollfd, passed with count 1.
-        let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        if rc >= 0 {
-            return Ok(rc > 0);
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
+    netlink_socket::open_netfilter().map_err(|error| match error.raw_os_error() {
+        // No nfnetlink at all (errno values differ on MIPS, hence the libc names).
+        Some(libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT) => NfQueueError::KernelLacksQueue,
+        Some(libc::EPERM | libc::EACCES) => NfQueueError::PermissionDenied,
+        _ => NfQueueError::Io { step: "opening a netlink socket", error },
+    })
 }
 
 #[cfg(test)]

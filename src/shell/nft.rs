@@ -1,5 +1,6 @@
-//! The kernel datapath in nftables: our own table, its rules, and the engine's actions as
-//! element updates. Rendering and parsing are pure; [`Nft::apply`] runs `nft -f -`.
+//! The kernel datapath in nftables: our own table and its rules. Rendering and parsing are
+//! pure; [`Nft::apply`] runs `nft -f -` for the ruleset, and [`super::nft_netlink`] writes
+//! the engine's actions as set elements.
 //!
 //! # Design (SPEC §3 rules 3, 5, 6, 10, 11)
 //!
@@ -39,7 +40,7 @@
 //! The table is ours alone (fw4 flushes `inet fw4` on every reload). Sets and maps are
 //! created with `add`, so re-applying the ruleset (reload, restart) keeps learned elements.
 
-use crate::engine::{Action, Direction, EngineConfig, EspSessionSpec, Ipv4Net};
+use crate::engine::{EngineConfig, Ipv4Net};
 use core::fmt::Write as _;
 use core::time::Duration;
 use std::io::Write as _;
@@ -213,58 +214,6 @@ pub fn render_teardown() -> String {
     format!("delete table ip {TABLE}\n")
 }
 
-/// The engine's actions as element updates, in order, one line each.
-pub fn render_actions(actions: &[Action]) -> String {
-    let mut o = String::new();
-    for action in actions {
-        let _ = writeln!(o, "{}", render_action(action));
-    }
-    o
-}
-
-/// One action as one nft command.
-pub fn render_action(action: &Action) -> String {
-    let t = format!("ip {TABLE}");
-    match action {
-        Action::InstallBinding(b) => {
-            format!("add element {t} bindings {{ {} : {} }}; add element {t} bound_clients {{ {} }}", b.client, b.nat, b.client)
-        }
-        Action::RemoveBinding(b) => {
-            format!("delete element {t} bindings {{ {} }}; delete element {t} bound_clients {{ {} }}", b.client, b.client)
-        }
-        Action::InstallIkeNat(f) => format!(
-            "add element {t} ike_nat {{ {} . {} . {} . {} : {} . {} }}",
-            f.client, f.client_port, f.server, f.server_port, f.nat, f.nat_port
-        ),
-        Action::RemoveIkeNat(f) => {
-            format!("delete element {t} ike_nat {{ {} . {} . {} . {} }}", f.client, f.client_port, f.server, f.server_port)
-        }
-        Action::InstallEspSession(s) => add_session(s),
-        Action::RemoveEspSession(s) => {
-            let k = &s.key;
-            let element = format!("{{ {} . {} . 0x{:08x} }}", k.src, k.dst, k.spi.0);
-            let map = session_map(k.direction);
-            format!("delete element {t} {map} {element}; delete element {t} {map}_keys {element}")
-        }
-    }
-}
-
-/// Adding a session's elements (its key and its rewrite), also used to refresh an active
-/// one's timeout: re-adding an element restarts it.
-pub fn add_session(s: &EspSessionSpec) -> String {
-    let k = &s.key;
-    let key = format!("{} . {} . 0x{:08x} timeout {}s", k.src, k.dst, k.spi.0, s.idle_timeout.as_secs());
-    let map = session_map(k.direction);
-    format!("add element ip {TABLE} {map} {{ {key} : {} }}; add element ip {TABLE} {map}_keys {{ {key} }}", s.translated)
-}
-
-fn session_map(direction: Direction) -> &'static str {
-    match direction {
-        Direction::Outbound => "esp_out",
-        Direction::Inbound => "esp_in",
-    }
-}
-
 /// One element of an nft set or map listing: its key fields, optional value, the time
 /// left before it expires, and its counter if the set keeps one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -395,30 +344,6 @@ impl Nft {
         self.run(&["list", kind, "ip", TABLE, name], None)
     }
 
-    /// Applies element updates; if the transaction fails (an element already gone, say),
-    /// applies them one by one so that one stale delete cannot block the rest. Returns the
-    /// commands that failed on their own.
-    pub fn apply_actions(&self, actions: &[Action]) -> Vec<(Action, NftError)> {
-        if actions.is_empty() {
-            return Vec::new();
-        }
-        if self.apply(&render_actions(actions)).is_ok() {
-            return Vec::new();
-        }
-        actions
-            .iter()
-            .filter_map(|a| {
-                let removal = matches!(a, Action::RemoveBinding(_) | Action::RemoveIkeNat(_) | Action::RemoveEspSession(_));
-                match self.apply(&render_action(a)) {
-                    Ok(()) => None,
-                    // Gone already (expired in the kernel): that is what a removal wanted.
-                    Err(e) if removal && e.message.contains("No such file or directory") => None,
-                    Err(e) => Some((*a, e)),
-                }
-            })
-            .collect()
-    }
-
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String, NftError> {
         let mut child = Command::new(&self.program)
             .args(args)
@@ -444,8 +369,6 @@ impl Nft {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{BindingSpec, IkeNatSpec, SessionKey};
-    use crate::wire::Spi;
 
     #[test]
     fn renders_the_default_ruleset_with_nft_queue() {
@@ -469,33 +392,6 @@ mod tests {
         assert!(got.contains("counter name queued_esp_in meta mark set meta mark | 0x10000000"));
         assert!(got.contains("add element ip ike_esp_alg clients { 0.0.0.0/0 }"));
         assert!(!got.contains("add element ip ike_esp_alg nat_addresses"), "no egress address yet");
-    }
-
-    #[test]
-    fn renders_each_action_as_one_command() {
-        let c = Ipv4Addr::new(192, 168, 1, 10);
-        let s = Ipv4Addr::new(198, 51, 100, 1);
-        let n = Ipv4Addr::new(203, 0, 113, 7);
-        let session = EspSessionSpec {
-            key: SessionKey { direction: Direction::Inbound, src: s, dst: n, spi: Spi(0x1234) },
-            translated: c,
-            idle_timeout: Duration::from_secs(1800),
-        };
-        let actions = [
-            Action::InstallBinding(BindingSpec { client: c, nat: n }),
-            Action::InstallIkeNat(IkeNatSpec { client: c, client_port: 500, server: s, server_port: 500, nat: n, nat_port: 501 }),
-            Action::InstallEspSession(session),
-            Action::RemoveEspSession(session),
-        ];
-        assert_eq!(
-            render_actions(&actions),
-            "add element ip ike_esp_alg bindings { 192.168.1.10 : 203.0.113.7 }; add element ip ike_esp_alg bound_clients { 192.168.1.10 }\n\
-             add element ip ike_esp_alg ike_nat { 192.168.1.10 . 500 . 198.51.100.1 . 500 : 203.0.113.7 . 501 }\n\
-             add element ip ike_esp_alg esp_in { 198.51.100.1 . 203.0.113.7 . 0x00001234 timeout 1800s : 192.168.1.10 }; \
-             add element ip ike_esp_alg esp_in_keys { 198.51.100.1 . 203.0.113.7 . 0x00001234 timeout 1800s }\n\
-             delete element ip ike_esp_alg esp_in { 198.51.100.1 . 203.0.113.7 . 0x00001234 }; \
-             delete element ip ike_esp_alg esp_in_keys { 198.51.100.1 . 203.0.113.7 . 0x00001234 }\n"
-        );
     }
 
     #[test]

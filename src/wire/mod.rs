@@ -20,6 +20,7 @@ mod ipv4;
 mod ipv6;
 mod isakmp;
 pub mod nfnetlink;
+pub mod nftables;
 mod numbers;
 mod udp;
 

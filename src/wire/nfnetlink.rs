@@ -560,20 +560,27 @@ fn split_attribute(buf: &[u8]) -> Result<(u16, &[u8], &[u8]), NetlinkError> {
 
 /// Writes `nlmsghdr` (length patched later) and `nfgenmsg`; returns where the message starts.
 fn begin_message(buf: &mut Vec<u8>, message: u8, flags: u16, seq: u32, family: u8, queue: u16) -> usize {
+    begin_nfnl_message(buf, queue_message_type(message), flags, seq, family, queue)
+}
+
+/// Writes the header of any nfnetlink message: `nlmsghdr` with `message_type` (subsystem
+/// in the high byte; length patched by [`finish_message`]) and `nfgenmsg` with `res_id`
+/// in network order. Returns where the message starts.
+pub(crate) fn begin_nfnl_message(buf: &mut Vec<u8>, message_type: u16, flags: u16, seq: u32, family: u8, res_id: u16) -> usize {
     let start = buf.len();
     buf.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_len, see finish_message
-    buf.extend_from_slice(&queue_message_type(message).to_ne_bytes());
+    buf.extend_from_slice(&message_type.to_ne_bytes());
     buf.extend_from_slice(&flags.to_ne_bytes());
     buf.extend_from_slice(&seq.to_ne_bytes());
     buf.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid: 0 = to the kernel
     buf.push(family);
     buf.push(NFNETLINK_V0);
-    buf.extend_from_slice(&queue.to_be_bytes()); // res_id: network order
+    buf.extend_from_slice(&res_id.to_be_bytes()); // res_id: network order
     start
 }
 
 /// Patches `nlmsg_len` of the message that starts at `start`.
-fn finish_message(buf: &mut [u8], start: usize) {
+pub(crate) fn finish_message(buf: &mut [u8], start: usize) {
     let len = buf.len().saturating_sub(start);
     // Our messages are at most a verdict with a 64 KiB payload, far below u32::MAX.
     let len = u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes();
@@ -584,7 +591,7 @@ fn finish_message(buf: &mut [u8], start: usize) {
 
 /// Appends one attribute, padded to 4 bytes (`nla_len` counts header + data, not padding).
 /// Callers keep `data` within [`MAX_ATTRIBUTE_PAYLOAD`].
-fn put_attribute(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
+pub(crate) fn put_attribute(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
     let len = u16::try_from(NLA_HDRLEN.saturating_add(data.len())).unwrap_or(u16::MAX);
     buf.extend_from_slice(&len.to_ne_bytes());
     buf.extend_from_slice(&kind.to_ne_bytes());
@@ -598,27 +605,27 @@ const fn align(len: usize) -> usize {
     len.saturating_add(NLMSG_ALIGNTO - 1) & !(NLMSG_ALIGNTO - 1)
 }
 
-fn ne_u16(bytes: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn ne_u16(bytes: &[u8], at: usize) -> Option<u16> {
     let b: [u8; 2] = bytes.get(at..at.checked_add(2)?)?.try_into().ok()?;
     Some(u16::from_ne_bytes(b))
 }
 
-fn ne_u32(bytes: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn ne_u32(bytes: &[u8], at: usize) -> Option<u32> {
     let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
     Some(u32::from_ne_bytes(b))
 }
 
-fn ne_i32(bytes: &[u8], at: usize) -> Option<i32> {
+pub(crate) fn ne_i32(bytes: &[u8], at: usize) -> Option<i32> {
     let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
     Some(i32::from_ne_bytes(b))
 }
 
-fn be_u16(bytes: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn be_u16(bytes: &[u8], at: usize) -> Option<u16> {
     let b: [u8; 2] = bytes.get(at..at.checked_add(2)?)?.try_into().ok()?;
     Some(u16::from_be_bytes(b))
 }
 
-fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
     let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
     Some(u32::from_be_bytes(b))
 }

@@ -36,3 +36,4 @@ pub fn check_golden(dir: &Path, extension: &str, at_least: usize, mut render: im
     }
     assert!(failures.is_empty(), "{} golden mismatches:\n{}", failures.len(), failures.join("\n"));
 }
+pub mod netns;
