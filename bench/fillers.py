@@ -6,10 +6,10 @@
 For every set and map keyed `ip saddr . ip daddr . esp spi`, adds filler keys FROM..TO-1
 shaped like the learned session the captured table holds (same timeout and value):
 outbound keys are other clients (10.x.y.z) and SPIs towards the server, inbound keys are
-other SPIs from the server to the NAT address. Empty sets (`esp_seen`) get outbound keys.
-Sets with a `size` (`esp_seen`: nft's default 65535 for dynamic sets) are filled to 100
-below it. Print in chunks of 1000 elements a line; apply ~25 lines per `nft -f` (one
-transaction of 100k elements in five sets fails with ENOBUFS).
+other SPIs from the server to the NAT address. Empty sets get outbound keys. Sets with a
+`size` (the daemon gives each its session limit, 65536) are filled to 100 below it. Print in
+chunks of 1000 elements a line; apply ~25 lines per `nft -f` (one transaction of 100k
+elements in several sets fails with ENOBUFS).
 """
 import re
 import sys

@@ -367,6 +367,22 @@ fn outbound_esp_without_a_gate_creates_a_session_counted_apart() {
 }
 
 #[test]
+fn a_known_session_reaching_the_queue_is_installed_again() {
+    // The kernel element lapsed between two refreshes (or the packet raced the install):
+    // the packet is forwarded and the session goes back to the fast path.
+    let mut lab = Lab::default_config();
+    let a = Ike::v1(client(1), SERVER);
+    assert_eq!(lab.send(&a.esp_out(0x4242)), out_translated(WAN));
+    lab.take_actions();
+    lab.advance_secs(600);
+    assert_eq!(lab.send(&a.esp_out(0x4242)), out_translated(WAN));
+    let actions = lab.take_actions();
+    assert!(matches!(actions.as_slice(), [Action::InstallEspSession(s)] if s.key.spi == Spi(0x4242) && s.translated == WAN));
+    assert_eq!(lab.engine.session_status(lab.now).len(), 1, "still one session");
+    assert_eq!(lab.engine.counters().sessions_created_without_gate, 1, "not created twice");
+}
+
+#[test]
 fn spi_zero_truncated_and_garbage_packets_get_a_verdict_and_change_nothing() {
     let mut lab = Lab::default_config();
     let a = Ike::v1(client(1), SERVER);

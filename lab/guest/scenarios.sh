@@ -194,11 +194,23 @@ _alg_plain() {  # VERSION
     plain_peers "$1" c1 c2 c3 || return
     up_check lsw_up c1 c2 c3
     ping_all_check through-esp dst_s c1 c2 c3
+    kernel_counted_check 6
     ct_info
     daemon_alive_check
     alg_print_status
 }
 sc_alg_plain_3() { _alg_plain v1; }
+
+# kernel_counted_check N: at least N learned sessions show more packets than the one the
+# daemon saw itself, i.e. this kernel's map element counters count the fast path.
+kernel_counted_check() {
+    sleep 2.1  # the daemon reads the kernel's counters at most every 2 s for show
+    _json=$(nsx r "$ALG_BIN" show sessions --json 2>/dev/null)
+    _all=$(echo "$_json" | grep -o '"packets":[0-9]*' | wc -l)
+    _counted=$(echo "$_json" | grep -o '"packets":[0-9]*' | cut -d: -f2 | awk '$1 >= 5' | wc -l)
+    [ "$_counted" -ge "$1" ]
+    check sessions-counted-by-kernel $? "$_counted of $_all sessions carry the kernel's packet counts (at least 5 packets)"
+}
 sc_alg_ikev2_plain() { _alg_plain v2; }
 
 # ------------------------------------------------------------- alg-rekey

@@ -23,12 +23,17 @@ impl Engine {
         let direction = if inbound { Direction::Inbound } else { Direction::Outbound };
         let key = SessionKey { direction, src: esp.src, dst: esp.dst, spi: esp.spi };
         if let Some(session) = self.sessions.get_mut(&key) {
-            // Normally the kernel forwards these; one reaching us raced the installation.
+            // Normally the kernel forwards these. One reaching us either raced the
+            // installation or found the kernel's element expired (its timeout lapsed
+            // between two refreshes): installing again is harmless in the first case and
+            // puts the SA back on the fast path in the second.
             session.packets = session.packets.saturating_add(1);
             session.bytes = session.bytes.saturating_add(u64::from(esp.ip_len));
             session.last_activity = now;
             self.counters.esp_session_packets += 1;
             let translated = session.translated;
+            let spec = EspSessionSpec { key, translated, idle_timeout: self.config.timeouts.esp_session };
+            self.actions.push_back(Action::InstallEspSession(spec));
             return Verdict::AcceptTranslated(session_translation(direction, translated));
         }
         if inbound {

@@ -205,6 +205,11 @@ impl Engine {
         }
     }
 
+    /// Whether the engine holds this ESP session.
+    pub fn has_session(&self, key: &SessionKey) -> bool {
+        self.sessions.contains_key(key)
+    }
+
     /// Records that `client` still has flows (NAT-T, say) on its binding, which keeps the
     /// binding for another linger period.
     pub fn handle_client_activity(&mut self, now: Instant, client: Ipv4Addr) {

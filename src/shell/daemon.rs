@@ -3,8 +3,9 @@
 //! one place ([`Clock`]); with no traffic the daemon sleeps until a timer is due.
 //!
 //! Order for each batch of queued packets: the engine decides every packet, the batch's
-//! actions go to the kernel in one nft transaction, and only then are the verdicts sent,
-//! so the packets that follow find their session or NAT mapping installed (SPEC rule 3).
+//! actions go to the kernel as set elements over netlink (one transaction per few hundred
+//! actions), and only then are the verdicts sent, so the packets that follow find their
+//! session or NAT mapping installed (SPEC rule 3).
 //!
 //! A packet the engine refuses only until a gate frees up (a phase-2 message, or the first
 //! ESP of an SA whose inbound SPI is owed) is held without a verdict and offered again when
@@ -136,10 +137,8 @@ struct Daemon {
     last_refresh: Instant,
     last_save: Instant,
     dirty: bool,
-    /// Sessions whose kernel element was last re-added at this `last_seen`.
-    refreshed: HashMap<SessionKey, Instant>,
     /// The kernel's per-SA counters as last read, to report only what is new.
-    kernel_counters: HashMap<(Ipv4Addr, Ipv4Addr, u32), (u64, u64)>,
+    kernel_counters: HashMap<SessionKey, (u64, u64)>,
     held: std::collections::VecDeque<HeldPacket>,
     held_generation: u64,
 }
@@ -179,7 +178,9 @@ impl Daemon {
         let settings = DatapathSettings::from_config(&config.engine, egress, config.queue.number, options.backend);
         // What a previous daemon learned is read first: if its table no longer matches this
         // version's definitions, the table is replaced and everything re-installed from here.
-        let from_kernel = kernel_state::read(&nft, &config.engine);
+        let mut elements =
+            NftNetlink::open().map_err(|e| DaemonError::Kernel(format!("cannot open the nf_tables netlink socket: {e}")))?;
+        let from_kernel = kernel_state::read(&mut elements, &config.engine);
         let ruleset = render_ruleset(&settings);
         if let Err(first) = nft.apply(&ruleset) {
             let replaced = nft.apply(&render_teardown()).and_then(|()| nft.apply(&ruleset));
@@ -188,7 +189,6 @@ impl Daemon {
                 Err(_) => return Err(kernel_error(&first.message)),
             }
         }
-        let elements = NftNetlink::open().map_err(|e| DaemonError::Kernel(format!("cannot open the nf_tables netlink socket: {e}")))?;
         claim_pool_addresses(&options, &config);
         if let QueueBackend::XtablesMark(mark) = options.backend {
             let present = Command::new("iptables-nft")
@@ -218,11 +218,8 @@ impl Daemon {
             }
         };
         // The kernel's counters as they stand are already in the records taken from it.
-        let kernel_counters: HashMap<(Ipv4Addr, Ipv4Addr, u32), (u64, u64)> = from_kernel
-            .sessions
-            .iter()
-            .map(|s| ((s.key.src, s.key.dst, s.key.spi.0), (s.packets, s.bytes)))
-            .collect();
+        let kernel_counters: HashMap<SessionKey, (u64, u64)> =
+            from_kernel.sessions.iter().map(|s| (s.key, (s.packets, s.bytes))).collect();
         let snapshot = kernel_state::merge(from_kernel, from_file);
         let skipped = engine.restore(now, &snapshot);
         let records = snapshot.sessions.len() + snapshot.bindings.len() + snapshot.flows.len();
@@ -256,7 +253,6 @@ impl Daemon {
             last_refresh: now,
             last_save: now,
             dirty: true,
-            refreshed: HashMap::new(),
             kernel_counters,
             held: std::collections::VecDeque::new(),
             held_generation: 0,
@@ -530,67 +526,76 @@ impl Daemon {
         }
     }
 
-    /// Reads `esp_seen` and reports each session's last packet to the engine; with
-    /// `readd`, also renews the kernel elements of sessions active since the last time,
-    /// which restarts their kernel-side timeout.
-    fn refresh_activity(&mut self, now: Instant, readd: bool) {
-        if !readd && now.saturating_since(self.last_activity) < ACTIVITY_MIN_INTERVAL {
+    /// Reads the kernel's per-SA counters (`esp_out`, `esp_in`) and reports each SA whose
+    /// count grew since the last read as active now. With `renew`, also renews the kernel
+    /// elements of active SAs whose timeout has run past half, so that an SA in use never
+    /// lapses in the kernel (a renewal restarts the element's counter, hence the reset).
+    fn refresh_activity(&mut self, now: Instant, renew: bool) {
+        if !renew && now.saturating_since(self.last_activity) < ACTIVITY_MIN_INTERVAL {
             return;
         }
         self.last_activity = now;
-        let mut seen = Vec::new();
-        let dumped = self.elements.dump_set("esp_seen", |e| {
-            if let (Some(key), Some(left)) = (e.esp_key(), e.expires) {
-                seen.push((key, left, e.counter.unwrap_or((0, 0))));
+        let mut read = Vec::new();
+        for (map, direction) in [("esp_out", Direction::Outbound), ("esp_in", Direction::Inbound)] {
+            let dumped = self.elements.dump_set(map, |e| {
+                if let (Some((src, dst, spi)), Some(counter)) = (e.esp_key(), e.counter) {
+                    read.push((SessionKey { direction, src, dst, spi }, counter, e.expires));
+                }
+            });
+            if let Err(e) = dumped {
+                self.log.log(now, &format!("ike-esp-alg: reading activity: {e}"));
+                return;
             }
-        });
-        if let Err(e) = dumped {
-            self.log.log(now, &format!("ike-esp-alg: reading activity: {e}"));
-            return;
         }
         let timeout = self.config.engine.timeouts.esp_session;
-        let mut readds = Vec::new();
-        for ((src, dst, spi), left, (packets, bytes)) in seen {
-            let last_seen = now.saturating_sub(timeout.saturating_sub(left));
-            // The kernel's counter restarts when an element expires and comes back.
-            let (old_packets, old_bytes) = self.kernel_counters.insert((src, dst, spi.0), (packets, bytes)).unwrap_or((0, 0));
+        let mut renewals = Vec::new();
+        for (key, (packets, bytes), expires) in read {
+            let (old_packets, old_bytes) = self.kernel_counters.insert(key, (packets, bytes)).unwrap_or((0, 0));
+            // A counter that went down belongs to an element added again since.
             let (new_packets, new_bytes) = if packets >= old_packets && bytes >= old_bytes {
                 (packets - old_packets, bytes - old_bytes)
             } else {
                 (packets, bytes)
             };
-            for direction in [Direction::Outbound, Direction::Inbound] {
-                let key = SessionKey { direction, src, dst, spi };
-                let report = ActivityReport { packets: new_packets, bytes: new_bytes, last_seen };
-                self.engine.handle_session_activity(key, report);
-                if readd && self.refreshed.get(&key).is_none_or(|t| *t < last_seen) {
-                    readds.push(key);
-                }
+            if new_packets == 0 {
+                continue;
+            }
+            self.engine.handle_session_activity(key, ActivityReport { packets: new_packets, bytes: new_bytes, last_seen: now });
+            if renew && expires.is_some_and(|left| left < timeout / 2) {
+                renewals.push(key);
             }
         }
-        if readd && !readds.is_empty() {
-            let sessions = self.engine.session_status(now);
-            let mut renew = Vec::new();
-            for key in &readds {
-                let translated = sessions.iter().find(|s| s.direction == key.direction && s.spi == key.spi && match key.direction {
-                    Direction::Outbound => s.client == key.src && s.server == key.dst,
-                    Direction::Inbound => s.server == key.src && s.nat == key.dst,
-                });
-                if let Some(s) = translated {
-                    let to = match key.direction {
-                        Direction::Outbound => s.nat,
-                        Direction::Inbound => s.client,
-                    };
-                    renew.push(EspSessionSpec { key: *key, translated: to, idle_timeout: timeout });
-                    self.refreshed.insert(*key, now);
-                }
-            }
-            self.stats.sessions_refreshed += renew.len() as u64;
-            if let Err((failures, e)) = self.elements.refresh_sessions(&renew) {
-                self.stats.nft_failures += failures as u64;
-                self.log.log(now, &format!("ike-esp-alg: refreshing {failures} session timeout(s): {e}"));
-            }
-            self.refreshed.retain(|k, _| sessions.iter().any(|s| s.spi == k.spi));
+        let engine = &self.engine;
+        self.kernel_counters.retain(|key, _| engine.has_session(key));
+        if renewals.is_empty() {
+            return;
+        }
+        let sessions = self.engine.session_status(now);
+        let specs: Vec<EspSessionSpec> = renewals
+            .iter()
+            .filter_map(|key| {
+                let s = sessions.iter().find(|s| {
+                    s.direction == key.direction
+                        && s.spi == key.spi
+                        && match key.direction {
+                            Direction::Outbound => s.client == key.src && s.server == key.dst,
+                            Direction::Inbound => s.server == key.src && s.nat == key.dst,
+                        }
+                })?;
+                let translated = match key.direction {
+                    Direction::Outbound => s.nat,
+                    Direction::Inbound => s.client,
+                };
+                Some(EspSessionSpec { key: *key, translated, idle_timeout: timeout })
+            })
+            .collect();
+        for spec in &specs {
+            self.kernel_counters.insert(spec.key, (0, 0));
+        }
+        self.stats.sessions_refreshed += specs.len() as u64;
+        if let Err((failures, e)) = self.elements.refresh_sessions(&specs) {
+            self.stats.nft_failures += failures as u64;
+            self.log.log(now, &format!("ike-esp-alg: renewing {failures} session(s) in the kernel: {e}"));
         }
     }
 

@@ -12,19 +12,22 @@
 //! stock conntrack+masquerade, flat from 1 to 100k elements; per-SA conntrack zones ran at
 //! 0.78× and NFQUEUE-per-packet at 0.20×.
 //!
-//! - `prerouting` (raw − 10) first accepts ESP of learned SAs, untracked (inbound: with the
-//!   destination rewritten to the client): one set lookup and the activity update. Only
-//!   then does unknown ESP between rule clients and servers, or from a rule server to a NAT
-//!   address, go to the queue, untracked too. IKE on the IKE port, both ways, always goes
-//!   to the queue.
-//! - Outbound sources are rewritten in `postrouting`, not prerouting: a source equal to the
-//!   router's own address in prerouting is a martian and is dropped unless `accept_local`
-//!   is set.
-//! - Each packet of a known SA refreshes its element in the dynamic set `esp_seen`, whose
-//!   timeout is `esp_session_timeout`: the kernel measures idleness in the fast path and the
-//!   daemon reads it from there. The `esp_out`/`esp_in` elements carry the same timeout, and
-//!   the daemon re-adds active ones (re-adding an element refreshes its timeout), so SAs also
-//!   expire in the kernel on their own, with or without a daemon.
+//! - `prerouting` (raw − 10) first accepts ESP of learned SAs, untracked: an inbound SA is
+//!   found and rewritten to its client by one map lookup (`esp_in`: a missing key just ends
+//!   the rule), an outbound one by one set lookup (`esp_out_keys`). Only then does unknown
+//!   ESP between rule clients and servers, or from a rule server to a NAT address, go to
+//!   the queue, untracked too. IKE on the IKE port, both ways, always goes to the queue.
+//! - Outbound sources are rewritten in `postrouting` (`esp_out`), not prerouting: a source
+//!   equal to the router's own address in prerouting is a martian and is dropped unless
+//!   `accept_local` is set, a sysctl the daemon leaves alone.
+//! - The kernel counts each SA's packets and bytes in its map element (`counter` on
+//!   `esp_out` and `esp_in`, updated by the lookups above). The daemon reads the counters
+//!   with a netlink dump: an SA whose count grew since the last read was active. This costs
+//!   the fast path far less than a per-packet update of a dynamic set (measured: about
+//!   25 ns against 110 ns per packet; BENCHMARKS-datapath.md), at the price of knowing
+//!   idleness to within one read interval.
+//! - Every element carries `esp_session_timeout`, so SAs expire in the kernel on their own,
+//!   with or without a daemon; the daemon renews the elements of active SAs before that.
 //! - IKE flows get their translation from the `ike_nat` map (port 500 kept where free) and
 //!   bound clients' NAT-T from `bindings`, in a nat chain ahead of fw4's `srcnat`, so the
 //!   persistent address wins over masquerade for the flows the ALG covers.
@@ -34,8 +37,8 @@
 //!   NFQUEUE rule queues it instead.
 //!
 //! Kernels before about 6.3 refuse a map used as a plain set (`key @map`, EINVAL), so each
-//! session's key also goes into a set (`esp_out_keys`/`esp_in_keys`) for the membership
-//! test, and maps are only used inside statements, where a missing key just ends the rule.
+//! outbound session's key also goes into `esp_out_keys` for the membership test; maps are
+//! only used inside statements.
 //!
 //! The table is ours alone (fw4 flushes `inet fw4` on every reload). Sets and maps are
 //! created with `add`, so re-applying the ruleset (reload, restart) keeps learned elements.
@@ -67,7 +70,6 @@ pub struct DatapathSettings {
     pub backend: QueueBackend,
     pub ike_port: u16,
     pub natt_port: u16,
-    pub esp_session_timeout: Duration,
     /// Rule sources (inside); empty means any.
     pub clients: Vec<Ipv4Net>,
     /// Rule destinations (outside); empty means any.
@@ -107,7 +109,6 @@ impl DatapathSettings {
             backend,
             ike_port: config.ports.ike,
             natt_port: config.ports.natt,
-            esp_session_timeout: config.timeouts.esp_session,
             clients: any_if_empty(dedup(clients)),
             servers: any_if_empty(dedup(servers)),
             nat_addresses: dedup(nat_addresses),
@@ -129,7 +130,6 @@ fn dedup(mut nets: Vec<Ipv4Net>) -> Vec<Ipv4Net> {
 /// elements; chains and the address sets are rewritten.
 pub fn render_ruleset(s: &DatapathSettings) -> String {
     let t = format!("ip {TABLE}");
-    let timeout = s.esp_session_timeout.as_secs();
     let queue = match s.backend {
         QueueBackend::Nft => format!("queue num {} bypass", s.queue_num),
         QueueBackend::XtablesMark(mark) => format!("meta mark set meta mark | 0x{mark:08x}"),
@@ -147,13 +147,11 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     // Every per-session set is as large as the engine's session table, and no larger; a
     // dynamic set left at nft's default (65535) would stop being updated below the limit.
     let size = s.max_sessions;
-    let _ = writeln!(o, "add map {t} esp_out {{ typeof ip saddr . ip daddr . esp spi : ip saddr; size {size}; flags timeout; }}");
-    let _ = writeln!(o, "add map {t} esp_in {{ typeof ip saddr . ip daddr . esp spi : ip daddr; size {size}; flags timeout; }}");
-    // Membership tests use sets: kernels before 6.3 or so refuse a map as a set (EINVAL).
+    // Each element counts its SA's packets and bytes: the daemon's measure of activity.
+    let _ = writeln!(o, "add map {t} esp_out {{ typeof ip saddr . ip daddr . esp spi : ip saddr; size {size}; flags timeout; counter; }}");
+    let _ = writeln!(o, "add map {t} esp_in {{ typeof ip saddr . ip daddr . esp spi : ip daddr; size {size}; flags timeout; counter; }}");
+    // The outbound membership test uses a set: kernels before 6.3 or so refuse a map as a set.
     let _ = writeln!(o, "add set {t} esp_out_keys {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags timeout; }}");
-    let _ = writeln!(o, "add set {t} esp_in_keys {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags timeout; }}");
-    // Each element also counts its SA's packets and bytes, for `show sessions`.
-    let _ = writeln!(o, "add set {t} esp_seen {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags dynamic, timeout; timeout {timeout}s; counter; }}");
     let _ = writeln!(o, "add map {t} bindings {{ typeof ip saddr : ip saddr; }}");
     let _ = writeln!(o, "add set {t} bound_clients {{ typeof ip saddr; }}");
     let _ = writeln!(o, "add map {t} ike_nat {{ typeof ip saddr . udp sport . ip daddr . udp dport : ip saddr . udp sport; }}");
@@ -180,12 +178,9 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     let (ike, natt) = (s.ike_port, s.natt_port);
     let rules = [
         // Learned SAs first: a learned key implies the classification below matched when
-        // it was learned, so the fast path costs one set lookup and the activity update.
-        ("prerouting", format!("ip protocol esp {key} @esp_out_keys notrack update @esp_seen {{ {key} }} accept")),
-        (
-            "prerouting",
-            format!("ip protocol esp {key} @esp_in_keys notrack update @esp_seen {{ {key} }} ip daddr set {key} map @esp_in accept"),
-        ),
+        // it was learned. Inbound: one map lookup is the test and the rewrite.
+        ("prerouting", format!("ip protocol esp ip daddr set {key} map @esp_in notrack accept")),
+        ("prerouting", format!("ip protocol esp {key} @esp_out_keys notrack accept")),
         // Unknown SPIs between rule clients and servers, or from a server to a NAT address.
         ("prerouting", format!("ip protocol esp ip saddr @clients ip daddr @servers notrack counter name queued_esp_out {queue}")),
         ("prerouting", format!("ip protocol esp ip saddr @servers ip daddr @nat_addresses notrack counter name queued_esp_in {queue}")),

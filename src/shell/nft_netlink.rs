@@ -14,8 +14,8 @@
 //! deletes and re-adds its elements in one transaction: re-adding an existing element
 //! restarts its timeout only on Linux 6.10 and later, and OpenWrt routers run older kernels.
 //!
-//! `esp_seen` is read with a `GETSETELEM` dump: a few milliseconds for tens of thousands of
-//! elements, where parsing `nft list` text took over a second at 65k.
+//! The maps' per-SA counters are read with `GETSETELEM` dumps: milliseconds for tens of
+//! thousands of elements, where parsing `nft list` text took over a second at 65k.
 
 use super::netlink_socket::{bind_netlink, open_netfilter, recv_datagram, send_all, set_int_option, wait_readable};
 use super::nft::TABLE;
@@ -286,18 +286,19 @@ fn updates_for(action: &Action) -> Vec<ElementUpdate> {
     }
 }
 
-/// A session's rewrite (map) and key (set) elements.
+/// A session's rewrite element (map), and for outbound ones its key in the set the
+/// prerouting test reads (inbound ones are tested by the map lookup itself).
 fn session_updates(op: ElementOp, s: &EspSessionSpec) -> Vec<ElementUpdate> {
-    let (map, keys) = match s.key.direction {
-        Direction::Outbound => ("esp_out", "esp_out_keys"),
-        Direction::Inbound => ("esp_in", "esp_in_keys"),
-    };
     let key = RegisterData::esp_key(s.key.src, s.key.dst, s.key.spi);
     let timeout = Some(s.idle_timeout);
-    vec![
-        ElementUpdate { set: map, op, element: SetElement { key, value: Some(RegisterData::address(s.translated)), timeout } },
-        ElementUpdate { set: keys, op, element: SetElement { key, value: None, timeout } },
-    ]
+    let rewrite = SetElement { key, value: Some(RegisterData::address(s.translated)), timeout };
+    match s.key.direction {
+        Direction::Outbound => vec![
+            ElementUpdate { set: "esp_out", op, element: rewrite },
+            ElementUpdate { set: "esp_out_keys", op, element: SetElement { key, value: None, timeout } },
+        ],
+        Direction::Inbound => vec![ElementUpdate { set: "esp_in", op, element: rewrite }],
+    }
 }
 
 fn refresh_updates(s: &EspSessionSpec) -> Vec<ElementUpdate> {
@@ -348,16 +349,19 @@ mod tests {
 
     #[test]
     fn a_refresh_deletes_then_adds_in_each_set() {
-        let updates = refresh_updates(&session(Direction::Inbound));
+        let updates = refresh_updates(&session(Direction::Outbound));
         let shape: Vec<_> = updates.iter().map(|u| (u.set, u.op)).collect();
         assert_eq!(
             shape,
-            [("esp_in", ElementOp::Delete), ("esp_in_keys", ElementOp::Delete), ("esp_in", ElementOp::Add), ("esp_in_keys", ElementOp::Add)]
+            [("esp_out", ElementOp::Delete), ("esp_out_keys", ElementOp::Delete), ("esp_out", ElementOp::Add), ("esp_out_keys", ElementOp::Add)]
         );
         // After the per-set ordering of a transaction, each set still sees delete, then add.
         let mut ordered = updates.clone();
         ordered.sort_by_key(|u| u.set);
         assert_eq!(ordered.iter().map(|u| u.op).collect::<Vec<_>>(), [ElementOp::Delete, ElementOp::Add, ElementOp::Delete, ElementOp::Add]);
+        // Inbound sessions live in their map alone.
+        let inbound: Vec<_> = refresh_updates(&session(Direction::Inbound)).iter().map(|u| (u.set, u.op)).collect();
+        assert_eq!(inbound, [("esp_in", ElementOp::Delete), ("esp_in", ElementOp::Add)]);
     }
 
     #[test]

@@ -263,6 +263,12 @@ impl DumpedElement<'_> {
     }
 }
 
+/// The four-byte registers of a key or value, each as a big-endian number (an address as
+/// `u32::from(Ipv4Addr)`, a port in the high half). A trailing partial register is ignored.
+pub fn registers(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    bytes.chunks_exact(4).filter_map(|chunk| be_u32(chunk, 0))
+}
+
 /// The elements in the payload of one `NFT_MSG_NEWSETELEM` message of a dump (what follows
 /// the `nlmsghdr`). Attributes we do not read are skipped; a length that points outside the
 /// buffer is an error.
@@ -507,6 +513,14 @@ mod tests {
         put_set_elements(&mut buf, 1, ElementOp::Add, "ike_esp_alg", "ike_nat", &full).unwrap();
         assert!(buf.len() < usize::from(u16::MAX));
         assert_eq!(messages(&buf).count(), 1);
+    }
+
+    #[test]
+    fn registers_read_back_what_the_constructors_wrote() {
+        let flow = RegisterData::udp_flow(C, 500, S, 4500);
+        let words: Vec<u32> = registers(flow.as_bytes()).collect();
+        assert_eq!(words, [u32::from(C), 500 << 16, u32::from(S), 4500 << 16]);
+        assert_eq!(registers(&[1, 2, 3]).count(), 0);
     }
 
     #[test]
