@@ -119,9 +119,13 @@ ip netns exec "$S" nft -f - <<'NFT'
 table netdev sink {
   counter esp_all {}
   counter esp_nat {}
+  counter udp_all {}
+  counter udp_nat {}
   chain in { type filter hook ingress device "s0" priority 0; policy accept;
     meta l4proto esp counter name esp_all ip saddr 203.0.113.7 counter name esp_nat;
-    meta l4proto esp drop; }
+    meta l4proto esp drop;
+    udp dport 53 counter name udp_all ip saddr 203.0.113.7 counter name udp_nat;
+    udp dport 53 drop; }
 }
 NFT
 ip netns exec "$C" nft -f - <<'NFT'
@@ -194,11 +198,17 @@ gen_in() { ip netns exec "$S" taskset -c 0 "$gen" --dev s0 --dst-mac "$MAC_R1" "
 # One fast-path window: direction, config name, rep. Appends a record to $results.
 fast_window() {
     local dir=$1 cfg=$2 rep=$3 ns ctr okctr out c0 c1
-    if [ "$dir" = out ]; then ns=$S ctr=esp_all okctr=esp_nat; else ns=$C ctr=esp_all okctr=esp_client; fi
+    case $dir in
+        out) ns=$S ctr=esp_all okctr=esp_nat ;;
+        udp) ns=$S ctr=udp_all okctr=udp_nat ;;
+        *) ns=$C ctr=esp_all okctr=esp_client ;;
+    esac
     local b0 b_ok; b0=$(sink "$ns" $ctr); b_ok=$(sink "$ns" $okctr)
     c0=$(cpustat)
     if [ "$dir" = out ]; then
         out=$(gen_out --src 192.168.1.2 --dst 203.0.113.1 --spi 0x1000 --len 100 --seconds "$window")
+    elif [ "$dir" = udp ]; then
+        out=$(gen_out --src 192.168.1.2 --dst 203.0.113.1 --udp 53 --len 100 --seconds "$window")
     else
         local dst=203.0.113.7; [ "$cfg" = A ] && dst=192.168.1.2
         out=$(gen_in --src 203.0.113.1 --dst $dst --spi 0x2000 --len 100 --seconds "$window")
@@ -248,12 +258,12 @@ phase fast && for rep in $(seq "$reps"); do
     inr nft flush ruleset
     fast_window out A "$rep"; fast_window in A "$rep"
     stock_nat
-    fast_window out B "$rep"; fast_window in B "$rep"
+    fast_window out B "$rep"; fast_window in B "$rep"; fast_window udp B "$rep"
     alg_load
     inr iptables-nft -t raw -F PREROUTING
     fast_window out ALG1-noxt "$rep"; fast_window in ALG1-noxt "$rep"
     while read -r line; do inr iptables-nft -t raw $line; done < "$work/alg.xt"
-    fast_window out ALG1 "$rep"; fast_window in ALG1 "$rep"
+    fast_window out ALG1 "$rep"; fast_window in ALG1 "$rep"; fast_window udp ALG1 "$rep"
     fill_load "$work/fill10k.nft"
     fast_window out ALG10k "$rep"
     fill_load "$work"/fill64k.part.*

@@ -82,7 +82,7 @@ def main():
     targets = {("ALG1", "B"): 1.0, ("ALG1", "A"): 0.75, ("ALG64k", "B"): 1.0, ("ALG64k", "A"): 0.75,
                ("ALG1-noxt", "B"): 1.0, ("ALG1-noxt", "A"): 0.75}
     checks = []
-    for d in ("out", "in"):
+    for d in ("out", "in", "udp"):
         for num, den in (("ALG1", "B"), ("ALG1", "A"), ("ALG1-noxt", "B"), ("ALG1-noxt", "A"), ("ALG1", "ALG1-noxt"), ("ALG10k", "B"), ("ALG64k", "B"), ("ALG64k", "A"), ("ALG64k", "ALG1"), ("B", "A")):
             if (d, num) not in fast or (d, den) not in fast:
                 continue

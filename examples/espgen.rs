@@ -5,11 +5,13 @@
 //! time. The kernel's IPsec is not involved: the router under test only sees ESP-shaped
 //! packets with chosen addresses and SPIs. The socket's send buffer back-pressures the
 //! sender to what the path takes, so the rate printed is the offered-and-taken rate.
+//! `--udp PORT` sends UDP datagrams (source port 40000, no checksum) instead, for comparing
+//! with traffic the ALG does not handle.
 //!
 //! ```text
 //! espgen --dev IF --dst-mac MAC --src A --dst B [--spi 0x1000] [--len 100]
 //!        [--seconds S | --count N] [--pps RATE] [--batch 256]
-//!        [--src-count K] [--spi-count K]
+//!        [--src-count K] [--spi-count K] [--udp PORT]
 //! ```
 //! Packet `i` has source `src + i % src-count` and SPI `spi + i % spi-count`, so with
 //! both counts > 1 every packet can carry a new (client, SPI) key. Prints one line:
@@ -48,6 +50,8 @@ struct Options {
     batch: usize,
     src_count: u32,
     spi_count: u32,
+    /// Send UDP datagrams to this port instead of ESP (other traffic, for comparison).
+    udp_port: Option<u16>,
 }
 
 fn parse_mac(text: &str) -> Option<[u8; 6]> {
@@ -85,6 +89,7 @@ fn parse_options() -> Result<Options, String> {
         batch: 256,
         src_count: 1,
         spi_count: 1,
+        udp_port: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -103,6 +108,7 @@ fn parse_options() -> Result<Options, String> {
             "--batch" => o.batch = value.parse().map_err(|_| bad())?,
             "--src-count" => o.src_count = parse_u32(value).filter(|n| *n > 0).ok_or_else(bad)?,
             "--spi-count" => o.spi_count = parse_u32(value).filter(|n| *n > 0).ok_or_else(bad)?,
+            "--udp" => o.udp_port = Some(value.parse().map_err(|_| bad())?),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -144,6 +150,9 @@ fn fill(frame: &mut [u8], o: &Options, n: u64) {
     frame[ip + 10..ip + 12].copy_from_slice(&[0, 0]);
     let sum = ip_checksum(&frame[ip..ip + IP_HDR]);
     frame[ip + 10..ip + 12].copy_from_slice(&sum.to_be_bytes());
+    if o.udp_port.is_some() {
+        return; // UDP: ports and length are fixed in the template, checksum 0 (none).
+    }
     let esp = ETH_HDR + IP_HDR;
     frame[esp..esp + 4].copy_from_slice(&spi.to_be_bytes());
     frame[esp + 4..esp + 8].copy_from_slice(&((n as u32).wrapping_add(1)).to_be_bytes());
@@ -162,6 +171,14 @@ fn template(o: &Options, src_mac: [u8; 6]) -> Vec<u8> {
     f[ip + 8] = 64;
     f[ip + 9] = 50; // ESP
     f[ip + 16..ip + 20].copy_from_slice(&o.dst.octets());
+    if let Some(port) = o.udp_port {
+        f[ip + 9] = 17; // UDP
+        let udp = ip + IP_HDR;
+        f[udp..udp + 2].copy_from_slice(&40000u16.to_be_bytes());
+        f[udp + 2..udp + 4].copy_from_slice(&port.to_be_bytes());
+        f[udp + 4..udp + 6].copy_from_slice(&((o.ip_len - IP_HDR) as u16).to_be_bytes());
+        f[udp + 6..udp + 8].copy_from_slice(&[0, 0]);
+    }
     f
 }
 
