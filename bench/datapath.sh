@@ -24,7 +24,8 @@
 # 2. slow path: the release daemon, pinned to CPU0 with the generator niced on CPU0
 #    (the anchors' config E placement), saturated with ESP it must verdict:
 #    drop    unknown inbound SPIs from the server (each a Drop verdict, no nft call)
-#    create  new outbound SPIs from 128 clients (each creates a session: netlink elements)
+#    create  60,000 new outbound SPIs from 128 clients (each creates a session: netlink
+#            elements), timed until the last verdict
 #    plus added latency of a queued IKE request/response (bench/ike_rtt.py).
 # 3. daemon RSS (VmRSS, VmHWM): idle, 10k sessions learned through the queue, 10k sessions
 #    restored from a state file; release (glibc) and static musl builds.
@@ -282,12 +283,25 @@ slow_window() { # kind rep
         out=$(ip netns exec "$S" nice -n 19 taskset -c 0 "$gen" --dev s0 --dst-mac "$MAC_R1" \
             --src 203.0.113.1 --dst 203.0.113.7 --spi 0x0bad0000 --spi-count 0x10000000 --len 100 --seconds "$window")
     else
+        # 60,000 new SAs from 128 clients: each packet creates a session, and all of them fit
+        # the session limits (512 per client), so every verdict is a creation. Timed from the
+        # first packet until the daemon has given the last one its verdict.
+        local w0 w1 v0 n
+        w0=$(date +%s.%N); v0=$(echo "$before" | json_num verdict_accept)
         out=$(ip netns exec "$C" nice -n 19 taskset -c 0 "$gen" --dev c0 --dst-mac "$MAC_R0" \
-            --src 192.168.16.1 --src-count 128 --dst 203.0.113.1 --spi 0x10000000 --spi-count 0x10000000 --len 100 --seconds "$window")
+            --src 192.168.16.1 --src-count 128 --dst 203.0.113.1 --spi 0x10000000 --spi-count 0x10000000 --len 100 --count 60000)
+        for _ in $(seq 200); do
+            n=$(( $(counters_json | json_num verdict_accept) - v0 ))
+            [ "$n" -ge 60000 ] && break
+            sleep 0.02
+        done
+        w1=$(date +%s.%N)
+        out="$out wall=$(awk "BEGIN {print $w1 - $w0}")"
     fi
     sleep 0.5
     after=$(counters_json); t1=$(daemon_ticks); k1=$(child_ticks)
     local secs; secs=$(echo "$out" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
+    case $out in *wall=*) secs=$(echo "$out" | sed 's/.*wall=\([0-9.]*\).*/\1/') ;; esac
     delta() { echo $(( $(echo "$after" | json_num "$1") - $(echo "$before" | json_num "$1") )); }
     local sent verdicts lost overruns sessions nftfail
     sent=$(echo "$out" | sed 's/.*sent=\([0-9]*\).*/\1/')

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-for target in wire_classify engine_packets snapshot_decode; do
+for target in wire_classify engine_packets snapshot_decode netlink_decode; do
     mkdir -p "corpus/$target"
     echo "== $target: ${seconds}s"
     cargo +nightly fuzz run "$target" "corpus/$target" -- \

@@ -142,6 +142,13 @@ fn exercise_elements() {
     assert_eq!(value.as_deref(), Some(N.octets().as_slice()));
     assert!(*expires <= Duration::from_secs(300) && *expires > Duration::from_secs(250), "{expires:?}");
     assert_eq!(*counter, Some((0, 0)), "the map counts each SA's packets");
+    // The named counters come from one object dump.
+    let mut counters = Vec::new();
+    elements.dump_counters(|name, packets, bytes| counters.push((name.to_string(), packets, bytes))).expect("counter dump");
+    counters.sort();
+    let names: Vec<&str> = counters.iter().map(|(n, ..)| n.as_str()).collect();
+    assert_eq!(names, ["queued_esp_in", "queued_esp_out", "queued_ike", "queued_natt"]);
+    assert!(counters.iter().all(|(_, p, b)| (*p, *b) == (0, 0)));
     // A set that does not exist is an error naming it.
     let missing = elements.dump_set("no_such_set", |_| {}).unwrap_err();
     assert_eq!(missing.errno, libc::ENOENT, "{missing}");

@@ -440,8 +440,14 @@ impl Daemon {
             let words: Vec<&str> = request.split_whitespace().collect();
             let answer = match words.as_slice() {
                 ["show", part, rest @ ..] => match Part::parse(part) {
-                    Some(part) if rest.contains(&"json") => render_json(&self.engine, now, part, &self.shell_counters()),
-                    Some(part) => render_text(&self.engine, now, part, &self.shell_counters()),
+                    Some(part) => {
+                        let counters = self.shell_counters();
+                        if rest.contains(&"json") {
+                            render_json(&self.engine, now, part, &counters)
+                        } else {
+                            render_text(&self.engine, now, part, &counters)
+                        }
+                    }
                     None => format!("error: unknown part '{part}' (all, counters, state, gates, sessions, bindings)\n"),
                 },
                 ["clear", "all"] => {
@@ -463,7 +469,7 @@ impl Daemon {
         }
     }
 
-    fn shell_counters(&self) -> ShellCounters {
+    fn shell_counters(&mut self) -> ShellCounters {
         let mut list = vec![
             ("packets_held".to_string(), self.stats.packets_held),
             ("held_released".to_string(), self.stats.held_released),
@@ -484,16 +490,11 @@ impl Daemon {
         list.push(("queue_overruns".to_string(), q.overruns));
         list.push(("queue_lost".to_string(), q.lost));
         list.push(("queue_verdict_errors".to_string(), q.verdict_errors));
-        for counter in ["queued_esp_out", "queued_esp_in", "queued_ike", "queued_natt"] {
-            if let Ok(text) = self.nft.list("counter", counter) {
-                let packets = text
-                    .split_whitespace()
-                    .skip_while(|w| *w != "packets")
-                    .nth(1)
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
-                list.push((format!("kernel_{counter}_packets"), packets));
-            }
+        let mut kernel = Vec::new();
+        let read = self.elements.dump_counters(|name, packets, _| kernel.push((format!("kernel_{name}_packets"), packets)));
+        if read.is_ok() {
+            kernel.sort();
+            list.extend(kernel);
         }
         list
     }

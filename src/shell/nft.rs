@@ -12,14 +12,11 @@
 //! stock conntrack+masquerade, flat from 1 to 100k elements; per-SA conntrack zones ran at
 //! 0.78× and NFQUEUE-per-packet at 0.20×.
 //!
-//! - `prerouting` (raw − 10) sends ESP to the `esp_packets` chain and UDP to `udp_packets`; all
-//!   other traffic leaves after two comparisons.
-//! - `esp_packets` first accepts ESP of learned SAs, untracked: an inbound SA is
+//! - `prerouting` (raw − 10) first accepts ESP of learned SAs, untracked: an inbound SA is
 //!   found and rewritten to its client by one map lookup (`esp_in`: a missing key just ends
 //!   the rule), an outbound one by one set lookup (`esp_out_keys`). Only then does unknown
 //!   ESP between rule clients and servers, or from a rule server to a NAT address, go to
-//!   the queue, untracked too. `udp_packets` queues IKE on the IKE port both ways, and NAT-T of
-//!   clients that have no binding yet.
+//!   the queue, untracked too. IKE on the IKE port, both ways, always goes to the queue.
 //! - Outbound sources are rewritten in `postrouting` (`esp_out`), not prerouting: a source
 //!   equal to the router's own address in prerouting is a martian and is dropped unless
 //!   `accept_local` is set, a sysctl the daemon leaves alone.
@@ -163,8 +160,6 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     }
     let chains = [
         ("prerouting", Some("type filter hook prerouting priority raw - 10; policy accept;")),
-        ("esp_packets", None),
-        ("udp_packets", None),
         ("postrouting", Some("type filter hook postrouting priority srcnat - 10; policy accept;")),
         ("srcnat", Some("type nat hook postrouting priority srcnat - 10; policy accept;")),
     ];
@@ -182,20 +177,19 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     let key = "ip saddr . ip daddr . esp spi";
     let (ike, natt) = (s.ike_port, s.natt_port);
     let rules = [
-        // Every forwarded packet passes this hook: most are neither ESP nor UDP and leave
-        // after two comparisons.
-        ("prerouting", "ip protocol esp goto esp_packets".to_string()),
-        ("prerouting", "ip protocol udp goto udp_packets".to_string()),
         // Learned SAs first: a learned key implies the classification below matched when
         // it was learned. Inbound: one map lookup is the test and the rewrite.
-        ("esp_packets", format!("ip daddr set {key} map @esp_in notrack accept")),
-        ("esp_packets", format!("{key} @esp_out_keys notrack accept")),
+        ("prerouting", format!("ip protocol esp ip daddr set {key} map @esp_in notrack accept")),
+        ("prerouting", format!("ip protocol esp {key} @esp_out_keys notrack accept")),
         // Unknown SPIs between rule clients and servers, or from a server to a NAT address.
-        ("esp_packets", format!("ip saddr @clients ip daddr @servers notrack counter name queued_esp_out {queue}")),
-        ("esp_packets", format!("ip saddr @servers ip daddr @nat_addresses notrack counter name queued_esp_in {queue}")),
-        ("udp_packets", format!("udp dport {ike} ip saddr @clients ip daddr @servers counter name queued_ike {queue}")),
-        ("udp_packets", format!("udp sport {ike} ip saddr @servers ip daddr @nat_addresses counter name queued_ike {queue}")),
-        ("udp_packets", format!("udp dport {natt} ip saddr @clients ip daddr @servers ip saddr != @bound_clients counter name queued_natt {queue}")),
+        ("prerouting", format!("ip protocol esp ip saddr @clients ip daddr @servers notrack counter name queued_esp_out {queue}")),
+        ("prerouting", format!("ip protocol esp ip saddr @servers ip daddr @nat_addresses notrack counter name queued_esp_in {queue}")),
+        ("prerouting", format!("udp dport {ike} ip saddr @clients ip daddr @servers counter name queued_ike {queue}")),
+        ("prerouting", format!("udp sport {ike} ip saddr @servers ip daddr @nat_addresses counter name queued_ike {queue}")),
+        (
+            "prerouting",
+            format!("udp dport {natt} ip saddr @clients ip daddr @servers ip saddr != @bound_clients counter name queued_natt {queue}"),
+        ),
         // A key missing from the map ends the rule: other ESP leaves untouched.
         ("postrouting", format!("ip protocol esp ip saddr set {key} map @esp_out")),
         (

@@ -15,15 +15,18 @@
 //! restarts its timeout only on Linux 6.10 and later, and OpenWrt routers run older kernels.
 //!
 //! The maps' per-SA counters are read with `GETSETELEM` dumps: milliseconds for tens of
-//! thousands of elements, where parsing `nft list` text took over a second at 65k.
+//! thousands of elements, where parsing `nft list` text took over a second at 65k. The
+//! named counters (`queued_*`) come from a `GETOBJ` dump: `nft list counter` loads the
+//! table's sets too, which takes seconds when they are full.
 
 use super::netlink_socket::{bind_netlink, open_netfilter, recv_datagram, send_all, set_int_option, wait_readable};
 use super::nft::TABLE;
 use crate::engine::{Action, Direction, EspSessionSpec};
 use crate::wire::nfnetlink::{messages, Received, NLMSG_DONE, NLMSG_ERROR};
 use crate::wire::nftables::{
-    dumped_elements, nftables_message_type, put_batch_begin, put_batch_end, put_set_dump_request, put_set_elements,
-    DumpedElement, ElementOp, RegisterData, SetElement, MAX_ELEMENTS_PER_MESSAGE, NFT_MSG_NEWSETELEM,
+    dumped_counter, dumped_elements, nftables_message_type, put_batch_begin, put_batch_end, put_counters_dump_request,
+    put_set_dump_request, put_set_elements, DumpedElement, ElementOp, RegisterData, SetElement, MAX_ELEMENTS_PER_MESSAGE,
+    NFT_MSG_NEWOBJ, NFT_MSG_NEWSETELEM,
 };
 use core::fmt;
 use std::io;
@@ -143,19 +146,45 @@ impl NftNetlink {
 
     /// Reads every element of `set` and hands each to `visit`.
     pub fn dump_set(&mut self, set: &'static str, mut visit: impl FnMut(&DumpedElement<'_>)) -> Result<(), ElementError> {
+        let request = |buf: &mut Vec<u8>, seq| put_set_dump_request(buf, seq, TABLE, set);
+        self.dump(set, request, nftables_message_type(NFT_MSG_NEWSETELEM), |payload| {
+            let elements = dumped_elements(payload).map_err(|_| libc::EBADMSG)?;
+            elements.iter().for_each(&mut visit);
+            Ok(())
+        })
+    }
+
+    /// Reads the named counters of our table: `(name, packets, bytes)` each.
+    pub fn dump_counters(&mut self, mut visit: impl FnMut(&str, u64, u64)) -> Result<(), ElementError> {
+        let request = |buf: &mut Vec<u8>, seq| put_counters_dump_request(buf, seq, TABLE);
+        self.dump("counters", request, nftables_message_type(NFT_MSG_NEWOBJ), |payload| {
+            if let Some(c) = dumped_counter(payload).map_err(|_| libc::EBADMSG)? {
+                visit(&String::from_utf8_lossy(c.name), c.packets, c.bytes);
+            }
+            Ok(())
+        })
+    }
+
+    /// Sends a dump request and hands the payload of every answer of type `answer_type` to
+    /// `read` until the kernel says done. `what` names the dump in errors.
+    fn dump(
+        &mut self,
+        what: &'static str,
+        request: impl FnOnce(&mut Vec<u8>, u32),
+        answer_type: u16,
+        mut read: impl FnMut(&[u8]) -> Result<(), i32>,
+    ) -> Result<(), ElementError> {
         let seq = self.take_seq();
         self.send_buf.clear();
-        put_set_dump_request(&mut self.send_buf, seq, TABLE, set);
-        let io_error = |e: io::Error| ElementError { set, errno: e.raw_os_error().unwrap_or(libc::EIO) };
+        request(&mut self.send_buf, seq);
+        let error = |errno| ElementError { set: what, errno };
+        let io_error = |e: io::Error| error(e.raw_os_error().unwrap_or(libc::EIO));
         send_all(&self.fd, &self.send_buf).map_err(io_error)?;
-        let element_message = nftables_message_type(NFT_MSG_NEWSETELEM);
         loop {
             let len = self.recv_reply().map_err(io_error)?;
-            let Some(datagram) = self.recv_buf.get(..len) else {
-                return Err(ElementError { set, errno: libc::EMSGSIZE });
-            };
+            let datagram = self.recv_buf.get(..len).ok_or(error(libc::EMSGSIZE))?;
             for message in messages(datagram) {
-                let Ok(message) = message else { return Err(ElementError { set, errno: libc::EBADMSG }) };
+                let message = message.map_err(|_| error(libc::EBADMSG))?;
                 if message.seq != seq {
                     continue; // a late answer to an earlier request
                 }
@@ -163,14 +192,11 @@ impl NftNetlink {
                     NLMSG_DONE => return Ok(()),
                     NLMSG_ERROR => {
                         return match message.decode() {
-                            Ok(Received::Error { errno, .. }) => Err(ElementError { set, errno }),
+                            Ok(Received::Error { errno, .. }) => Err(error(errno)),
                             _ => Ok(()),
                         }
                     }
-                    t if t == element_message => {
-                        let elements = dumped_elements(message.payload).map_err(|_| ElementError { set, errno: libc::EBADMSG })?;
-                        elements.iter().for_each(&mut visit);
-                    }
+                    t if t == answer_type => read(message.payload).map_err(error)?,
                     _ => {}
                 }
             }

@@ -50,6 +50,20 @@ pub const NFT_MSG_NEWSETELEM: u8 = 12;
 pub const NFT_MSG_GETSETELEM: u8 = 13;
 /// `NFT_MSG_DELSETELEM`.
 pub const NFT_MSG_DELSETELEM: u8 = 14;
+/// `NFT_MSG_NEWOBJ`: how the kernel answers a `GETOBJ` dump, one message per object.
+pub const NFT_MSG_NEWOBJ: u8 = 18;
+/// `NFT_MSG_GETOBJ`.
+pub const NFT_MSG_GETOBJ: u8 = 19;
+/// `NFTA_OBJ_TABLE` (string).
+pub const NFTA_OBJ_TABLE: u16 = 1;
+/// `NFTA_OBJ_NAME` (string).
+pub const NFTA_OBJ_NAME: u16 = 2;
+/// `NFTA_OBJ_TYPE` (u32, network order).
+pub const NFTA_OBJ_TYPE: u16 = 3;
+/// `NFTA_OBJ_DATA` (nested, per object type).
+pub const NFTA_OBJ_DATA: u16 = 4;
+/// `NFT_OBJECT_COUNTER`: a named counter.
+pub const NFT_OBJECT_COUNTER: u32 = 1;
 /// `NFTA_LIST_ELEM`.
 pub const NFTA_LIST_ELEM: u16 = 1;
 /// `NFTA_SET_ELEM_LIST_TABLE` (string).
@@ -239,6 +253,54 @@ pub fn put_set_dump_request(buf: &mut Vec<u8>, seq: u32, table: &str, set: &str)
     put_string(buf, NFTA_SET_ELEM_LIST_TABLE, table);
     put_string(buf, NFTA_SET_ELEM_LIST_SET, set);
     finish_message(buf, start);
+}
+
+/// Appends a `NFT_MSG_GETOBJ` dump request for the named counters of `table`.
+pub fn put_counters_dump_request(buf: &mut Vec<u8>, seq: u32, table: &str) {
+    let start = begin_nfnl_message(buf, nftables_message_type(NFT_MSG_GETOBJ), NLM_F_REQUEST | NLM_F_DUMP, seq, AF_INET, 0);
+    put_string(buf, NFTA_OBJ_TABLE, table);
+    put_attribute(buf, NFTA_OBJ_TYPE, &NFT_OBJECT_COUNTER.to_be_bytes());
+    finish_message(buf, start);
+}
+
+/// A named counter from a `GETOBJ` dump.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DumpedCounter<'a> {
+    /// The name, without its terminating NUL.
+    pub name: &'a [u8],
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// The counter in the payload of one `NFT_MSG_NEWOBJ` message; `None` for an object of
+/// another type or without data.
+pub fn dumped_counter(payload: &[u8]) -> Result<Option<DumpedCounter<'_>>, NetlinkError> {
+    let attrs = payload.get(4..).ok_or(NetlinkError::Truncated)?; // after nfgenmsg
+    let (mut name, mut kind, mut counts) = (None, None, None);
+    for attr in attributes(attrs) {
+        let (attr_kind, data) = attr?;
+        match attr_kind {
+            NFTA_OBJ_NAME => name = data.split(|b| *b == 0).next(),
+            NFTA_OBJ_TYPE => kind = Some(be_u32(data, 0).ok_or(NetlinkError::ShortAttribute(attr_kind))?),
+            NFTA_OBJ_DATA => {
+                let (mut packets, mut bytes) = (None, None);
+                for field in attributes(data) {
+                    let (field_kind, value) = field?;
+                    match field_kind {
+                        NFTA_COUNTER_PACKETS => packets = be_u64(value),
+                        NFTA_COUNTER_BYTES => bytes = be_u64(value),
+                        _ => {}
+                    }
+                }
+                counts = packets.zip(bytes);
+            }
+            _ => {}
+        }
+    }
+    Ok(match (name, kind, counts) {
+        (Some(name), Some(NFT_OBJECT_COUNTER), Some((packets, bytes))) => Some(DumpedCounter { name, packets, bytes }),
+        _ => None,
+    })
 }
 
 /// One element of a dumped set, borrowed from the receive buffer.
@@ -521,6 +583,32 @@ mod tests {
         let words: Vec<u32> = registers(flow.as_bytes()).collect();
         assert_eq!(words, [u32::from(C), 500 << 16, u32::from(S), 4500 << 16]);
         assert_eq!(registers(&[1, 2, 3]).count(), 0);
+    }
+
+    #[test]
+    fn counters_are_dumped_by_table_and_read_by_name() {
+        let mut buf = Vec::new();
+        put_counters_dump_request(&mut buf, 8, "ike_esp_alg");
+        let body = [nla(NFTA_OBJ_TABLE, b"ike_esp_alg\0"), nla(NFTA_OBJ_TYPE, &1u32.to_be_bytes())].concat();
+        assert_eq!(buf, nlmsg(0x0a13, NLM_F_REQUEST | NLM_F_DUMP, 8, 2, 0, &body));
+        // As nf_tables_fill_obj_info answers: table, name, type, data {bytes, packets}, use.
+        let answer = [
+            vec![2, 0, 0, 0],
+            nla(NFTA_OBJ_TABLE, b"ike_esp_alg\0"),
+            nla(NFTA_OBJ_NAME, b"queued_ike\0"),
+            nla(NFTA_OBJ_TYPE, &1u32.to_be_bytes()),
+            nest(NFTA_OBJ_DATA, &[nla(NFTA_COUNTER_BYTES, &4000u64.to_be_bytes()), nla(NFTA_COUNTER_PACKETS, &12u64.to_be_bytes())]),
+            nla(5, &1u32.to_be_bytes()),
+        ]
+        .concat();
+        let counter = dumped_counter(&answer).unwrap().unwrap();
+        assert_eq!((counter.name, counter.packets, counter.bytes), (b"queued_ike".as_slice(), 12, 4000));
+        // A quota or limit object is not a counter.
+        let quota = [vec![2, 0, 0, 0], nla(NFTA_OBJ_NAME, b"q\0"), nla(NFTA_OBJ_TYPE, &2u32.to_be_bytes())].concat();
+        assert_eq!(dumped_counter(&quota), Ok(None));
+        for cut in 0..answer.len() {
+            let _ = dumped_counter(&answer[..cut]);
+        }
     }
 
     #[test]
