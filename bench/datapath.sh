@@ -30,7 +30,11 @@
 # 3. daemon RSS (VmRSS, VmHWM): idle, 10k sessions learned through the queue, 10k sessions
 #    restored from a state file; release (glibc) and static musl builds.
 #
-# Usage: bench/datapath.sh [--reps N] [--seconds S] [--no-build] [--only fast,slow,rss]
+# 4. ruleset variants (only with --only variants): every bench/variants/*.nft loaded on top
+#    of stock NAT instead of the daemon's table, out/in/UDP windows beside B each repetition;
+#    a file whose name contains "accept_local" gets net.ipv4.conf.{all,r0}.accept_local=1.
+#
+# Usage: bench/datapath.sh [--reps N] [--seconds S] [--no-build] [--only fast,slow,rss,variants]
 #        (as root; about 8 minutes with the defaults, 5 repetitions of 3 s windows)
 # Env:   KEEP=1 keeps the work directory.
 set -uo pipefail
@@ -45,7 +49,7 @@ while [ $# -gt 0 ]; do
         --seconds) window=$2; shift 2 ;;
         --no-build) build=0; shift ;;
         --only) only=$2; shift 2 ;;
-        *) echo "usage: $0 [--reps N] [--seconds S] [--no-build] [--only fast,slow,rss]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--reps N] [--seconds S] [--no-build] [--only fast,slow,rss,variants]" >&2; exit 2 ;;
     esac
 done
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target/bench-dev}
@@ -272,6 +276,23 @@ phase fast && for rep in $(seq "$reps"); do
     # Listing maps of 64k elements takes seconds: count them once.
     [ "$rep" = "$reps" ] && echo "elements_after_fast $rep $(for m in "map esp_out" "map esp_in" "set esp_out_keys"; do inr nft list ${m% *} ip ike_esp_alg ${m#* } 2>/dev/null | grep -o ' \. ' | wc -l | awk '{printf "%d,", $1/2}'; done)" >> "$results"
     echo "queued_after_fast $rep $(for q in queued_esp_out queued_esp_in; do inr nft list counter ip ike_esp_alg $q | awk '/packets/ {printf "%s,", $2}'; done)" >> "$results"
+done
+inr nft flush ruleset
+
+# ---------------------------------------------------------------- 1b. ruleset variants
+phase variants && for rep in $(seq "$reps"); do
+    inr nft flush ruleset; stock_nat
+    fast_window out B "$rep"; fast_window in B "$rep"; fast_window udp B "$rep"
+    for f in "$here"/variants/*.nft; do
+        v=$(basename "$f" .nft)
+        case $v in
+            *accept_local*) inr sysctl -qw net.ipv4.conf.all.accept_local=1 net.ipv4.conf.r0.accept_local=1 ;;
+            *) inr sysctl -qw net.ipv4.conf.all.accept_local=0 net.ipv4.conf.r0.accept_local=0 ;;
+        esac
+        inr nft flush ruleset; stock_nat; inr nft -f "$f"
+        fast_window out "$v" "$rep"; fast_window in "$v" "$rep"; fast_window udp "$v" "$rep"
+    done
+    inr sysctl -qw net.ipv4.conf.all.accept_local=0 net.ipv4.conf.r0.accept_local=0
 done
 inr nft flush ruleset
 

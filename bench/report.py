@@ -96,6 +96,20 @@ def main():
             if t:
                 checks.append((f"fast {d} {num}/{den} ≥ {t:.2f}", r >= t, f"{r:.2f}"))
             print(f"| {d} | {num}/{den} | {r:.2f} | {rng(paired, '{:.2f}')} | {cost:.2f} | {tcol} |")
+    standard = {"A", "B", "ALG1", "ALG1-noxt", "ALG10k", "ALG64k"}
+    variants = sorted({cfg for (_, cfg) in fast} - standard)
+    if variants:
+        print("\nRuleset variants (bench/variants/*.nft on top of stock NAT), router cost per packet against B's in the same repetitions:\n")
+        print("| variant | out | in | udp |")
+        print("|---|---|---|---|")
+        for v in variants:
+            cells = []
+            for d in ("out", "in", "udp"):
+                if (d, v) in fast and (d, "B") in fast:
+                    cells.append(f"{med([x[8] for x in fast[(d, 'B')]]) / med([x[8] for x in fast[(d, v)]]):.2f}")
+                else:
+                    cells.append("–")
+            print(f"| {v} | {' | '.join(cells)} |")
     if queued_after:
         print(f"\nALG's kernel counters `queued_esp_out,queued_esp_in` after each repetition's fast-path windows: "
               f"{'; '.join(queued_after)} (0 = the learned sessions never reached the queue). "
