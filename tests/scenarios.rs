@@ -383,6 +383,19 @@ fn a_known_session_reaching_the_queue_is_installed_again() {
 }
 
 #[test]
+fn the_shell_is_told_when_a_session_expiry_is_due() {
+    // Only then does it read the kernel's counters before handle_timeout: gates and IKE
+    // timers come due far more often and need no read.
+    let mut lab = Lab::default_config();
+    let a = Ike::v1(client(1), SERVER);
+    a.establish(&mut lab);
+    assert!(!lab.engine.session_expiry_due(lab.now + Duration::from_secs(3_600)), "no session yet");
+    assert_eq!(lab.send(&a.esp_out(0x4242)), out_translated(WAN));
+    assert!(!lab.engine.session_expiry_due(lab.now + Duration::from_secs(1_799)));
+    assert!(lab.engine.session_expiry_due(lab.now + Duration::from_secs(1_800)));
+}
+
+#[test]
 fn spi_zero_truncated_and_garbage_packets_get_a_verdict_and_change_nothing() {
     let mut lab = Lab::default_config();
     let a = Ike::v1(client(1), SERVER);

@@ -38,7 +38,7 @@ use entries::{BindingEntry, FlowEntry, IkeSaEntry, PairEntry, SessionEntry, Slot
 use nat_pool::AddressUsage;
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
-use table_keys::TranslatedFlowKey;
+use table_keys::{TimerKey, TranslatedFlowKey};
 use timers::Timers;
 
 /// The IKE/ESP ALG.
@@ -203,6 +203,12 @@ impl Engine {
             session.bytes = session.bytes.saturating_add(report.bytes);
             session.last_activity = session.last_activity.max(report.last_seen);
         }
+    }
+
+    /// Whether an ESP session's idle timer is due at `now`: the moment the shell should
+    /// bring the kernel's activity counts up to date before [`Engine::handle_timeout`].
+    pub fn session_expiry_due(&self, now: Instant) -> bool {
+        self.timers.any_due(now, |key| matches!(key, TimerKey::Session(_)))
     }
 
     /// Whether the engine holds this ESP session.

@@ -43,6 +43,12 @@ impl Timers {
         }
     }
 
+    /// Whether an item for which `pick` holds is due at `now`. Scans the heap only when
+    /// something is due at all.
+    pub(crate) fn any_due(&self, now: Instant, mut pick: impl FnMut(&TimerKey) -> bool) -> bool {
+        self.next_deadline().is_some_and(|at| at <= now) && self.heap.iter().any(|Reverse((at, _, key))| *at <= now && pick(key))
+    }
+
     /// Number of heap items, stale ones included.
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
@@ -72,6 +78,18 @@ mod tests {
         assert_eq!(t.pop_due(Instant::from_secs(30)), Some((Instant::from_secs(10), first, k(1))));
         assert_eq!(t.pop_due(Instant::from_secs(30)).map(|(_, _, key)| key), Some(k(2)));
         assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn any_due_looks_only_at_due_items_of_the_kind_asked() {
+        let mut t = Timers::default();
+        let at = |s| Instant::ZERO + core::time::Duration::from_secs(s);
+        let client = Ipv4Addr::new(192, 168, 1, 10);
+        t.arm(TimerKey::Binding(client), at(5));
+        let is_binding = |k: &TimerKey| matches!(k, TimerKey::Binding(_));
+        assert!(!t.any_due(at(4), is_binding), "not due yet");
+        assert!(t.any_due(at(5), is_binding));
+        assert!(!t.any_due(at(5), |k| !is_binding(k)), "due, but not of that kind");
     }
 
     #[test]

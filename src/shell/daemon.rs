@@ -512,8 +512,11 @@ impl Daemon {
             }
         }
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
-            // The kernel measures idleness: read it before deciding that a session expired.
-            self.refresh_activity(now, false);
+            // The kernel counts activity: read it before deciding that a session expired
+            // (only then: a read of a full table takes a noticeable part of a second).
+            if self.engine.session_expiry_due(now) {
+                self.refresh_activity(now, false);
+            }
             self.engine.handle_timeout(now);
             self.apply_engine_output(now);
         }
