@@ -144,8 +144,8 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
             let _ = writeln!(o, "add element {t} {set} {{ {} }}", list.join(", "));
         }
     }
-    // Every per-session set is as large as the engine's session table, and no larger; a
-    // dynamic set left at nft's default (65535) would stop being updated below the limit.
+    // Every per-session set and map holds as many elements as the engine's session table,
+    // and no more: the kernel refuses what the engine could never have learned.
     let size = s.max_sessions;
     // Each element counts its SA's packets and bytes: the daemon's measure of activity.
     let _ = writeln!(o, "add map {t} esp_out {{ typeof ip saddr . ip daddr . esp spi : ip saddr; size {size}; flags timeout; counter; }}");

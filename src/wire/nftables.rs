@@ -614,15 +614,15 @@ mod tests {
     #[test]
     fn a_dump_request_names_table_and_set() {
         let mut buf = Vec::new();
-        put_set_dump_request(&mut buf, 5, "ike_esp_alg", "esp_seen");
-        let body = [nla(NFTA_SET_ELEM_LIST_TABLE, b"ike_esp_alg\0"), nla(NFTA_SET_ELEM_LIST_SET, b"esp_seen\0")].concat();
+        put_set_dump_request(&mut buf, 5, "ike_esp_alg", "esp_out");
+        let body = [nla(NFTA_SET_ELEM_LIST_TABLE, b"ike_esp_alg\0"), nla(NFTA_SET_ELEM_LIST_SET, b"esp_out\0")].concat();
         assert_eq!(buf, nlmsg(0x0a0d, NLM_F_REQUEST | NLM_F_DUMP, 5, 2, 0, &body));
     }
 
-    /// A dump message shaped as `nf_tables_fill_setelem` writes one for a dynamic set with
+    /// A dump message shaped as `nf_tables_fill_setelem` writes one for a set declared with
     /// `counter`: key, timeout, expiration (each u64 preceded by a pad attribute as
     /// `nla_put_be64` aligns it) and the counter as `NFTA_SET_ELEM_EXPR`.
-    fn dumped_seen_message() -> Vec<u8> {
+    fn dumped_counted_message() -> Vec<u8> {
         let key = [192, 168, 1, 10, 198, 51, 100, 1, 0, 0, 0x12, 0x34];
         let counter = nest(
             NFTA_SET_ELEM_EXPR,
@@ -647,7 +647,7 @@ mod tests {
         );
         let body = [
             nla(NFTA_SET_ELEM_LIST_TABLE, b"ike_esp_alg\0"),
-            nla(NFTA_SET_ELEM_LIST_SET, b"esp_seen\0"),
+            nla(NFTA_SET_ELEM_LIST_SET, b"esp_out\0"),
             nest(NFTA_SET_ELEM_LIST_ELEMENTS, &[first, second]),
         ]
         .concat();
@@ -656,7 +656,7 @@ mod tests {
 
     #[test]
     fn reads_a_dumped_element_with_its_counter() {
-        let buf = dumped_seen_message();
+        let buf = dumped_counted_message();
         let message = messages(&buf).next().unwrap().unwrap();
         let elements = dumped_elements(message.payload).unwrap();
         assert_eq!(elements.len(), 2);
@@ -692,7 +692,7 @@ mod tests {
 
     #[test]
     fn malformed_dumps_are_errors_not_panics() {
-        let buf = dumped_seen_message();
+        let buf = dumped_counted_message();
         let message = messages(&buf).next().unwrap().unwrap();
         let payload = message.payload;
         // Every truncation either reads fewer elements or reports an error; none panics.
