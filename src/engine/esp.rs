@@ -32,8 +32,7 @@ impl Engine {
             session.last_activity = now;
             self.counters.esp_session_packets += 1;
             let translated = session.translated;
-            let spec = EspSessionSpec { key, translated, idle_timeout: self.config.timeouts.esp_session };
-            self.actions.push_back(Action::InstallEspSession(spec));
+            self.actions.extend(self.session_spec(&key).map(Action::InstallEspSession));
             return Verdict::AcceptTranslated(session_translation(direction, translated));
         }
         if inbound {

@@ -211,6 +211,12 @@ impl Engine {
         self.timers.any_due(now, |key| matches!(key, TimerKey::Session(_)))
     }
 
+    /// The kernel element of a session the engine holds: its rewrite and idle timeout, as
+    /// `Action::InstallEspSession` carries them. For renewing it in the kernel.
+    pub fn session_spec(&self, key: &SessionKey) -> Option<EspSessionSpec> {
+        self.sessions.get(key).map(|s| EspSessionSpec { key: *key, translated: s.translated, idle_timeout: self.config.timeouts.esp_session })
+    }
+
     /// Whether the engine holds this ESP session.
     pub fn has_session(&self, key: &SessionKey) -> bool {
         self.sessions.contains_key(key)

@@ -574,25 +574,7 @@ impl Daemon {
         if renewals.is_empty() {
             return;
         }
-        let sessions = self.engine.session_status(now);
-        let specs: Vec<EspSessionSpec> = renewals
-            .iter()
-            .filter_map(|key| {
-                let s = sessions.iter().find(|s| {
-                    s.direction == key.direction
-                        && s.spi == key.spi
-                        && match key.direction {
-                            Direction::Outbound => s.client == key.src && s.server == key.dst,
-                            Direction::Inbound => s.server == key.src && s.nat == key.dst,
-                        }
-                })?;
-                let translated = match key.direction {
-                    Direction::Outbound => s.nat,
-                    Direction::Inbound => s.client,
-                };
-                Some(EspSessionSpec { key: *key, translated, idle_timeout: timeout })
-            })
-            .collect();
+        let specs: Vec<EspSessionSpec> = renewals.iter().filter_map(|key| self.engine.session_spec(key)).collect();
         for spec in &specs {
             self.kernel_counters.insert(spec.key, (0, 0));
         }
