@@ -16,6 +16,8 @@
 // Tests may unwrap: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -27,27 +29,13 @@ const FILE: &str = "/etc/config/ike-esp-alg";
 
 #[test]
 fn golden_files() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let cases = [
         ("default", default_config()),
         ("lab", load(&root().join("lab/config/ike-esp-alg.uci"))),
         ("guide", guide_config()),
         ("every_knob", load(&golden_dir().join("every_knob.uci"))),
     ];
-    let mut failures = Vec::new();
-    for (name, config) in &cases {
-        let actual = render_all(config);
-        let expected_path = golden_dir().join(format!("{name}.expected"));
-        if update {
-            fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = fs::read_to_string(&expected_path).unwrap_or_default();
-        if actual != expected {
-            failures.push(format!("== {name}\n-- expected\n{expected}-- actual\n{actual}"));
-        }
-    }
-    assert!(failures.is_empty(), "{} golden mismatches:\n{}", failures.len(), failures.join("\n"));
+    support::compare_golden(&golden_dir(), cases.iter().map(|(name, config)| (name.to_string(), render_all(config))));
 }
 
 #[test]

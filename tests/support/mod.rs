@@ -10,7 +10,6 @@ use std::path::Path;
 /// result against `NAME.expected`. Fails if fewer than `at_least` inputs are found, so
 /// inputs cannot go missing unnoticed, and lists every mismatch at once.
 pub fn check_golden(dir: &Path, extension: &str, at_least: usize, mut render: impl FnMut(&str, &str) -> String) {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut inputs: Vec<_> = fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -19,12 +18,22 @@ pub fn check_golden(dir: &Path, extension: &str, at_least: usize, mut render: im
     inputs.sort();
     assert!(inputs.len() >= at_least, "golden inputs went missing: {}", inputs.len());
 
-    let mut failures = Vec::new();
-    for input_path in &inputs {
-        let name = input_path.file_stem().unwrap().to_str().unwrap();
+    let cases = inputs.iter().map(|input_path| {
+        let name = input_path.file_stem().unwrap().to_str().unwrap().to_string();
         let input = fs::read_to_string(input_path).unwrap();
-        let actual = render(name, &input);
-        let expected_path = input_path.with_extension("expected");
+        let actual = render(&name, &input);
+        (name, actual)
+    });
+    compare_golden(dir, cases);
+}
+
+/// Checks each `(name, actual)` against `dir/NAME.expected` (or rewrites it with
+/// `UPDATE_GOLDEN=1`), listing every mismatch at once.
+pub fn compare_golden(dir: &Path, cases: impl IntoIterator<Item = (String, String)>) {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut failures = Vec::new();
+    for (name, actual) in cases {
+        let expected_path = dir.join(format!("{name}.expected"));
         if update {
             fs::write(&expected_path, &actual).unwrap();
             continue;
