@@ -14,10 +14,10 @@
 //! deletes and re-adds its elements in one transaction: re-adding an existing element
 //! restarts its timeout only on Linux 6.10 and later, and OpenWrt routers run older kernels.
 //!
-//! The maps' per-SA counters are read with `GETSETELEM` dumps: 0.25 s for a map of 65,000
-//! elements on the development machine, where `nft list map` took 1.7 s (the kernel restarts
+//! The maps' per-SA counters are read with `GETSETELEM` dumps: 0.33 s for a map of 65,000
+//! elements on the development machine, where `nft list map` took 1.9 s (the kernel restarts
 //! its walk of a hashed set for every 32 KiB part of a dump, so the cost grows faster than
-//! the set). The named counters (`queued_*`) come from a `GETOBJ` dump: `nft list counter`
+//! the set; `examples/nft_netlink_costs.rs` measures it). The named counters (`queued_*`) come from a `GETOBJ` dump: `nft list counter`
 //! loads the table's sets too, which takes seconds when they are full.
 
 use super::netlink_socket::{bind_netlink, open_netfilter, recv_datagram, send_all, set_int_option, wait_readable};
