@@ -105,7 +105,7 @@ pub fn run(options: DaemonOptions) -> Result<(), DaemonError> {
 pub fn teardown(nft: &Nft, options: &DaemonOptions, queue_num: u16) {
     let _ = nft.apply(&render_teardown());
     if let QueueBackend::XtablesMark(mark) = options.backend {
-        let _ = Command::new("iptables-nft").args(xtables_rule("-D", mark, queue_num)).status();
+        let _ = Command::new(super::programs::program("iptables-nft")).args(xtables_rule("-D", mark, queue_num)).status();
     }
 }
 
@@ -191,12 +191,12 @@ impl Daemon {
         }
         claim_pool_addresses(&options, &config);
         if let QueueBackend::XtablesMark(mark) = options.backend {
-            let present = Command::new("iptables-nft")
+            let present = Command::new(super::programs::program("iptables-nft"))
                 .args(xtables_rule("-C", mark, config.queue.number))
                 .stderr(std::process::Stdio::null())
                 .status();
             if !present.is_ok_and(|s| s.success()) {
-                let added = Command::new("iptables-nft").args(xtables_rule("-I", mark, config.queue.number)).status();
+                let added = Command::new(super::programs::program("iptables-nft")).args(xtables_rule("-I", mark, config.queue.number)).status();
                 if !added.is_ok_and(|s| s.success()) {
                     return Err(DaemonError::Kernel("cannot add the iptables-nft NFQUEUE rule (xt_NFQUEUE missing?)".into()));
                 }

@@ -12,5 +12,6 @@ pub mod nfqueue;
 pub mod nft;
 pub mod nft_netlink;
 pub mod pool_addresses;
+pub mod programs;
 pub mod signals;
 pub mod state_file;

@@ -300,7 +300,7 @@ pub fn parse_spi(text: &str) -> Option<u32> {
 /// Runs nft. One call is one transaction: all of it applies, or none.
 #[derive(Debug, Clone)]
 pub struct Nft {
-    program: String,
+    program: std::path::PathBuf,
 }
 
 /// A failed nft run, with what nft said.
@@ -319,7 +319,8 @@ impl std::error::Error for NftError {}
 
 impl Default for Nft {
     fn default() -> Nft {
-        Nft { program: "nft".to_string() }
+        // By absolute path: a jailed instance has no PATH (see `programs`).
+        Nft { program: super::programs::program("nft") }
     }
 }
 
@@ -346,7 +347,7 @@ impl Nft {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| NftError { message: format!("cannot run {}: {e} (install the nftables package)", self.program) })?;
+            .map_err(|e| NftError { message: format!("cannot run {}: {e} (install the nftables package)", self.program.display()) })?;
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             pipe.write_all(input.as_bytes()).map_err(|e| NftError { message: format!("writing to nft: {e}") })?;
         }

@@ -25,7 +25,7 @@ pub fn remove(device: &str, addresses: &[Ipv4Addr]) -> Vec<String> {
 }
 
 fn run(op: &str, device: &str, address: Ipv4Addr) -> Result<(), String> {
-    let output = Command::new("ip")
+    let output = Command::new(super::programs::program("ip"))
         .args(["-4", "addr", op, &format!("{address}/32"), "dev", device])
         .stdin(Stdio::null())
         .output()

@@ -220,12 +220,16 @@ ip netns exec "$R" "$bin" daemon --config "$work/config" --state "$work/state" -
 check "enabled 0 exits cleanly" test $? = 0
 check "enabled 0 removes every rule and queue" sh -c "! ip netns exec $R nft list table ip ike_esp_alg >/dev/null 2>&1"
 check "enabled 0 releases the pool addresses" sh -c "! ip -n $R addr show dev wan | grep -q 203.0.113.20"
-# --flush-on-exit: SIGTERM removes everything too.
+# --flush-on-exit: SIGTERM removes everything too. This run has an empty environment, as
+# procd-ujail starts a jailed instance: no PATH, so nft, iptables-nft and ip are found by
+# their absolute paths.
 sed -i "s/option enabled '0'/option enabled '1'/" "$work/config"
-ip netns exec "$R" "$bin" daemon --config "$work/config" --state "$work/state" --control "$work/sock" \
+ip netns exec "$R" env -i "$bin" daemon --config "$work/config" --state "$work/state" --control "$work/sock" \
     --egress-device wan --queue-backend xtables --flush-on-exit >>"$work/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 50); do show counters >/dev/null 2>&1 && break; sleep 0.1; done
+check "with no PATH the daemon applies its ruleset and queue rule" \
+    sh -c "ip netns exec $R nft list table ip ike_esp_alg >/dev/null && ip netns exec $R iptables-nft -t raw -S | grep -q NFQUEUE"
 check "pool addresses claimed again" sh -c "ip -n $R addr show dev wan | grep -q 203.0.113.20"
 kill -TERM "$daemon_pid"; wait "$daemon_pid"; daemon_pid=
 check "--flush-on-exit: SIGTERM removes rules, queues and pool addresses" \
