@@ -549,6 +549,36 @@ fn a_snapshot_taken_back_by_a_new_engine_keeps_sessions_bindings_and_flows() {
 }
 
 #[test]
+fn a_datapath_that_lost_its_table_gets_every_entry_again_and_the_engine_keeps_its_state() {
+    let mut lab = Lab::new(pool_config("203.0.113.20", "203.0.113.20"));
+    let a = Ike::v1(client(1), SERVER);
+    let b = Ike::v1(client(2), SERVER);
+    a.establish(&mut lab);
+    b.establish(&mut lab);
+    quick_mode(&mut lab, &a, 1, 0x11, 0x12);
+    lab.advance_secs(1);
+    quick_mode(&mut lab, &b, 2, 0x21, 0x22);
+    let learned = lab.take_actions();
+    let counters_before = lab.engine.counters().clone();
+    let sessions_before = lab.engine.session_status(lab.now);
+
+    let queued = lab.engine.reinstall_all();
+    assert_eq!(queued, ike_esp_alg::engine::Reinstalled { bindings: 2, flows: 2, sessions: 4 });
+    let again = lab.take_actions();
+    assert_eq!(again.len(), 8);
+    // The same entries the datapath was given when they were learned, bindings first.
+    assert!(matches!(again[0], Action::InstallBinding(_)) && matches!(again[1], Action::InstallBinding(_)));
+    for action in &again {
+        assert!(learned.contains(action), "{action:?} was never installed before");
+    }
+    assert_eq!(lab.engine.counters(), &counters_before);
+    assert_eq!(lab.engine.session_status(lab.now), sessions_before);
+    // Traffic goes on as before.
+    let nat: Ipv4Addr = "203.0.113.20".parse().unwrap();
+    assert_eq!(lab.send(&b.esp_in(nat, 0x22)), in_translated(b.client));
+}
+
+#[test]
 fn a_damaged_state_file_is_refused_with_its_line_number() {
     let err = ike_esp_alg::engine::Snapshot::decode("ike-esp-alg-state 1\nbinding 10.0.0.1 nonsense -\n").unwrap_err();
     assert_eq!(err.to_string(), "state line 2: bad NAT address 'nonsense'");

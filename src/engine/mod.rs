@@ -26,7 +26,7 @@ pub use output::{
     Action, BindingSpec, DropReason, EspSessionSpec, Event, IkeNatSpec, SessionEnd, SessionOrigin, Table,
     Translation, Verdict,
 };
-pub use snapshot::{BindingRecord, IkeFlowRecord, SessionRecord, Snapshot, SnapshotError};
+pub use snapshot::{BindingRecord, IkeFlowRecord, Reinstalled, SessionRecord, Snapshot, SnapshotError};
 pub use stats::Counters;
 pub use status::{BindingStatus, GateState, GateStatus, IkeSaStatus, SessionStatus, TableSizes};
 pub use table_keys::{Direction, FlowKey, IkeSaKey, PairKey, SessionKey, SlotKey};

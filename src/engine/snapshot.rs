@@ -51,6 +51,14 @@ pub struct Snapshot {
     pub sessions: Vec<SessionRecord>,
 }
 
+/// How many entries [`Engine::reinstall_all`] queued for the datapath.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reinstalled {
+    pub bindings: usize,
+    pub flows: usize,
+    pub sessions: usize,
+}
+
 /// A state file line that could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotError {
@@ -225,6 +233,26 @@ impl Engine {
         }
         self.compact_timers_if_needed();
         skipped
+    }
+
+    /// Queues install actions for every binding, IKE flow and ESP session the engine holds,
+    /// for a datapath that lost them all (its table deleted under the daemon by `fw4 flush`).
+    /// Nothing else changes: state, gates, counters and timers stay as they are. Returns how
+    /// many of each were queued.
+    pub fn reinstall_all(&mut self) -> Reinstalled {
+        let mut bindings: Vec<BindingSpec> = self.bindings.iter().map(|(client, b)| BindingSpec { client: *client, nat: b.nat }).collect();
+        bindings.sort_by_key(|b| b.client);
+        let mut flows: Vec<IkeNatSpec> = self.flows.iter().map(|(key, f)| ike_nat_spec(*key, f.nat, f.nat_port)).collect();
+        flows.sort_by_key(|f| (f.client, f.client_port, f.server, f.server_port));
+        let mut sessions: Vec<SessionKey> = self.sessions.keys().copied().collect();
+        sessions.sort();
+        let counts = Reinstalled { bindings: bindings.len(), flows: flows.len(), sessions: sessions.len() };
+        // Bindings first, as when they were learned: a flow or session rides on its binding.
+        self.actions.extend(bindings.into_iter().map(Action::InstallBinding));
+        self.actions.extend(flows.into_iter().map(Action::InstallIkeNat));
+        let specs: Vec<EspSessionSpec> = sessions.iter().filter_map(|key| self.session_spec(key)).collect();
+        self.actions.extend(specs.into_iter().map(Action::InstallEspSession));
+        counts
     }
 
     fn restore_binding(&mut self, now: Instant, record: &BindingRecord) -> bool {

@@ -75,6 +75,9 @@ impl fmt::Display for DaemonError {
 pub const XTABLES_MARK: u32 = 0x1000_0000;
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 const EGRESS_POLL: Duration = Duration::from_secs(5);
+/// How often, at most, the daemon asks whether its table still exists. It wakes at least
+/// once per [`HOUSEKEEPING`], so a deleted table is back within about a second.
+const TABLE_CHECK: Duration = Duration::from_millis(250);
 const STATE_SAVE: Duration = Duration::from_secs(15);
 const ACTIVITY_MIN_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -133,6 +136,7 @@ struct Daemon {
     stats: ShellStats,
     packets: Vec<QueuedPacket>,
     last_egress_check: Instant,
+    last_table_check: Instant,
     last_activity: Instant,
     last_refresh: Instant,
     last_save: Instant,
@@ -165,6 +169,7 @@ struct ShellStats {
     sessions_refreshed: u64,
     reloads: u64,
     reload_failures: u64,
+    table_reinstalls: u64,
 }
 
 impl Daemon {
@@ -190,18 +195,7 @@ impl Daemon {
             }
         }
         claim_pool_addresses(&options, &config);
-        if let QueueBackend::XtablesMark(mark) = options.backend {
-            let present = Command::new(super::programs::program("iptables-nft"))
-                .args(xtables_rule("-C", mark, config.queue.number))
-                .stderr(std::process::Stdio::null())
-                .status();
-            if !present.is_ok_and(|s| s.success()) {
-                let added = Command::new(super::programs::program("iptables-nft")).args(xtables_rule("-I", mark, config.queue.number)).status();
-                if !added.is_ok_and(|s| s.success()) {
-                    return Err(DaemonError::Kernel("cannot add the iptables-nft NFQUEUE rule (xt_NFQUEUE missing?)".into()));
-                }
-            }
-        }
+        ensure_xtables_rule(options.backend, config.queue.number)?;
         let queue = NfQueue::open(
             config.queue.number,
             QueueSettings { max_len: 4096, copy_range: 0xffff, fail_open: config.queue.fail_open },
@@ -249,6 +243,7 @@ impl Daemon {
             stats: ShellStats::default(),
             packets: Vec::new(),
             last_egress_check: now,
+            last_table_check: now,
             last_activity: Instant::ZERO,
             last_refresh: now,
             last_save: now,
@@ -482,6 +477,7 @@ impl Daemon {
             ("sessions_refreshed".to_string(), self.stats.sessions_refreshed),
             ("reloads".to_string(), self.stats.reloads),
             ("reload_failures".to_string(), self.stats.reload_failures),
+            ("table_reinstalls".to_string(), self.stats.table_reinstalls),
         ];
         let q = self.queue.stats();
         list.push(("queue_packets".to_string(), q.packets));
@@ -501,6 +497,10 @@ impl Daemon {
 
     fn housekeeping(&mut self) {
         let now = self.clock.now();
+        if now.saturating_since(self.last_table_check) >= TABLE_CHECK {
+            self.last_table_check = now;
+            self.reinstall_if_table_gone(now);
+        }
         if now.saturating_since(self.last_egress_check) >= EGRESS_POLL {
             self.last_egress_check = now;
             let egress = find_egress(&self.options, &self.config);
@@ -585,6 +585,45 @@ impl Daemon {
         }
     }
 
+    /// `fw4 flush`, which `/etc/init.d/firewall stop` runs, deletes every nftables table:
+    /// ours with its queue rules and learned SAs, and iptables-nft's with the NFQUEUE rule.
+    /// The engine still knows everything, so the table and each binding, IKE mapping and
+    /// ESP session go back in, with one log line. A polled check rather than nf_tables
+    /// notifications: subscribing would also deliver an event for every element we write.
+    fn reinstall_if_table_gone(&mut self, now: Instant) {
+        match self.elements.table_exists() {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                self.log.log(now, &format!("ike-esp-alg: checking for table ip {}: {e}", super::nft::TABLE));
+                return;
+            }
+        }
+        let settings = DatapathSettings::from_config(&self.config.engine, self.egress, self.config.queue.number, self.options.backend);
+        if let Err(e) = self.nft.apply(&render_ruleset(&settings)) {
+            self.stats.nft_failures += 1;
+            self.log.log(now, &format!("ike-esp-alg: table ip {} is gone and cannot be re-installed: {e}", super::nft::TABLE));
+            return;
+        }
+        let queue_rule = match ensure_xtables_rule(self.options.backend, self.config.queue.number) {
+            Ok(()) => String::new(),
+            Err(e) => format!("; {e}"),
+        };
+        self.stats.table_reinstalls += 1;
+        // Elements added again start counting from zero.
+        self.kernel_counters.clear();
+        let queued = self.engine.reinstall_all();
+        let failed = self.apply_engine_output(now).len();
+        eprintln!(
+            "ike-esp-alg: table ip {} was deleted (fw4 flush?); re-installed it with {} sessions, {} bindings, {} IKE mappings{}{queue_rule}",
+            super::nft::TABLE,
+            queued.sessions,
+            queued.bindings,
+            queued.flows,
+            if failed > 0 { format!(", {failed} sessions failed") } else { String::new() },
+        );
+    }
+
     fn apply_ruleset(&mut self, now: Instant) {
         let settings = DatapathSettings::from_config(&self.config.engine, self.egress, self.config.queue.number, self.options.backend);
         if let Err(e) = self.nft.apply(&render_ruleset(&settings)) {
@@ -640,6 +679,21 @@ impl Daemon {
             Err(e) => self.log.log(now, &format!("ike-esp-alg: saving state to {}: {e}", self.options.state_path.display())),
         }
     }
+}
+
+/// With the iptables-nft queue backend, adds the NFQUEUE rule unless it is there already.
+fn ensure_xtables_rule(backend: QueueBackend, queue_num: u16) -> Result<(), DaemonError> {
+    let QueueBackend::XtablesMark(mark) = backend else { return Ok(()) };
+    let iptables = super::programs::program("iptables-nft");
+    let present = Command::new(&iptables).args(xtables_rule("-C", mark, queue_num)).stderr(std::process::Stdio::null()).status();
+    if present.is_ok_and(|s| s.success()) {
+        return Ok(());
+    }
+    let added = Command::new(&iptables).args(xtables_rule("-I", mark, queue_num)).status();
+    if !added.is_ok_and(|s| s.success()) {
+        return Err(DaemonError::Kernel("cannot add the iptables-nft NFQUEUE rule (xt_NFQUEUE missing?)".into()));
+    }
+    Ok(())
 }
 
 fn find_egress(options: &DaemonOptions, config: &AlgConfig) -> Option<Ipv4Addr> {

@@ -44,6 +44,10 @@ pub const NLA_F_NESTED: u16 = 0x8000;
 
 // --- linux/netfilter/nf_tables.h ---------------------------------------------------------
 
+/// `NFT_MSG_GETTABLE`.
+pub const NFT_MSG_GETTABLE: u8 = 1;
+/// `NFTA_TABLE_NAME` (string).
+pub const NFTA_TABLE_NAME: u16 = 1;
 /// `NFT_MSG_NEWSETELEM`.
 pub const NFT_MSG_NEWSETELEM: u8 = 12;
 /// `NFT_MSG_GETSETELEM`.
@@ -252,6 +256,14 @@ pub fn put_set_dump_request(buf: &mut Vec<u8>, seq: u32, table: &str, set: &str)
     let start = begin_nfnl_message(buf, nftables_message_type(NFT_MSG_GETSETELEM), NLM_F_REQUEST | NLM_F_DUMP, seq, AF_INET, 0);
     put_string(buf, NFTA_SET_ELEM_LIST_TABLE, table);
     put_string(buf, NFTA_SET_ELEM_LIST_SET, set);
+    finish_message(buf, start);
+}
+
+/// Appends a `NFT_MSG_GETTABLE` request for the `ip` table `table`, with `NLM_F_ACK`: the
+/// kernel answers with the table and an ACK, or with `ENOENT` when no such table exists.
+pub fn put_table_get_request(buf: &mut Vec<u8>, seq: u32, table: &str) {
+    let start = begin_nfnl_message(buf, nftables_message_type(NFT_MSG_GETTABLE), NLM_F_REQUEST | NLM_F_ACK, seq, AF_INET, 0);
+    put_string(buf, NFTA_TABLE_NAME, table);
     finish_message(buf, start);
 }
 
@@ -575,6 +587,13 @@ mod tests {
         put_set_elements(&mut buf, 1, ElementOp::Add, "ike_esp_alg", "ike_nat", &full).unwrap();
         assert!(buf.len() < usize::from(u16::MAX));
         assert_eq!(messages(&buf).count(), 1);
+    }
+
+    #[test]
+    fn table_get_request_names_the_ip_table_and_asks_for_an_ack() {
+        let mut buf = Vec::new();
+        put_table_get_request(&mut buf, 9, "ike_esp_alg");
+        assert_eq!(buf, nlmsg(0x0a01, NLM_F_REQUEST | NLM_F_ACK, 9, 2, 0, &nla(NFTA_TABLE_NAME, b"ike_esp_alg\0")));
     }
 
     #[test]

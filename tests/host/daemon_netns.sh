@@ -156,6 +156,33 @@ before=$(counter "$C2" esp_in)
 ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xb0000002 3
 sleep 0.3
 check "learned SAs keep flowing across an fw4 reload" test "$(counter "$C2" esp_in)" = $((before + 3))
+# `/etc/init.d/firewall stop` runs `fw4 flush`, which deletes every table: the ALG's, and
+# iptables-nft's with the NFQUEUE rule. Under traffic, the daemon puts both back with
+# every learned SA within about a second, and says so in one line.
+for i in $(seq 20); do ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xb0000002 1; sleep 0.1; done &
+traffic=$!
+sleep 0.5
+ip netns exec "$R" nft flush ruleset
+wait "$traffic"
+sleep 1.2
+check "a deleted table is re-installed with every learned SA, in one log line" \
+    sh -c "grep -c 'table ip ike_esp_alg was deleted (fw4 flush?); re-installed it with 4 sessions, 2 bindings, 2 IKE mappings' $work/daemon.log | grep -qx 1"
+check "the re-installed datapath has its queue rule again" \
+    sh -c "ip netns exec $R iptables-nft -t raw -S | grep -q NFQUEUE && ip netns exec $R nft list counter ip ike_esp_alg queued_esp_in >/dev/null"
+before=$(counter "$C2" esp_in) before_out=$(counter "$S" esp_from_nat)
+queued_before=$(kcounter queued_esp_in)
+ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xb0000002 3
+ip netns exec "$C1" $py esp 192.168.1.10 198.51.100.1 0xa0000001 3
+sleep 0.3
+check "after the table came back, learned SAs flow both ways without the queue" \
+    test "$(counter "$C2" esp_in)-$(counter "$S" esp_from_nat)-$(kcounter queued_esp_in)" = "$((before + 3))-$((before_out + 3))-$queued_before"
+check "show counters counts the re-install" test "$(show counters --json | json_num table_reinstalls)" = 1
+# `/etc/init.d/firewall start` again: fw4's table back as it was.
+ip netns exec "$R" nft -f - <<'NFT'
+table inet fw4 {
+  chain srcnat { type nat hook postrouting priority srcnat; policy accept; oifname "wan" masquerade; }
+}
+NFT
 # SIGHUP with a broken file: one clear line per problem, the running configuration stays.
 cp "$work/config" "$work/config.good"
 echo "	option esp_gate_timeout '45'" >> "$work/config"
