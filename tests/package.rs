@@ -2,8 +2,8 @@
 //! (`package/ike-esp-alg/Makefile`) installs exactly the files under `files/`, each to the
 //! same path on the router and with the mode it has here, protects the configuration as a
 //! conffile, copies what Cargo needs, and depends on the kernel modules the datapath uses;
-//! the capabilities file grants CAP_NET_ADMIN only; and shellcheck passes on the init,
-//! uci-defaults and hotplug scripts (skipped with a message where shellcheck is missing).
+//! the capabilities file grants CAP_NET_ADMIN only; and shellcheck passes on the init
+//! and uci-defaults scripts (skipped with a message where shellcheck is missing).
 
 // Tests may unwrap: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -172,8 +172,7 @@ fn init_script_is_procd_with_reload_by_signal() {
 
 #[test]
 fn shellcheck_passes() {
-    let scripts =
-        ["files/etc/init.d/ike-esp-alg", "files/etc/uci-defaults/90-ike-esp-alg", "files/etc/hotplug.d/iface/90-ike-esp-alg"];
+    let scripts = ["files/etc/init.d/ike-esp-alg", "files/etc/uci-defaults/90-ike-esp-alg"];
     let version = Command::new("shellcheck").arg("--version").output();
     if !version.is_ok_and(|o| o.status.success()) {
         eprintln!("shellcheck_passes: SKIPPED, shellcheck is not installed (apt-get install shellcheck)");
@@ -246,4 +245,51 @@ fn mode(path: &Path) -> u32 {
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A WAN going down and up again reloads the daemon once. netifd tells procd
+/// `interface.down` then `interface.update`, and runs hotplug.d/iface with `ifdown` then
+/// `ifup`; procd matches each trigger's event pattern as a glob (`fnmatch`) and debounces
+/// one trigger's events by its delay only, so events seconds apart reload once each. The
+/// triggers are read from the init script itself, through stand-ins for procd.sh's
+/// trigger functions.
+#[test]
+fn one_wan_down_and_up_reloads_the_daemon_once() {
+    let init = root().join("files/etc/init.d/ike-esp-alg");
+    let record = r#"
+        procd_add_reload_trigger() { echo "config $*"; }
+        procd_add_interface_trigger() { echo "interface $1 $2 $4"; }
+        . "$1"
+        egress_zone() { echo wan; }
+        zone_networks() { echo wan; }
+        service_triggers
+    "#;
+    let output = Command::new("sh").args(["-c", record, "sh"]).arg(&init).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let triggers = String::from_utf8(output.stdout).unwrap();
+    let interface_triggers: Vec<Vec<&str>> =
+        triggers.lines().filter_map(|l| l.strip_prefix("interface ")).map(|l| l.split(' ').collect()).collect();
+    assert!(!interface_triggers.is_empty(), "no interface trigger in:\n{triggers}");
+    let mut reloads = 0;
+    for event in ["interface.down", "interface.update"] {
+        reloads += interface_triggers.iter().filter(|t| glob(t[0], event) && t[1] == "wan" && t[2] == "reload").count();
+    }
+    // Every hotplug.d/iface script that reloads does so on `ifup` at least.
+    let hotplug = root().join("files/etc/hotplug.d/iface");
+    for script in if hotplug.exists() { files_under(&hotplug) } else { BTreeSet::new() } {
+        if fs::read_to_string(hotplug.join(&script)).unwrap().contains("reload") {
+            reloads += 1;
+        }
+    }
+    assert_eq!(reloads, 1, "one WAN down and up reloads {reloads} times; triggers:\n{triggers}");
+}
+
+/// `fnmatch` without brackets: `*` matches any run of characters.
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            text.starts_with(head) && (0..=text.len() - head.len()).any(|skip| glob(tail, &text[head.len() + skip..]))
+        }
+    }
 }
