@@ -31,6 +31,20 @@ set -- $names
 mkdir -p "$LAB_ROOT"
 [ -x "$ALG_BIN" ] && echo "@@INFO lab daemon binary present: $ALG_BIN ($(wc -c <"$ALG_BIN") bytes)"
 
+# The guest itself, before any scenario: syslog captures what is logged to /dev/log (the
+# dumps after a failure show its tail).
+LAB_SCENARIO=guest LAB_RUN=$LAB_ROOT/guest
+export LAB_SCENARIO LAB_RUN
+mkdir -p "$LAB_RUN"
+: >"$LAB_RUN/results"
+echo "@@SCENARIO guest BEGIN"
+marker="syslog check $$"
+logger -t lab "$marker"
+for _ in 1 2 3 4 5 6 7 8 9 10; do grep -q "lab: $marker" "$LAB_ROOT/syslog.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "lab: $marker" "$LAB_ROOT/syslog.log" 2>/dev/null
+check syslog-captured $? "a logger line reaches $LAB_ROOT/syslog.log through /dev/log"
+echo "@@SCENARIO guest END 0"
+
 for name in "$@"; do
     LAB_SCENARIO=$name
     LAB_RUN=$LAB_ROOT/$name
