@@ -151,6 +151,13 @@ struct Daemon {
 const MAX_HELD: usize = 256;
 
 /// A queued packet waiting for a gate, with when it arrived.
+/// What the loop does after a SIGHUP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterReload {
+    Run,
+    Stop,
+}
+
 struct HeldPacket {
     packet: QueuedPacket,
     since: Instant,
@@ -279,7 +286,11 @@ impl Daemon {
                         }
                         return Ok(());
                     }
-                    Some(Signal::Reload) => self.reload(),
+                    Some(Signal::Reload) => {
+                        if self.reload() == AfterReload::Stop {
+                            return Ok(());
+                        }
+                    }
                     None => {}
                 }
             }
@@ -633,8 +644,10 @@ impl Daemon {
         self.apply_engine_output(now);
     }
 
-    /// SIGHUP: a bad file is reported and the old configuration stays (nothing half-applied).
-    fn reload(&mut self) {
+    /// SIGHUP: a bad file is reported and the old configuration stays (nothing half-applied:
+    /// the pool addresses change only once the new configuration is accepted). `enabled 0`
+    /// removes the datapath and asks the loop to stop.
+    fn reload(&mut self) -> AfterReload {
         let now = self.clock.now();
         let config = match load_config(&self.options.config_path) {
             Ok(c) => c,
@@ -643,32 +656,34 @@ impl Daemon {
                 for line in e.to_string().lines() {
                     eprintln!("ike-esp-alg: reload refused, keeping the running configuration: {line}");
                 }
-                return;
+                return AfterReload::Run;
             }
         };
-        release_pool_addresses(&self.options, &self.config);
         if !config.enabled {
             teardown(&self.nft, &self.options, self.config.queue.number);
-            eprintln!("ike-esp-alg: disabled by reload; rules removed, exiting");
-            std::process::exit(0);
+            release_pool_addresses(&self.options, &self.config);
+            eprintln!("ike-esp-alg: disabled by reload; rules and pool addresses removed, exiting");
+            return AfterReload::Stop;
         }
         let mut engine = match Engine::new(config.engine.clone()) {
             Ok(e) => e,
             Err(e) => {
                 self.stats.reload_failures += 1;
-                eprintln!("ike-esp-alg: reload refused: {e}");
-                return;
+                eprintln!("ike-esp-alg: reload refused, keeping the running configuration: {e}");
+                return AfterReload::Run;
             }
         };
         engine.handle_egress_address(now, self.egress);
         let snapshot = self.engine.snapshot(now);
         let skipped = engine.restore(now, &snapshot);
+        release_pool_addresses(&self.options, &self.config);
         claim_pool_addresses(&self.options, &config);
         self.engine = engine;
         self.config = config;
         self.stats.reloads += 1;
         self.apply_ruleset(now);
         eprintln!("ike-esp-alg: configuration reloaded ({skipped} records no longer fit and were dropped)");
+        AfterReload::Run
     }
 
     fn save_state(&mut self) {
