@@ -59,8 +59,9 @@ lab_tests() {
 }
 
 daemon_tests() {
-    if ! { command -v nft && command -v iptables-nft && command -v conntrack && command -v python3; } >/dev/null; then
-        apt-get update -qq && apt-get install -y -qq nftables iptables iproute2 conntrack python3 >/dev/null
+    # busybox: the rpcd plugin is also run under busybox ash and awk, as on the router.
+    if ! { command -v nft && command -v iptables-nft && command -v conntrack && command -v python3 && command -v busybox; } >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq nftables iptables iproute2 conntrack python3 busybox >/dev/null
     fi
     cargo build --locked && tests/host/daemon_netns.sh target/debug/ike-esp-alg
 }

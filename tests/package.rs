@@ -2,8 +2,9 @@
 //! (`package/ike-esp-alg/Makefile`) installs exactly the files under `files/`, each to the
 //! same path on the router and with the mode it has here, protects the configuration as a
 //! conffile, copies what Cargo needs, and depends on the kernel modules the datapath uses;
-//! the capabilities file grants CAP_NET_ADMIN only; and shellcheck passes on the init
-//! and uci-defaults scripts (skipped with a message where shellcheck is missing).
+//! the capabilities file grants CAP_NET_ADMIN only; the rpcd ACL grants the rpcd plugin's
+//! methods (status read, clear write); and shellcheck passes on the init and uci-defaults
+//! scripts and the rpcd plugin (skipped with a message where shellcheck is missing).
 
 // Tests may unwrap: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -172,7 +173,7 @@ fn init_script_is_procd_with_reload_by_signal() {
 
 #[test]
 fn shellcheck_passes() {
-    let scripts = ["files/etc/init.d/ike-esp-alg", "files/etc/uci-defaults/90-ike-esp-alg"];
+    let scripts = ["files/etc/init.d/ike-esp-alg", "files/etc/uci-defaults/90-ike-esp-alg", "files/usr/libexec/rpcd/ike-esp-alg"];
     let version = Command::new("shellcheck").arg("--version").output();
     if !version.is_ok_and(|o| o.status.success()) {
         eprintln!("shellcheck_passes: SKIPPED, shellcheck is not installed (apt-get install shellcheck)");
@@ -185,6 +186,71 @@ fn shellcheck_passes() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The rpcd ACL is JSON (read with python3: no JSON crate here) and grants exactly the
+/// methods the plugin's `list` registers: `clear` as write, every other one as read.
+#[test]
+fn rpcd_acl_grants_every_plugin_method() {
+    let plugin = root().join("files/usr/libexec/rpcd/ike-esp-alg");
+    let list = Command::new("/bin/sh").arg(&plugin).arg("list").env_clear().output().unwrap();
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    if !Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        eprintln!("rpcd_acl_grants_every_plugin_method: SKIPPED, python3 is not installed");
+        return;
+    }
+    let check = r#"
+import json, sys
+methods = json.loads(sys.argv[1])
+assert isinstance(methods, dict) and all(isinstance(s, dict) for s in methods.values()), methods
+acl = json.load(open(sys.argv[2]))["ike-esp-alg"]
+read = acl["read"]["ubus"]["ike-esp-alg"]
+write = acl["write"]["ubus"]["ike-esp-alg"]
+assert write == ["clear"], write
+assert sorted(read + write) == sorted(methods), (read, write, sorted(methods))
+"#;
+    let acl = root().join("files/usr/share/rpcd/acl.d/ike-esp-alg.json");
+    let output = Command::new("python3").args(["-c", check]).arg(String::from_utf8(list.stdout).unwrap()).arg(acl).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Without a daemon the plugin still answers one JSON object: `running: false` for a
+/// status, and a `clear` without a valid scope is refused before the daemon is asked.
+/// The environment is empty, as a minimal rpcd's may be.
+#[test]
+fn rpcd_plugin_answers_json_without_a_daemon() {
+    let call = |bin: &str, method: &str, args: &str| -> String {
+        let mut child = Command::new("/bin/sh")
+            .arg(root().join("files/usr/libexec/rpcd/ike-esp-alg"))
+            .args(["call", method])
+            .env_clear()
+            .env("IKE_ESP_ALG_BIN", bin)
+            .env("IKE_ESP_ALG_CONTROL", root().join("target/no-such-socket"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), args.as_bytes()).unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    let missing = call("/nonexistent/ike-esp-alg", "status", "{}");
+    assert_eq!(missing, "{\"error\":\"/nonexistent/ike-esp-alg is not installed\"}\n");
+    // Any executable passes the binary check; the missing socket then answers.
+    let stopped = call("/bin/sh", "sessions", "{}");
+    assert!(stopped.starts_with("{\"error\":\"ike-esp-alg is not running (no control socket at "), "{stopped}");
+    assert!(stopped.ends_with("\",\"running\":false}\n"), "{stopped}");
+    for (args, error) in [
+        ("{}", "nothing cleared"),
+        ("{\"all\":false}", "nothing cleared"),
+        ("{\"client\":\"1.2.3\"}", "'1.2.3' is not an IPv4 address"),
+        ("{\"client\":\"192.168.1.010\"}", "'192.168.1.010' is not an IPv4 address"),
+        ("{\"client\":\"192.168.1.10\",\"all\":true}", "not both"),
+        ("[]", "not a JSON object"),
+    ] {
+        let answer = call("/bin/sh", "clear", args);
+        assert!(answer.starts_with("{\"error\":\"") && answer.contains(error), "clear {args}: {answer}");
+    }
+    assert!(call("/bin/sh", "nosuch", "{}").starts_with("{\"error\":\"unknown method 'nosuch'"));
 }
 
 fn installs() -> Vec<Install> {

@@ -559,7 +559,7 @@ fn a_datapath_that_lost_its_table_gets_every_entry_again_and_the_engine_keeps_it
     lab.advance_secs(1);
     quick_mode(&mut lab, &b, 2, 0x21, 0x22);
     let learned = lab.take_actions();
-    let counters_before = lab.engine.counters().clone();
+    let counters_before = *lab.engine.counters();
     let sessions_before = lab.engine.session_status(lab.now);
 
     let queued = lab.engine.reinstall_all();

@@ -286,11 +286,10 @@ impl Daemon {
                         }
                         return Ok(());
                     }
-                    Some(Signal::Reload) => {
-                        if self.reload() == AfterReload::Stop {
-                            return Ok(());
-                        }
-                    }
+                    Some(Signal::Reload) => match self.reload() {
+                        AfterReload::Stop => return Ok(()),
+                        AfterReload::Run => {}
+                    },
                     None => {}
                 }
             }

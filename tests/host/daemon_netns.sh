@@ -145,6 +145,7 @@ sleep 0.3
 check "unsolicited inbound ESP dropped and counted" \
     test "$(show counters --json | json_num inbound_esp_dropped_no_gate)-$(counter "$C1" esp_in)-$(counter "$C2" esp_in)" = "5-3-52"
 check "show sessions lists 2 clients with SPI in and out" sh -c "ip netns exec $R $bin show sessions --control $work/sock | grep -c 0xa0000002.*0xa0000001 | grep -qx 1"
+. "$here/rpcd_plugin_checks.sh"
 # fw4 reload flushes and rebuilds `inet fw4`; the ALG's own table and learned SAs stay.
 ip netns exec "$R" nft -f - <<'NFT'
 flush table inet fw4
@@ -205,6 +206,7 @@ check "restarted daemon takes the 4 sessions back from the kernel" test "$(grep 
 ip netns exec "$C1" $py ike 192.168.1.10 500 198.51.100.1 500 1 32 0xa2 0x1111 0x9999 1
 sleep 0.2
 check "a new phase 2 after restart opens gates" test "$(show counters --json | json_num phase2_allowed)" = 1
+rpcd_clear_checks
 kill -TERM "$daemon_pid"; wait "$daemon_pid"; rc=$?; daemon_pid=
 check "SIGTERM exits cleanly and writes the state file" sh -c "[ $rc = 0 ] && head -1 $work/state | grep -q ike-esp-alg-state"
 # A pool with proxy ARP: the router answers for the pool addresses and clients leave from them.
@@ -261,6 +263,12 @@ check "pool addresses claimed again" sh -c "ip -n $R addr show dev wan | grep -q
 kill -TERM "$daemon_pid"; wait "$daemon_pid"; daemon_pid=
 check "--flush-on-exit: SIGTERM removes rules, queues and pool addresses" \
     sh -c "! ip netns exec $R nft list table ip ike_esp_alg >/dev/null 2>&1 && ! ip -n $R addr show dev wan | grep -q 203.0.113.20"
+# SIGHUP after `enabled 0`: the daemon removes its rules and pool addresses and exits 0.
+start_daemon || exit 1
+sed -i "s/option enabled '1'/option enabled '0'/" "$work/config"
+kill -HUP "$daemon_pid"; wait "$daemon_pid"; rc=$?; daemon_pid=
+check "SIGHUP with enabled 0 removes rules and pool addresses and exits 0" \
+    sh -c "[ $rc = 0 ] && ! ip netns exec $R nft list table ip ike_esp_alg >/dev/null 2>&1 && ! ip -n $R addr show dev wan | grep -q 203.0.113.20 && grep -q 'disabled by reload' $work/daemon.log"
 if [ "$failed" -gt 0 ]; then echo "--- daemon log"; cat "$work/daemon.log"; fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
