@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Everything CI checks, on a fresh Debian 12 machine, as root:
 #   1. host: cargo test (unit, scenario, property, golden tests) and clippy;
-#   2. daemon: the daemon on this host's kernel in namespaces, crafted IKE and ESP;
-#   3. big-endian mips and little-endian mipsel: the same tests under qemu-user;
-#   4. the QEMU lab (amd64): real IKE peers behind a NAT router, without and with the daemon;
-#   5. the engine benchmark, quick run (prints figures; no pass/fail on speed).
+#   2. luci: the LuCI app's files and data handling under node (a named stand-in for
+#      LuCI's loader; LuCI's runtime is not available here, so no browser test);
+#   3. daemon: the daemon on this host's kernel in namespaces, crafted IKE and ESP;
+#   4. big-endian mips and little-endian mipsel: the same tests under qemu-user;
+#   5. the QEMU lab (amd64): real IKE peers behind a NAT router, without and with the daemon;
+#   6. the engine benchmark, quick run (prints figures; no pass/fail on speed).
 # Installs what it needs (apt, rustup components, zig, qemu) on the way.
-# Usage: ./test-all.sh [host|daemon|bigendian|lab|bench ...]   (default: all five)
+# Usage: ./test-all.sh [host|luci|daemon|bigendian|lab|bench ...]   (default: all six)
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(host daemon bigendian lab bench)
+[ ${#steps[@]} -gt 0 ] || steps=(host luci daemon bigendian lab bench)
 log_dir=target/test-all
 mkdir -p "$log_dir"
 failed=()
@@ -49,6 +51,16 @@ host_tests() {
     cargo test --locked && cargo clippy --locked --all-targets -- -D warnings
 }
 
+# node's test runner over tests/luci; its "# pass N" / "# fail M" become the summary line.
+luci_tests() {
+    command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs >/dev/null; }
+    local out rc
+    out=$(node --test tests/luci/*.test.js 2>&1); rc=$?
+    printf '%s\n' "$out"
+    printf '%s\n' "$out" | awk '/^# pass /{p=$3} /^# fail /{f=$3} END{printf "%d passed, %d failed\n", p, f}'
+    return $rc
+}
+
 # The QEMU lab on amd64: the CI suite (the multi-client failure without a daemon, NAT-T)
 # and the daemon's scenarios with real IKE peers, using the static daemon binary.
 lab_tests() {
@@ -69,11 +81,12 @@ daemon_tests() {
 for step in "${steps[@]}"; do
     case $step in
     host) run_step host host_tests ;;
+    luci) run_step luci luci_tests ;;
     daemon) run_step daemon daemon_tests ;;
     bigendian) run_step bigendian scripts/test-bigendian.sh ;;
     lab) run_step lab lab_tests ;;
     bench) run_step bench cargo bench --locked --bench engine -- --quick ;;
-    *) echo "unknown step: $step (host, daemon, bigendian, lab, bench)" >&2; exit 2 ;;
+    *) echo "unknown step: $step (host, luci, daemon, bigendian, lab, bench)" >&2; exit 2 ;;
     esac
 done
 

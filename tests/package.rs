@@ -359,3 +359,44 @@ fn glob(pattern: &str, text: &str) -> bool {
         }
     }
 }
+
+/// The LuCI app's recipe (`package/luci-app-ike-esp-alg/Makefile`) installs exactly the
+/// files under its `htdocs/` (to `/www`) and `root/` (to `/`), as data files, each to the
+/// path LuCI loads it from, and depends on the daemon's package.
+#[test]
+fn luci_app_install_lines_mirror_its_files_exactly() {
+    let app = root().join("package/luci-app-ike-esp-alg");
+    let makefile = fs::read_to_string(app.join("Makefile")).unwrap();
+    let start = makefile.find("define Package/luci-app-ike-esp-alg/install\n").unwrap();
+    let body = &makefile[start..];
+    let body = &body[..body.find("\nendef").unwrap()];
+    let mut installed = BTreeSet::new();
+    let mut dirs = BTreeSet::new();
+    for line in body.lines().skip(1) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["$(INSTALL_DIR)", dir] => {
+                dirs.insert(dir.strip_prefix("$(1)").unwrap().to_owned());
+            }
+            ["$(INSTALL_DATA)", source, dest] => {
+                let source = source.strip_prefix("./").unwrap();
+                let dest = dest.strip_prefix("$(1)").unwrap();
+                let wanted = match source.strip_prefix("htdocs/") {
+                    Some(rest) => format!("/www/{rest}"),
+                    None => format!("/{}", source.strip_prefix("root/").unwrap()),
+                };
+                assert_eq!(dest, wanted, "{line}");
+                let parent = Path::new(dest).parent().unwrap().to_str().unwrap().to_owned();
+                assert!(dirs.contains(&parent), "no $(INSTALL_DIR) for {parent} before {line}");
+                installed.insert(source.to_owned());
+            }
+            [] => {}
+            _ => panic!("unexpected install line: {line}"),
+        }
+    }
+    let mut present: BTreeSet<String> = files_under(&app.join("htdocs")).into_iter().map(|f| format!("htdocs/{f}")).collect();
+    present.extend(files_under(&app.join("root")).into_iter().map(|f| format!("root/{f}")));
+    assert_eq!(installed, present);
+    assert!(makefile.contains("DEPENDS:=+ike-esp-alg +luci-base"));
+    assert!(makefile.contains("$(eval $(call BuildPackage,luci-app-ike-esp-alg))"));
+}

@@ -1,0 +1,101 @@
+//! What `ike-esp-alg check` says about each value the LuCI settings view validates, as a
+//! golden file (`tests/golden/luci/validation.expected`): option, value, and the message
+//! `check` gives for it (`null` when the value is accepted). The messages come from the
+//! real configuration code, each value in an otherwise valid file; `tests/luci/` runs the
+//! view's validators on the same values and expects the same messages, so LuCI and
+//! `check` cannot drift apart. `UPDATE_GOLDEN=1` rewrites the file.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod support;
+
+use ike_esp_alg::config::model::AlgConfig;
+use std::path::PathBuf;
+
+/// (section type, option, values): edges of every range, and typical mistakes.
+const CASES: &[(&str, &str, &[&str])] = &[
+    ("alg", "enabled", &["0", "1", "yes", "2"]),
+    ("alg", "state_timeout", &["179", "180", "14400", "86400", "86401", "abc", "-5", "1.5"]),
+    ("alg", "esp_gate_timeout", &["1", "2", "5", "30", "31", ""]),
+    ("alg", "esp_session_timeout", &["59", "60", "1800", "2400", "2401"]),
+    ("alg", "ike_port", &["0", "1", "500", "65535", "65536", "x"]),
+    ("alg", "natt_port", &["0", "4500", "65535", "65536"]),
+    ("alg", "binding_linger", &["0", "300", "86400", "86401"]),
+    ("alg", "queue_num", &["0", "500", "65535", "65536", "-1"]),
+    ("alg", "fail_open", &["0", "1", "maybe"]),
+    ("nat", "address_persistent", &["0", "1", "true"]),
+    ("pool", "address", &["203.0.113.10", "203.0.113.10-203.0.113.19", "198.51.100.0/28", "203.0.113.19-203.0.113.10", "203.0.113.300", "198.51.100.0/33", "pool"]),
+    ("pool", "proxy_arp", &["0", "1", "on"]),
+    ("rule", "source_address", &["192.168.1.0/24", "192.168.1.10", "192.168.1.0/33", "192.168.1.x"]),
+    ("rule", "destination_address", &["0.0.0.0/0", "198.51.100.1", "10.0.0.0/8/8"]),
+];
+
+/// A valid file with `option` of a `section_type` section set to `value`.
+fn config_with(section_type: &str, option: &str, value: &str) -> String {
+    let item = |kind: &str, name: &str| if option == name && section_type == kind { format!("\toption {name} '{value}'\n") } else { String::new() };
+    let list = |kind: &str, name: &str, default: &str| {
+        let v = if option == name && section_type == kind { value } else { default };
+        format!("\tlist {name} '{v}'\n")
+    };
+    let mut alg = String::from("config alg 'ike_esp_nat'\n");
+    if !(section_type == "alg" && option == "enabled") {
+        alg.push_str("\toption enabled '1'\n");
+    }
+    for name in ["enabled", "state_timeout", "esp_gate_timeout", "esp_session_timeout", "ike_port", "natt_port", "binding_linger", "queue_num", "fail_open"] {
+        alg.push_str(&item("alg", name));
+    }
+    let nat = format!("config nat 'source'\n{}", item("nat", "address_persistent"));
+    let pool = format!("config pool 'pool1'\n{}{}", list("pool", "address", "203.0.113.20"), item("pool", "proxy_arp"));
+    let rule_set = "config rule_set 'lan_wan'\n\toption from_zone 'lan'\n\toption to_zone 'wan'\n";
+    let rule = format!(
+        "config rule 'default'\n\toption rule_set 'lan_wan'\n{}{}\toption source_nat 'pool1'\n",
+        list("rule", "source_address", "192.168.1.0/24"),
+        list("rule", "destination_address", "0.0.0.0/0")
+    );
+    format!("{alg}{nat}{pool}{rule_set}{rule}")
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[test]
+fn check_messages_for_every_value_the_settings_view_validates() {
+    let mut rows = Vec::new();
+    for (section_type, option, values) in CASES {
+        for value in *values {
+            let text = config_with(section_type, option, value);
+            let message = match AlgConfig::load(&text, "/etc/config/ike-esp-alg") {
+                Ok(_) => "null".to_string(),
+                Err(problems) => {
+                    let ours: Vec<String> = problems
+                        .iter()
+                        .filter(|p| p.option.as_deref() == Some(option))
+                        .map(|p| p.kind.to_string())
+                        .collect();
+                    assert_eq!(ours.len(), 1, "{section_type}.{option}={value:?}: {problems:?}\n{text}");
+                    assert_eq!(problems.len(), 1, "{section_type}.{option}={value:?}: other problems too: {problems:?}");
+                    json_string(&ours[0])
+                }
+            };
+            rows.push(format!(
+                "  {{\"section\": {}, \"option\": {}, \"value\": {}, \"message\": {message}}}",
+                json_string(section_type),
+                json_string(option),
+                json_string(value)
+            ));
+        }
+    }
+    let golden = format!("[\n{}\n]\n", rows.join(",\n"));
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/luci");
+    support::compare_golden(&dir, [("validation".to_string(), golden)]);
+}
