@@ -119,6 +119,7 @@ pub fn render_json(engine: &Engine, now: Instant, part: Part, shell: &ShellCount
                 .num("packets", s.packets)
                 .num("bytes", s.bytes)
                 .num("idle_s", s.idle.as_secs())
+                .num("age_s", s.age.as_secs())
                 .finish()
         });
         doc = doc.raw("sessions", &array(items));

@@ -28,10 +28,14 @@ test('ESP sessions pair SPI in and SPI out per client, as show sessions does', (
 	]);
 });
 
-test('a rekey gives one row per SA pair, the most recently used first', () => {
-	const s = (direction, spi, idle_s) => ({ direction, client: '192.168.1.10', nat: '203.0.113.7', server: '198.51.100.1', spi, origin: 'gate', packets: 1, bytes: 2048, idle_s });
-	const rows = data.sessionRows({ version: 1, sessions: [s('out', '0x1', 90), s('in', '0x2', 90), s('out', '0x3', 1), s('in', '0x4', 2)] });
-	assert.deepStrictEqual(rows.map((r) => [r[3], r[4], r[6], r[7]]), [['0x4', '0x3', '4.0 KiB', '1s'], ['0x2', '0x1', '4.0 KiB', '1m 30s']]);
+test('a rekey gives one row per SA pair, the newest first, as show sessions pairs them', () => {
+	const s = (direction, spi, idle_s, age_s) => ({ direction, client: '192.168.1.10', nat: '203.0.113.7', server: '198.51.100.1', spi, origin: 'gate', packets: 1, bytes: 2048, idle_s, age_s });
+	// The old SAs still carry traffic (less idle) while the new ones start: age decides.
+	const rows = data.sessionRows({ version: 1, sessions: [s('out', '0x1', 1, 3000), s('in', '0x2', 1, 3000), s('out', '0x3', 5, 10), s('in', '0x4', 6, 11)] });
+	assert.deepStrictEqual(rows.map((r) => [r[3], r[4], r[6], r[7]]), [['0x4', '0x3', '4.0 KiB', '5s'], ['0x2', '0x1', '4.0 KiB', '1s']]);
+	// Without age_s (an older daemon), the least idle pair first.
+	const old = data.sessionRows({ version: 1, sessions: [s('out', '0x1', 90), s('in', '0x2', 90), s('out', '0x3', 1), s('in', '0x4', 2)] });
+	assert.deepStrictEqual(old.map((r) => [r[3], r[4]]), [['0x4', '0x3'], ['0x2', '0x1']]);
 });
 
 test('open gates show seconds left, IKE state its ports and timers, bindings their pool', () => {

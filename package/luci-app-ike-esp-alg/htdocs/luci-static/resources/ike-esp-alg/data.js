@@ -165,7 +165,7 @@ function gate_rows(status) {
 /*
  * ESP sessions as `show sessions` prints them: one row per client, server and NAT address
  * with SPI in beside SPI out; several SAs per direction (a rekey) give several rows, the
- * most recently used paired first. Columns: client, NAT, server, SPI in, SPI out,
+ * newest paired first (by `age_s`; by idle time from a daemon too old to report it). Columns: client, NAT, server, SPI in, SPI out,
  * packets, bytes, idle; the last is the client (for "clear client").
  */
 function session_rows(status) {
@@ -178,12 +178,14 @@ function session_rows(status) {
 		}
 		pairs[key][s.direction == 'in' ? 'in' : 'out'].push(s);
 	});
-	var by_idle = function(a, b) { return (a.idle_s || 0) - (b.idle_s || 0) };
+	var by_age = function(a, b) {
+		return (a.age_s != null && b.age_s != null) ? a.age_s - b.age_s : (a.idle_s || 0) - (b.idle_s || 0);
+	};
 	var rows = [];
 	order.forEach(function(key) {
 		var p = pairs[key];
-		p['in'].sort(by_idle);
-		p.out.sort(by_idle);
+		p['in'].sort(by_age);
+		p.out.sort(by_age);
 		for (var i = 0; i < Math.max(p['in'].length, p.out.length); i++) {
 			var a = p['in'][i], b = p.out[i];
 			var sum = function(f) { return (a ? (+a[f] || 0) : 0) + (b ? (+b[f] || 0) : 0) };
