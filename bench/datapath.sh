@@ -37,6 +37,8 @@
 # Usage: bench/datapath.sh [--reps N] [--seconds S] [--no-build] [--only fast,slow,rss,variants]
 #        (as root; about 8 minutes with the defaults, 5 repetitions of 3 s windows)
 # Env:   KEEP=1 keeps the work directory.
+# sed with capture groups reads the tools' key=value output; ${var//...} cannot do that.
+# shellcheck disable=SC2001
 set -uo pipefail
 # shellcheck disable=SC2317  # cleanup and the helpers run from traps and loops
 
@@ -84,6 +86,7 @@ stop_daemon() {
         daemon_pid=
     fi
 }
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
     stop_daemon
     for n in $C $R $S; do ip netns del "$n" 2>/dev/null; done
@@ -103,6 +106,7 @@ ip -n "$C" addr add 192.168.1.2/24 dev c0
 ip -n "$R" addr add 192.168.1.1/24 dev r0
 ip -n "$R" addr add 203.0.113.7/24 dev r1
 ip -n "$S" addr add 203.0.113.1/24 dev s0
+# shellcheck disable=SC2086 # "namespace device" pairs, split on purpose
 for l in "$C c0" "$R r0" "$R r1" "$S s0"; do set -- $l; ip -n "$1" link set "$2" up; done
 mac() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
 MAC_C0=$(mac "$C" c0) MAC_R0=$(mac "$R" r0) MAC_R1=$(mac "$R" r1) MAC_S0=$(mac "$S" s0)
@@ -117,6 +121,7 @@ inr sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf
     net.ipv4.conf.r0.rp_filter=0 net.ipv4.conf.r1.rp_filter=0
 # RPS: every receive on these veths is processed on CPU1 (mask 2).
 for l in "$C c0" "$R r0" "$R r1" "$S s0"; do
+    # shellcheck disable=SC2086 # split on purpose
     set -- $l; ip netns exec "$1" sh -c "echo 2 > /sys/class/net/$2/queues/rx-0/rps_cpus"
 done
 # Sinks: count and drop ESP at ingress. esp_nat/esp_client tell whether the NAT happened.
@@ -254,6 +259,7 @@ fill_load() { local f; for f in "$@"; do inr nft -f "$f" || echo "filler load fa
 alg_load() { # the daemon's table, as captured, on top of stock NAT
     inr nft flush ruleset; stock_nat
     inr nft -f "$work/alg.nft"
+    # shellcheck disable=SC2086 # each line is one rule's arguments
     while read -r line; do inr iptables-nft -t raw $line; done < "$work/alg.xt"
 }
 
@@ -267,6 +273,7 @@ phase fast && for rep in $(seq "$reps"); do
     alg_load
     inr iptables-nft -t raw -F PREROUTING
     fast_window out ALG1-noxt "$rep"; fast_window in ALG1-noxt "$rep"
+    # shellcheck disable=SC2086 # each line is one rule's arguments
     while read -r line; do inr iptables-nft -t raw $line; done < "$work/alg.xt"
     fast_window out ALG1 "$rep"; fast_window in ALG1 "$rep"; fast_window udp ALG1 "$rep"
     fill_load "$work/fill10k.nft"
@@ -274,7 +281,7 @@ phase fast && for rep in $(seq "$reps"); do
     fill_load "$work"/fill64k.part.*
     fast_window out ALG64k "$rep"; fast_window in ALG64k "$rep"
     # Listing maps of 64k elements takes seconds: count them once.
-    [ "$rep" = "$reps" ] && echo "elements_after_fast $rep $(for m in "map esp_out" "map esp_in" "set esp_out_keys"; do inr nft list ${m% *} ip ike_esp_alg ${m#* } 2>/dev/null | grep -o ' \. ' | wc -l | awk '{printf "%d,", $1/2}'; done)" >> "$results"
+    [ "$rep" = "$reps" ] && echo "elements_after_fast $rep $(for m in "map esp_out" "map esp_in" "set esp_out_keys"; do inr nft list "${m% *}" ip ike_esp_alg "${m#* }" 2>/dev/null | grep -o ' \. ' | wc -l | awk '{printf "%d,", $1/2}'; done)" >> "$results"
     echo "queued_after_fast $rep $(for q in queued_esp_out queued_esp_in; do inr nft list counter ip ike_esp_alg $q | awk '/packets/ {printf "%s,", $2}'; done)" >> "$results"
 done
 inr nft flush ruleset

@@ -13,7 +13,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-$here/../../target/debug/ike-esp-alg}
 bin=$(readlink -f "$bin")
-py="python3 $here/packets.py"
+packets=$here/packets.py
 tag=iea$$
 C1=${tag}c1 C2=${tag}c2 R=${tag}r S=${tag}s
 work=$(mktemp -d)
@@ -31,7 +31,7 @@ check() { # name, then a command that must succeed
 cleanup() {
     [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
     for n in $C1 $C2 $R $S; do ip netns del "$n" 2>/dev/null; done
-    [ "${KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"
+    if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -44,6 +44,7 @@ ip -n "$R" link set l1 master br-lan; ip -n "$R" link set l2 master br-lan
 ip -n "$C1" addr add 192.168.1.10/24 dev c1; ip -n "$C2" addr add 192.168.1.11/24 dev c2
 ip -n "$R" addr add 192.168.1.1/24 dev br-lan; ip -n "$R" addr add 203.0.113.7/24 dev wan
 ip -n "$S" addr add 203.0.113.1/24 dev s0; ip -n "$S" addr add 198.51.100.1/32 dev lo
+# shellcheck disable=SC2086 # "namespace device" pairs, split on purpose
 for l in "$C1 c1" "$C2 c2" "$R l1" "$R l2" "$R br-lan" "$R wan" "$S s0"; do set -- $l; ip -n "$1" link set "$2" up; done
 ip -n "$C1" route add default via 192.168.1.1; ip -n "$C2" route add default via 192.168.1.1
 ip -n "$R" route add default via 203.0.113.1
@@ -102,18 +103,18 @@ json_num() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
 
 start_daemon || exit 1
 # Phase 1 of both clients, then phase 2 of client 1; client 2's phase 2 must wait.
-ip netns exec "$C1" $py ike 192.168.1.10 500 198.51.100.1 500 1 2 0 0x1111 0
-ip netns exec "$C2" $py ike 192.168.1.11 500 198.51.100.1 500 1 2 0 0x2222 0
+ip netns exec "$C1" python3 "$packets" ike 192.168.1.10 500 198.51.100.1 500 1 2 0 0x1111 0
+ip netns exec "$C2" python3 "$packets" ike 192.168.1.11 500 198.51.100.1 500 1 2 0 0x2222 0
 sleep 0.5
-ip netns exec "$C1" $py ike 192.168.1.10 500 198.51.100.1 500 1 32 0xa1 0x1111 0x9999 1
+ip netns exec "$C1" python3 "$packets" ike 192.168.1.10 500 198.51.100.1 500 1 32 0xa1 0x1111 0x9999 1
 sleep 0.5
-ip netns exec "$C2" $py ike 192.168.1.11 500 198.51.100.1 500 1 32 0xb1 0x2222 0x8888 1
+ip netns exec "$C2" python3 "$packets" ike 192.168.1.11 500 198.51.100.1 500 1 32 0xb1 0x2222 0x8888 1
 sleep 0.3
 check "IKE leaves from the NAT address, port 500 kept for the first client" test "$(counter "$S" ike_from_nat_500)" -ge 1
 check "second client's phase 2 dropped while the first holds the gates" \
     test "$(show counters --json | json_num phase2_dropped_gate_busy)" = 1
-ip netns exec "$C1" $py esp 192.168.1.10 198.51.100.1 0xa0000001 3
-ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xa0000002 3
+ip netns exec "$C1" python3 "$packets" esp 192.168.1.10 198.51.100.1 0xa0000001 3
+ip netns exec "$S" python3 "$packets" esp 198.51.100.1 203.0.113.7 0xa0000002 3
 sleep 0.3
 check "client 1 outbound ESP arrives from the NAT address" test "$(counter "$S" esp_from_nat)" = 3
 check "client 1 gets its inbound ESP" test "$(counter "$C1" esp_in)" = 3
@@ -121,16 +122,16 @@ check "client 1 gets its inbound ESP" test "$(counter "$C1" esp_in)" = 3
 check "client 2's held phase 2 released when the gates collapsed, no retransmission needed" \
     test "$(show counters --json | json_num held_released)-$(show counters --json | json_num phase2_allowed)" = "1-2"
 # Client 2's peer retransmits anyway (it passes as part of the exchange) and learns its SAs.
-ip netns exec "$C2" $py ike 192.168.1.11 500 198.51.100.1 500 1 32 0xb1 0x2222 0x8888 1
+ip netns exec "$C2" python3 "$packets" ike 192.168.1.11 500 198.51.100.1 500 1 32 0xb1 0x2222 0x8888 1
 sleep 0.2
-ip netns exec "$C2" $py esp 192.168.1.11 198.51.100.1 0xb0000001 2
-ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xb0000002 2
+ip netns exec "$C2" python3 "$packets" esp 192.168.1.11 198.51.100.1 0xb0000001 2
+ip netns exec "$S" python3 "$packets" esp 198.51.100.1 203.0.113.7 0xb0000002 2
 sleep 0.3
 check "client 2 gets its inbound ESP, client 1 none of it" \
     test "$(counter "$C2" esp_in)-$(counter "$C1" esp_in)" = "2-3"
 queued_before=$(( $(kcounter queued_esp_out) + $(kcounter queued_esp_in) ))
-ip netns exec "$C1" $py esp 192.168.1.10 198.51.100.1 0xa0000001 50
-ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xb0000002 50
+ip netns exec "$C1" python3 "$packets" esp 192.168.1.10 198.51.100.1 0xa0000001 50
+ip netns exec "$S" python3 "$packets" esp 198.51.100.1 203.0.113.7 0xb0000002 50
 sleep 0.3
 queued_after=$(( $(kcounter queued_esp_out) + $(kcounter queued_esp_in) ))
 check "learned SAs never reach the queue (queue counters flat over 100 packets)" test "$queued_before" = "$queued_after"
@@ -140,11 +141,12 @@ sleep 2.1  # show reads the kernel's counters at most every 2 s
 ip netns exec "$R" "$bin" show sessions --json --control "$work/sock" > "$work/sessions.json"
 check "show sessions reports the kernel's packet count" \
     sh -c "grep -o '\"spi\":\"0xb0000002\",\"origin\":\"gate\",\"packets\":[0-9]*' $work/sessions.json | grep -q ':52\$'"
-ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0x0badf00d 5
+ip netns exec "$S" python3 "$packets" esp 198.51.100.1 203.0.113.7 0x0badf00d 5
 sleep 0.3
 check "unsolicited inbound ESP dropped and counted" \
     test "$(show counters --json | json_num inbound_esp_dropped_no_gate)-$(counter "$C1" esp_in)-$(counter "$C2" esp_in)" = "5-3-52"
 check "show sessions lists 2 clients with SPI in and out" sh -c "ip netns exec $R $bin show sessions --control $work/sock | grep -c 0xa0000002.*0xa0000001 | grep -qx 1"
+# shellcheck source=tests/host/rpcd_plugin_checks.sh
 . "$here/rpcd_plugin_checks.sh"
 # fw4 reload flushes and rebuilds `inet fw4`; the ALG's own table and learned SAs stay.
 ip netns exec "$R" nft -f - <<'NFT'
@@ -154,13 +156,13 @@ table inet fw4 {
 }
 NFT
 before=$(counter "$C2" esp_in)
-ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xb0000002 3
+ip netns exec "$S" python3 "$packets" esp 198.51.100.1 203.0.113.7 0xb0000002 3
 sleep 0.3
 check "learned SAs keep flowing across an fw4 reload" test "$(counter "$C2" esp_in)" = $((before + 3))
 # `/etc/init.d/firewall stop` runs `fw4 flush`, which deletes every table: the ALG's, and
 # iptables-nft's with the NFQUEUE rule. Under traffic, the daemon puts both back with
 # every learned SA within about a second, and says so in one line.
-for i in $(seq 20); do ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xb0000002 1; sleep 0.1; done &
+for _ in $(seq 20); do ip netns exec "$S" python3 "$packets" esp 198.51.100.1 203.0.113.7 0xb0000002 1; sleep 0.1; done &
 traffic=$!
 sleep 0.5
 ip netns exec "$R" nft flush ruleset
@@ -172,8 +174,8 @@ check "the re-installed datapath has its queue rule again" \
     sh -c "ip netns exec $R iptables-nft -t raw -S | grep -q NFQUEUE && ip netns exec $R nft list counter ip ike_esp_alg queued_esp_in >/dev/null"
 before=$(counter "$C2" esp_in) before_out=$(counter "$S" esp_from_nat)
 queued_before=$(kcounter queued_esp_in)
-ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xb0000002 3
-ip netns exec "$C1" $py esp 192.168.1.10 198.51.100.1 0xa0000001 3
+ip netns exec "$S" python3 "$packets" esp 198.51.100.1 203.0.113.7 0xb0000002 3
+ip netns exec "$C1" python3 "$packets" esp 192.168.1.10 198.51.100.1 0xa0000001 3
 sleep 0.3
 check "after the table came back, learned SAs flow both ways without the queue" \
     test "$(counter "$C2" esp_in)-$(counter "$S" esp_from_nat)-$(kcounter queued_esp_in)" = "$((before + 3))-$((before_out + 3))-$queued_before"
@@ -197,13 +199,13 @@ check "SIGHUP with a good file reloads and keeps the sessions" \
     sh -c "grep -q 'configuration reloaded' $work/daemon.log && test \"\$(ip netns exec $R $bin show sessions --json --control $work/sock | grep -o '\"spi\"' | wc -l)\" = 4"
 # kill -9: the kernel keeps forwarding; a restarted daemon lists the sessions again.
 kill -9 "$daemon_pid"; wait "$daemon_pid" 2>/dev/null; daemon_pid=
-ip netns exec "$S" $py esp 198.51.100.1 203.0.113.7 0xa0000002 4
+ip netns exec "$S" python3 "$packets" esp 198.51.100.1 203.0.113.7 0xa0000002 4
 sleep 0.2
 check "after kill -9 learned SAs keep flowing" test "$(counter "$C1" esp_in)" = 7
 start_daemon || exit 1
 show sessions --json > "$work/restored.json" 2>&1
 check "restarted daemon takes the 4 sessions back from the kernel" test "$(grep -o '"spi"' "$work/restored.json" | wc -l)" = 4
-ip netns exec "$C1" $py ike 192.168.1.10 500 198.51.100.1 500 1 32 0xa2 0x1111 0x9999 1
+ip netns exec "$C1" python3 "$packets" ike 192.168.1.10 500 198.51.100.1 500 1 32 0xa2 0x1111 0x9999 1
 sleep 0.2
 check "a new phase 2 after restart opens gates" test "$(show counters --json | json_num phase2_allowed)" = 1
 rpcd_clear_checks
@@ -234,7 +236,7 @@ ip netns exec "$S" python3 -c 'import socket; socket.socket(socket.AF_INET, sock
 sleep 0.5
 check "pool addresses answer ARP from the WAN side" sh -c "ip -n $S neigh show 203.0.113.21 | grep -q lladdr"
 ip netns exec "$S" nft add rule inet sink in udp sport 500 ip saddr 203.0.113.20 counter
-ip netns exec "$C1" $py ike 192.168.1.10 500 198.51.100.1 500 2 34 0 0x3333 0 8
+ip netns exec "$C1" python3 "$packets" ike 192.168.1.10 500 198.51.100.1 500 2 34 0 0x3333 0 8
 sleep 0.3
 check "IKE leaves from the client's pool address" \
     sh -c "ip netns exec $S nft list chain inet sink in | grep -q 'saddr 203.0.113.20 counter packets 1'"
