@@ -18,7 +18,7 @@ test('every value the settings view validates gets check\'s message, or none', (
 	const cases = golden('luci/validation.expected');
 	assert.ok(cases.length >= 60, `only ${cases.length} cases`);
 	for (const c of cases)
-		assert.strictEqual(data.validate(c.section, c.option, c.value), c.message, `${c.section}.${c.option} = '${c.value}'`);
+		assert.strictEqual(data.validate(c.section, c.option, c.value, c.with), c.message, `${c.section}.${c.option} = '${c.value}' with ${JSON.stringify(c.with)}`);
 });
 
 test('ESP sessions pair SPI in and SPI out per client, as show sessions does', () => {

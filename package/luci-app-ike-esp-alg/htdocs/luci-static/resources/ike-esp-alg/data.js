@@ -25,6 +25,15 @@ var RANGES = {
 
 var BOOLEANS = [ 'enabled', 'fail_open', 'address_persistent', 'proxy_arp' ];
 
+/*
+ * Options whose check also reads another option of the same section: IKE and NAT-T may
+ * not share a port (`check` blames natt_port when it is written, ike_port otherwise).
+ */
+var DEPENDS = { ike_port: [ 'natt_port' ], natt_port: [ 'ike_port' ] };
+
+/* Addresses the kernel would not send from (0.0.0.0/8, 127.0.0.0/8, 224.0.0.0 and up). */
+var NOT_A_SOURCE = [ [ 0x00000000, 0x00ffffff ], [ 0x7f000000, 0x7fffffff ], [ 0xe0000000, 0xffffffff ] ];
+
 /* The counters an operator watches (SPEC §5), by where they are in the JSON. */
 var KEY_COUNTERS = [
 	[ _('Phase-2 exchanges allowed'), [ 'counters', 'phase2_allowed' ] ],
@@ -38,6 +47,18 @@ var KEY_COUNTERS = [
 	[ _('Queue overruns'), [ 'datapath', 'queue_overruns' ] ],
 	[ _('Table re-installs'), [ 'datapath', 'table_reinstalls' ] ]
 ];
+
+/*
+ * The value as `check` quotes it in "is not an IPv4 ..." messages (Rust's
+ * `str::escape_debug`, for the characters a form field can hold: backslash, quotes and
+ * control characters are escaped).
+ */
+function escaped(v) {
+	return v.replace(/[\\'"\u0000-\u001f\u007f]/g, function(c) {
+		var named = { '\0': '\\0', '\\': '\\\\', "'": "\\'", '"': '\\"', '\t': '\\t', '\r': '\\r', '\n': '\\n' };
+		return named[c] || '\\u{' + c.charCodeAt(0).toString(16) + '}';
+	});
+}
 
 function range_text(r) {
 	return r.min + '-' + r.max + (r.unit ? ' ' + r.unit : '');
@@ -62,20 +83,44 @@ function address_number(text) {
 	return o ? ((o[0] * 256 + o[1]) * 256 + o[2]) * 256 + o[3] : null;
 }
 
+/* Prefix length as `check` reads it: one or two decimal digits, at most 32. */
+function prefix_length(text) {
+	return (/^[0-9]{1,2}$/.test(text) && +text <= 32) ? +text : null;
+}
+
 function is_prefix(text) {
+	return prefix_range(text) != null;
+}
+
+/* The [first, last] addresses (as numbers) of `a.b.c.d/n` or `a.b.c.d`, or null. */
+function prefix_range(text) {
 	var slash = String(text).split('/');
-	if (slash.length == 1)
-		return octets(slash[0]) != null;
-	return slash.length == 2 && octets(slash[0]) != null &&
-		/^(0|[1-9][0-9]?)$/.test(slash[1]) && +slash[1] <= 32;
+	var len = (slash.length == 1) ? 32 : (slash.length == 2) ? prefix_length(slash[1]) : null;
+	var address = address_number(slash[0]);
+	if (len == null || address == null)
+		return null;
+	var size = Math.pow(2, 32 - len);
+	var first = address - (address % size);
+	return [ first, first + size - 1 ];
+}
+
+function is_unicast(first, last) {
+	return NOT_A_SOURCE.every(function(r) { return last < r[0] || r[1] < first });
+}
+
+/* The port `option` ends up with: `value` if it is a valid port, else the default (as `check` keeps it). */
+function port_of(option, value) {
+	var r = RANGES[option], v = (value == null) ? '' : String(value);
+	return (/^[0-9]+$/.test(v) && +v >= r.min && +v <= r.max) ? +v : r.dflt;
 }
 
 /*
  * The message `check` gives for `value` of option `option` in a section of type
  * `section_type`, or null when the value is accepted. An empty value means "not set":
- * the option takes its default.
+ * the option takes its default. `others` holds the values of the options in
+ * DEPENDS[option], as the form has them (missing or empty: not set).
  */
-function validate(section_type, option, value) {
+function validate(section_type, option, value, others) {
 	var v = (value == null) ? '' : String(value);
 	if (v === '')
 		return null;
@@ -85,23 +130,47 @@ function validate(section_type, option, value) {
 		var r = RANGES[option];
 		if (!/^[0-9]+$/.test(v))
 			return "'" + v + "' is not a number (allowed " + range_text(r) + ')';
+		/* As written: `check` says "031 is out of range", leading zeros and all. */
 		var n = +v;
 		if (n < r.min || n > r.max)
-			return v.replace(/^0+(?=.)/, '') + ' is out of range (allowed ' + range_text(r) + ')';
+			return v + ' is out of range (allowed ' + range_text(r) + ')';
+		if (section_type == 'alg' && DEPENDS.hasOwnProperty(option))
+			return same_ports(option, v, others || {});
 		return null;
 	}
 	if (section_type == 'pool' && option == 'address') {
-		var dash = v.split('-');
-		if (dash.length == 2 && octets(dash[0]) && octets(dash[1])) {
-			return (address_number(dash[0]) <= address_number(dash[1])) ? null
-				: "'" + v + "' ends before it starts (allowed A-B with A not above B)";
+		var dash = v.split('-'), range;
+		if (dash.length == 2) {
+			var first = address_number(dash[0]), last = address_number(dash[1]);
+			if (first == null || last == null)
+				return "'" + escaped(v) + "' is not an IPv4 pool entry (allowed A-B, a.b.c.d/n or a single address)";
+			if (first > last)
+				return "'" + v + "' ends before it starts (allowed A-B with A not above B)";
+			range = [ first, last ];
 		}
-		return (dash.length == 1 && is_prefix(v)) ? null
-			: "'" + v + "' is not an IPv4 pool entry (allowed A-B, a.b.c.d/n or a single address)";
+		else {
+			range = prefix_range(v);
+			if (range == null)
+				return "'" + escaped(v) + "' is not an IPv4 pool entry (allowed A-B, a.b.c.d/n or a single address)";
+		}
+		return is_unicast(range[0], range[1]) ? null
+			: "'" + v + "' holds addresses that cannot be a NAT address (allowed unicast addresses outside 0.0.0.0/8, 127.0.0.0/8 and 224.0.0.0/3)";
 	}
 	if (option == 'source_address' || option == 'destination_address')
-		return is_prefix(v) ? null : "'" + v + "' is not an IPv4 prefix (allowed a.b.c.d/n or a single address)";
+		return is_prefix(v) ? null : "'" + escaped(v) + "' is not an IPv4 prefix (allowed a.b.c.d/n or a single address)";
 	return null;
+}
+
+/* ike_port and natt_port may not be the same port; the message goes to natt_port when it is written. */
+function same_ports(option, value, others) {
+	var ike = (option == 'ike_port') ? value : others.ike_port;
+	var natt = (option == 'natt_port') ? value : others.natt_port;
+	var natt_written = natt != null && String(natt) !== '';
+	var blamed = natt_written ? 'natt_port' : 'ike_port';
+	if (option != blamed || port_of('ike_port', ike) != port_of('natt_port', natt))
+		return null;
+	var other = (blamed == 'natt_port') ? 'ike_port' : 'natt_port';
+	return port_of(option, value) + ' is also ' + other + ' (allowed ' + range_text(RANGES[option]) + ', other than ' + other + ')';
 }
 
 function seconds_text(s) {
@@ -215,6 +284,7 @@ function key_counters(status) {
 
 return baseclass.extend({
 	RANGES: RANGES,
+	DEPENDS: DEPENDS,
 	KEY_COUNTERS: KEY_COUNTERS,
 	validate: validate,
 	algState: alg_state,

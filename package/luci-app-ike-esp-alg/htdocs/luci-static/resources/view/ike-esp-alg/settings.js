@@ -11,10 +11,21 @@
  * LuCI's Save & Apply (uci commit; the package's reload trigger sends the daemon SIGHUP).
  */
 
-/* A validator for option `name` of a `section_type` section: true, or check's message. */
+/*
+ * A validator for option `name` of a `section_type` section: true, or check's message.
+ * Options that `check` reads together (data.DEPENDS: ike_port and natt_port) see the
+ * other's value as the form has it (LuCI calls validate with the option as `this`).
+ */
 function checked(section_type, name) {
 	return function(section_id, value) {
-		return data.validate(section_type, name, value) || true;
+		var others = {};
+		(data.DEPENDS[name] || []).forEach(L.bind(function(other) {
+			/* The form's value; the saved one while the other field is not rendered yet. */
+			var v = null;
+			try { v = this.section.formvalue(section_id, other); } catch (e) {}
+			others[other] = (v != null) ? v : uci.get('ike-esp-alg', section_id, other);
+		}, this));
+		return data.validate(section_type, name, value, others) || true;
 	};
 }
 
@@ -102,6 +113,7 @@ return view.extend({
 			o.value(pool['.name'], _('Pool %s').format(pool['.name']));
 		});
 		o.default = 'interface';
+		o.rmempty = false;
 
 		return m.render();
 	}
