@@ -216,7 +216,11 @@ fn open_socket(dev: &str) -> Result<i32, String> {
     sll.sll_ifindex = ifindex as i32;
     // SAFETY: sll is a valid sockaddr_ll and the length matches it.
     let rc = unsafe {
-        libc::bind(fd, (&sll as *const libc::sockaddr_ll).cast(), core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t)
+        libc::bind(
+            fd,
+            (&sll as *const libc::sockaddr_ll).cast(),
+            core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
     };
     if rc != 0 {
         return Err(format!("bind to {dev}: {}", std::io::Error::last_os_error()));

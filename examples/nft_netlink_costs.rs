@@ -33,7 +33,12 @@ fn inbound(i: u32) -> Action {
 
 fn outbound(i: u32) -> Action {
     Action::InstallEspSession(EspSessionSpec {
-        key: SessionKey { direction: Direction::Outbound, src: Ipv4Addr::from(0x0b00_0000 + i), dst: SERVER, spi: Spi(i + 1) },
+        key: SessionKey {
+            direction: Direction::Outbound,
+            src: Ipv4Addr::from(0x0b00_0000 + i),
+            dst: SERVER,
+            spi: Spi(i + 1),
+        },
         translated: NAT,
         idle_timeout: Duration::from_secs(1800),
     })
@@ -47,7 +52,8 @@ fn main() {
         std::process::exit(2);
     }
     let nft = Nft::default();
-    let settings = DatapathSettings::from_config(&EngineConfig::default(), Some(NAT), 7, QueueBackend::XtablesMark(0x1000_0000));
+    let settings =
+        DatapathSettings::from_config(&EngineConfig::default(), Some(NAT), 7, QueueBackend::XtablesMark(0x1000_0000));
     nft.apply(&render_ruleset(&settings)).expect("the daemon's ruleset applies (is nft installed?)");
     let mut elements = NftNetlink::open().expect("nf_tables netlink socket");
 
@@ -72,7 +78,9 @@ fn main() {
         }
         assert_eq!(seen, 3 * size as usize);
         let dump = t.elapsed() / 3;
-        println!("esp_in with {size:>6} elements: installed at {per:.1} µs each in transactions of 256; dump {dump:.1?}");
+        println!(
+            "esp_in with {size:>6} elements: installed at {per:.1} µs each in transactions of 256; dump {dump:.1?}"
+        );
     }
     let t = Instant::now();
     nft.list("map", "esp_in").expect("nft list");

@@ -35,9 +35,8 @@ fn golden_files() {
 
 #[test]
 fn the_problem_line_from_the_spec() {
-    let text = "# five lines of comment\n".repeat(5)
-        + "config alg 'ike_esp_nat'\n"
-        + "\toption esp_gate_timeout '45'\n";
+    let text =
+        "# five lines of comment\n".repeat(5) + "config alg 'ike_esp_nat'\n" + "\toption esp_gate_timeout '45'\n";
     let problems = AlgConfig::load(&text, FILE).unwrap_err();
     assert_eq!(
         lines(&problems),
@@ -52,22 +51,10 @@ fn the_shipped_default_file_is_the_engines_default_and_off() {
     let config = AlgConfig::load(&text, FILE).unwrap();
     assert!(!config.enabled, "the ALG is off until enabled");
     assert_eq!(config.engine, EngineConfig::default());
-    assert_eq!(
-        config.queue,
-        QueueOptions {
-            number: 500,
-            fail_open: true
-        }
-    );
+    assert_eq!(config.queue, QueueOptions { number: 500, fail_open: true });
     assert!(config.pools.is_empty());
     let rule_set = config.rule_set("lan_wan").unwrap();
-    assert_eq!(
-        (
-            rule_set.from_zone.name.as_str(),
-            rule_set.to_zone.name.as_str()
-        ),
-        ("lan", "wan")
-    );
+    assert_eq!((rule_set.from_zone.name.as_str(), rule_set.to_zone.name.as_str()), ("lan", "wan"));
     let rule = &config.engine.rules[0];
     assert_eq!(config.rule_set_of(rule), Some(rule_set));
     assert_eq!(rule.source_nat, SourceNat::Interface);
@@ -76,11 +63,7 @@ fn the_shipped_default_file_is_the_engines_default_and_off() {
 
     // What `uci set ike-esp-alg.ike_esp_nat.enabled=1` makes of it.
     let mut package = uci::parse(&text, FILE).unwrap();
-    package
-        .section_by_ref_mut("ike_esp_nat")
-        .unwrap()
-        .set_option("enabled", "1")
-        .unwrap();
+    package.section_by_ref_mut("ike_esp_nat").unwrap().set_option("enabled", "1").unwrap();
     let enabled = AlgConfig::from_package(&package, FILE).unwrap();
     assert!(enabled.enabled);
     assert_eq!(enabled.engine, config.engine);
@@ -92,10 +75,7 @@ fn the_timeouts_and_ports_default_to_the_guide() {
     let t = config.engine.timeouts;
     let seconds = [t.state, t.esp_gate, t.esp_session, t.binding_linger].map(|d| d.as_secs());
     assert_eq!(seconds, [14_400, 5, 1_800, 300]);
-    assert_eq!(
-        (config.engine.ports.ike, config.engine.ports.natt),
-        (500, 4500)
-    );
+    assert_eq!((config.engine.ports.ike, config.engine.ports.natt), (500, 4500));
     assert!(!config.enabled);
     assert!(config.engine.address_persistent);
     assert!(config.engine.rules.is_empty());
@@ -141,11 +121,7 @@ fn every_range_edge_of_every_ranged_option() {
         for value in [min, max] {
             assert!(load(option, &value.to_string()).is_ok(), "{option} {value}");
         }
-        let below = if min == 0 {
-            "-1".to_owned()
-        } else {
-            (min - 1).to_string()
-        };
+        let below = if min == 0 { "-1".to_owned() } else { (min - 1).to_string() };
         let above = (max + 1).to_string();
         for value in [below, above] {
             let problems = load(option, &value).unwrap_err();
@@ -167,11 +143,7 @@ fn every_range_edge_of_every_ranged_option() {
         for (value, on) in [("0", false), ("1", true)] {
             let text = format!("config alg 'ike_esp_nat'\n\toption {option} '{value}'\n");
             let config = AlgConfig::load(&text, FILE).unwrap();
-            let got = if option == "enabled" {
-                config.enabled
-            } else {
-                config.queue.fail_open
-            };
+            let got = if option == "enabled" { config.enabled } else { config.queue.fail_open };
             assert_eq!(got, on, "{option} {value}");
         }
     }
@@ -210,9 +182,7 @@ fn zones_the_firewall_lacks_are_reported_one_line_each() {
              firewall zone (the firewall has no zone)\n",
         )
     );
-    assert!(config
-        .check_zones(["red", "green", "lan", "wan"])
-        .is_empty());
+    assert!(config.check_zones(["red", "green", "lan", "wan"]).is_empty());
 }
 
 #[test]
@@ -246,22 +216,14 @@ fn the_guides_junos_blocks_import_into_configurations_that_validate() {
         for form in ["", "_lines", "_procedure"] {
             let path = repo().join(format!("tests/golden/junos/{block}{form}.junos"));
             let Ok(text) = fs::read_to_string(&path) else {
-                assert!(
-                    block == "guide_all_quick_configuration",
-                    "{} is missing",
-                    path.display()
-                );
+                assert!(block == "guide_all_quick_configuration", "{} is missing", path.display());
                 continue;
             };
             let imported = junos::import(&text);
             let config = AlgConfig::from_package(&imported.package, "imported")
                 .unwrap_or_else(|p| panic!("{block}{form} refused:\n{}", lines(&p)));
             // The guide's zones are not OpenWrt's: that is for the zone check, not the model.
-            let zones: Vec<String> = config
-                .check_zones(["lan", "wan"])
-                .iter()
-                .map(|p| p.to_string())
-                .collect();
+            let zones: Vec<String> = config.check_zones(["lan", "wan"]).iter().map(|p| p.to_string()).collect();
             let expected: &[&str] = if config.rule_sets.is_empty() {
                 &[]
             } else {
@@ -285,10 +247,7 @@ fn the_guides_junos_blocks_import_into_configurations_that_validate() {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         fs::write(&expected_path, dump(&config)).unwrap();
     }
-    assert_eq!(
-        dump(&config),
-        fs::read_to_string(expected_path).unwrap_or_default()
-    );
+    assert_eq!(dump(&config), fs::read_to_string(expected_path).unwrap_or_default());
 }
 
 #[test]
@@ -319,24 +278,12 @@ fn proxy_arp_and_rule_lookups() {
     let config = AlgConfig::load(&text, FILE).unwrap();
     let proxied: Vec<&str> = config.proxy_arp_pools().map(|p| p.name.as_str()).collect();
     assert_eq!(proxied, ["pool1"]);
-    let names: Vec<&str> = config
-        .engine
-        .rules
-        .iter()
-        .map(|r| r.name.as_str())
-        .collect();
+    let names: Vec<&str> = config.engine.rules.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["r1", "@rule[1]", "rest"]);
-    let pools: Vec<Option<&str>> = config
-        .engine
-        .rules
-        .iter()
-        .map(|r| config.pool_of(r).map(|p| p.name.as_str()))
-        .collect();
+    let pools: Vec<Option<&str>> =
+        config.engine.rules.iter().map(|r| config.pool_of(r).map(|p| p.name.as_str())).collect();
     assert_eq!(pools, [Some("pool1"), Some("pool2"), None]);
-    assert_eq!(
-        config.rule_set_of(&config.engine.rules[1]).unwrap().name,
-        "guests"
-    );
+    assert_eq!(config.rule_set_of(&config.engine.rules[1]).unwrap().name, "guests");
 }
 
 fn golden_dir() -> PathBuf {
@@ -383,21 +330,13 @@ fn dump(config: &AlgConfig) -> String {
         .unwrap();
     }
     for rule_set in &config.rule_sets {
-        writeln!(
-            out,
-            "rule_set '{}': from {} to {}",
-            rule_set.name, rule_set.from_zone, rule_set.to_zone
-        )
-        .unwrap();
+        writeln!(out, "rule_set '{}': from {} to {}", rule_set.name, rule_set.from_zone, rule_set.to_zone).unwrap();
     }
     let any_or = |nets: &[ike_esp_alg::engine::Ipv4Net]| {
         if nets.is_empty() {
             "any".to_owned()
         } else {
-            nets.iter()
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
         }
     };
     for rule in &e.rules {

@@ -86,10 +86,7 @@ fn line() -> impl Strategy<Value = String> {
     )
         .prop_map(|(list, name, value)| {
             let value = value.replace('\'', "");
-            format!(
-                "\t{} {name} '{value}'",
-                if list { "list" } else { "option" }
-            )
+            format!("\t{} {name} '{value}'", if list { "list" } else { "option" })
         });
     prop_oneof![1 => prop::sample::select(HEADERS).prop_map(str::to_owned), 3 => option]
 }
@@ -159,12 +156,8 @@ const ALG_RANGES: &[(&str, u64, u64)] = &[
 ];
 
 fn well_formed() -> impl Strategy<Value = WellFormed> {
-    let alg = prop::sample::subsequence(ALG_RANGES, 0..=ALG_RANGES.len()).prop_flat_map(|knobs| {
-        knobs
-            .into_iter()
-            .map(|(name, min, max)| (Just(name), min..=max))
-            .collect::<Vec<_>>()
-    });
+    let alg = prop::sample::subsequence(ALG_RANGES, 0..=ALG_RANGES.len())
+        .prop_flat_map(|knobs| knobs.into_iter().map(|(name, min, max)| (Just(name), min..=max)).collect::<Vec<_>>());
     let form = prop_oneof![Just(Form::Single), Just(Form::Range), Just(Form::Cidr)];
     let pools = prop::collection::vec(prop::collection::vec(form, 1..4), 0..4);
     let zone = prop::sample::select(vec!["lan", "wan", "guest"]);
@@ -178,13 +171,7 @@ fn well_formed() -> impl Strategy<Value = WellFormed> {
         );
         let pools = pools
             .into_iter()
-            .map(|entries| {
-                entries
-                    .into_iter()
-                    .enumerate()
-                    .map(|(j, f)| (j as u8, f))
-                    .collect()
-            })
+            .map(|entries| entries.into_iter().enumerate().map(|(j, f)| (j as u8, f)).collect())
             .collect::<Vec<Vec<(u8, Form)>>>();
         prop::collection::vec(rule, 0..4).prop_map(move |rules| WellFormed {
             alg: alg.clone(),

@@ -36,18 +36,9 @@ fn guide_blocks_import_the_same_with_or_without_line_breaks() {
         let run_together = import_golden(block);
         let with_breaks = import_golden(&format!("{block}_lines"));
         assert_eq!(with_breaks.package, run_together.package, "{block}");
-        let shown = |import: &Import| {
-            import
-                .warnings
-                .iter()
-                .map(|w| w.to_string())
-                .collect::<Vec<_>>()
-        };
+        let shown = |import: &Import| import.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>();
         assert_eq!(shown(&with_breaks), shown(&run_together), "{block}");
-        assert!(
-            run_together.warnings.iter().all(|w| w.line == 1),
-            "{block}: one line"
-        );
+        assert!(run_together.warnings.iter().all(|w| w.line == 1), "{block}: one line");
     }
 }
 
@@ -76,47 +67,23 @@ fn the_whole_guide_gives_every_knob_and_only_zones_and_policies_stay_behind() {
         assert_eq!(package.get(alg, option), Some(value), "{option}");
     }
     assert_eq!(package.get("source", "address_persistent"), Some("1"));
-    assert_eq!(
-        package.get_list("pool1", "address"),
-        Some(&["10.10.10.1-10.10.10.10".to_owned()][..])
-    );
+    assert_eq!(package.get_list("pool1", "address"), Some(&["10.10.10.1-10.10.10.10".to_owned()][..]));
     assert_eq!(package.get("rs1", "from_zone"), Some("green"));
     assert_eq!(package.get("rs1", "to_zone"), Some("red"));
     assert_eq!(package.get("r1", "rule_set"), Some("rs1"));
-    assert_eq!(
-        package.get_list("r1", "source_address"),
-        Some(&["1.1.1.0/24".to_owned()][..])
-    );
-    assert_eq!(
-        package.get_list("r1", "destination_address"),
-        Some(&["2.2.2.0/24".to_owned()][..])
-    );
+    assert_eq!(package.get_list("r1", "source_address"), Some(&["1.1.1.0/24".to_owned()][..]));
+    assert_eq!(package.get_list("r1", "destination_address"), Some(&["2.2.2.0/24".to_owned()][..]));
     assert_eq!(package.get("r1", "source_nat"), Some("pool1"));
 
-    let types: Vec<&str> = package
-        .sections()
-        .iter()
-        .map(|s| s.section_type())
-        .collect();
+    let types: Vec<&str> = package.sections().iter().map(|s| s.section_type()).collect();
     assert_eq!(types, ["alg", "nat", "pool", "rule_set", "rule"]);
 
     // 2 address-book statements and 3 + 4 policy statements; nothing else.
     assert_eq!(imported.warnings.len(), 9, "{:#?}", imported.warnings);
     for warning in &imported.warnings {
         assert_eq!(warning.kind, WarningKind::NotMapped);
-        let path = warning
-            .statement
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ");
-        assert!(
-            matches!(
-                path.as_str(),
-                "set security zones" | "set security policies"
-            ),
-            "{warning}"
-        );
+        let path = warning.statement.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+        assert!(matches!(path.as_str(), "set security zones" | "set security policies"), "{warning}");
     }
 }
 
@@ -132,11 +99,7 @@ fn every_statement_of_every_guide_block_is_either_mapped_or_reported() {
             let after = junos::import(&lines[..n].join("\n"));
             let mapped = after.package != before.package;
             let reported = after.warnings.len() > before.warnings.len();
-            assert!(
-                mapped != reported,
-                "{block}: '{}' mapped {mapped}, reported {reported}",
-                lines[n - 1]
-            );
+            assert!(mapped != reported, "{block}: '{}' mapped {mapped}, reported {reported}", lines[n - 1]);
             before = after;
         }
     }
@@ -234,11 +197,7 @@ fn import_golden(name: &str) -> Import {
 fn render(imported: &Import) -> String {
     let text = uci::write(&imported.package);
     let reparsed = uci::parse(&text, "imported").unwrap();
-    assert_eq!(
-        uci::write(&reparsed),
-        text,
-        "the imported UCI does not read back as written"
-    );
+    assert_eq!(uci::write(&reparsed), text, "the imported UCI does not read back as written");
     let mut out = format!("---- uci ----\n{text}---- warnings ----\n");
     for warning in &imported.warnings {
         out.push_str(&format!("line {}: {warning}\n", warning.line));

@@ -49,7 +49,19 @@ const CASES: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("pool", "proxy_arp", &["0", "1", "on"]),
-    ("rule", "source_address", &["192.168.1.0/24", "192.168.1.10", "192.168.1.77/24", "10.0.0.0/08", "192.168.1.0/33", "192.168.1.x", "192.168.1.0/"]),
+    (
+        "rule",
+        "source_address",
+        &[
+            "192.168.1.0/24",
+            "192.168.1.10",
+            "192.168.1.77/24",
+            "10.0.0.0/08",
+            "192.168.1.0/33",
+            "192.168.1.x",
+            "192.168.1.0/",
+        ],
+    ),
     ("rule", "destination_address", &["0.0.0.0/0", "198.51.100.1", "10.0.0.0/8/8"]),
 ];
 
@@ -92,7 +104,17 @@ fn config_with(section_type: &str, option: &str, value: &str, with: &[(&str, &st
     if !(section_type == "alg" && option == "enabled") {
         alg.push_str("\toption enabled '1'\n");
     }
-    for name in ["enabled", "state_timeout", "esp_gate_timeout", "esp_session_timeout", "ike_port", "natt_port", "binding_linger", "queue_num", "fail_open"] {
+    for name in [
+        "enabled",
+        "state_timeout",
+        "esp_gate_timeout",
+        "esp_session_timeout",
+        "ike_port",
+        "natt_port",
+        "binding_linger",
+        "queue_num",
+        "fail_open",
+    ] {
         alg.push_str(&item("alg", name));
     }
     let nat = format!("config nat 'source'\n{}", item("nat", "address_persistent"));
@@ -127,7 +149,8 @@ fn message_about(section_type: &str, option: &str, value: &str, with: &[(&str, &
     let Err(problems) = AlgConfig::load(&text, "/etc/config/ike-esp-alg") else {
         return "null".to_string();
     };
-    let ours: Vec<String> = problems.iter().filter(|p| p.option.as_deref() == Some(option)).map(|p| p.kind.to_string()).collect();
+    let ours: Vec<String> =
+        problems.iter().filter(|p| p.option.as_deref() == Some(option)).map(|p| p.kind.to_string()).collect();
     let others = problems.iter().filter(|p| !with.iter().any(|(n, _)| p.option.as_deref() == Some(*n))).count();
     assert!(ours.len() <= 1, "{section_type}.{option}={value:?}: {problems:?}\n{text}");
     assert_eq!(others, ours.len(), "{section_type}.{option}={value:?}: other problems too: {problems:?}");
@@ -153,7 +176,8 @@ fn check_messages_for_every_value_the_settings_view_validates() {
     }
     for (option, value, with) in PORT_PAIRS {
         let message = message_about("alg", option, value, with);
-        let with_json: Vec<String> = with.iter().map(|(n, v)| format!("{}: {}", json_string(n), json_string(v))).collect();
+        let with_json: Vec<String> =
+            with.iter().map(|(n, v)| format!("{}: {}", json_string(n), json_string(v))).collect();
         rows.push(format!(
             "  {{\"section\": \"alg\", \"option\": {}, \"value\": {}, \"with\": {{{}}}, \"message\": {message}}}",
             json_string(option),

@@ -13,12 +13,12 @@
 
 mod support;
 
-use support::netns::{root_tools, Netns};
 use ike_esp_alg::shell::nfqueue::{NfQueue, NfQueueError, NfVerdict, QueueSettings, QueuedPacket};
 use ike_esp_alg::wire::{internet_checksum, IpProtocol, Ipv4Packet, UdpDatagram};
 use std::net::{Ipv4Addr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
+use support::netns::{root_tools, Netns};
 
 const QUEUE_NUM: u16 = 4242;
 const PORT: u16 = 9;
@@ -32,7 +32,21 @@ fn queued_datagrams_get_their_verdicts_in_a_namespace() {
     let queue = QUEUE_NUM.to_string();
     netns.exec(
         iptables,
-        &["-t", "raw", "-A", "OUTPUT", "-p", "udp", "--dport", &port, "-j", "NFQUEUE", "--queue-num", &queue, "--queue-bypass"],
+        &[
+            "-t",
+            "raw",
+            "-A",
+            "OUTPUT",
+            "-p",
+            "udp",
+            "--dport",
+            &port,
+            "-j",
+            "NFQUEUE",
+            "--queue-num",
+            &queue,
+            "--queue-bypass",
+        ],
     );
     netns.run_inside(exercise_queue);
 }

@@ -13,7 +13,9 @@ mod support;
 
 use core::time::Duration;
 use ike_esp_alg::engine::{Action, BindingSpec, Direction, EngineConfig, EspSessionSpec, IkeNatSpec, SessionKey};
-use ike_esp_alg::shell::nft::{parse_listed_elements, render_ruleset, DatapathSettings, ListedElement, Nft, QueueBackend};
+use ike_esp_alg::shell::nft::{
+    parse_listed_elements, render_ruleset, DatapathSettings, ListedElement, Nft, QueueBackend,
+};
 use ike_esp_alg::shell::nft_netlink::NftNetlink;
 use ike_esp_alg::wire::Spi;
 use std::net::Ipv4Addr;
@@ -34,7 +36,11 @@ fn session(direction: Direction, spi: u32, translated: Ipv4Addr, idle: u64) -> E
         Direction::Outbound => (C, S),
         Direction::Inbound => (S, N),
     };
-    EspSessionSpec { key: SessionKey { direction, src, dst, spi: Spi(spi) }, translated, idle_timeout: Duration::from_secs(idle) }
+    EspSessionSpec {
+        key: SessionKey { direction, src, dst, spi: Spi(spi) },
+        translated,
+        idle_timeout: Duration::from_secs(idle),
+    }
 }
 
 fn list(nft: &Nft, kind: &str, name: &str) -> Vec<ListedElement> {
@@ -48,7 +54,8 @@ fn expires_of(nft: &Nft, map: &str) -> Duration {
 /// Runs inside the namespace (`nft` children inherit it).
 fn exercise_elements() {
     let nft = Nft::default();
-    let settings = DatapathSettings::from_config(&EngineConfig::default(), Some(N), 7, QueueBackend::XtablesMark(0x1000_0000));
+    let settings =
+        DatapathSettings::from_config(&EngineConfig::default(), Some(N), 7, QueueBackend::XtablesMark(0x1000_0000));
     nft.apply(&render_ruleset(&settings)).expect("the daemon's ruleset applies");
     let mut elements = match NftNetlink::open() {
         Ok(socket) => socket,
@@ -79,12 +86,27 @@ fn exercise_elements() {
     assert!(esp_out[0].expires.unwrap() <= Duration::from_secs(30));
     assert_eq!(list(&nft, "set", "esp_out_keys")[0].key, esp_out[0].key);
     let esp_in = list(&nft, "map", "esp_in");
-    assert_eq!((esp_in[0].key.clone(), esp_in[0].value.clone()), (vec!["198.51.100.1".into(), "203.0.113.7".into(), "22136".into()], vec!["192.168.1.10".to_string()]));
-    assert!(list(&nft, "set", "esp_out_keys").iter().all(|e| e.key != esp_in[0].key), "inbound SAs are tested by their map alone");
+    assert_eq!(
+        (esp_in[0].key.clone(), esp_in[0].value.clone()),
+        (vec!["198.51.100.1".into(), "203.0.113.7".into(), "22136".into()], vec!["192.168.1.10".to_string()])
+    );
+    assert!(
+        list(&nft, "set", "esp_out_keys").iter().all(|e| e.key != esp_in[0].key),
+        "inbound SAs are tested by their map alone"
+    );
     let ike = list(&nft, "map", "ike_nat");
-    assert_eq!((ike[0].key.clone(), ike[0].value.clone()), (vec!["192.168.1.10".into(), "500".into(), "198.51.100.1".into(), "500".into()], vec!["203.0.113.7".to_string(), "501".to_string()]));
+    assert_eq!(
+        (ike[0].key.clone(), ike[0].value.clone()),
+        (
+            vec!["192.168.1.10".into(), "500".into(), "198.51.100.1".into(), "500".into()],
+            vec!["203.0.113.7".to_string(), "501".to_string()]
+        )
+    );
     let bindings = list(&nft, "map", "bindings");
-    assert_eq!((bindings[0].key.clone(), bindings[0].value.clone()), (vec!["192.168.1.10".to_string()], vec!["203.0.113.7".to_string()]));
+    assert_eq!(
+        (bindings[0].key.clone(), bindings[0].value.clone()),
+        (vec!["192.168.1.10".to_string()], vec!["203.0.113.7".to_string()])
+    );
     assert_eq!(list(&nft, "set", "bound_clients")[0].key, ["192.168.1.10"]);
 
     // A refresh restarts the kernel's timeout (re-adding alone does not, see the module doc).
@@ -119,12 +141,20 @@ fn exercise_elements() {
         Action::RemoveBinding(binding),
     ];
     assert_eq!(elements.apply_actions(&removals), vec![]);
-    for (kind, name) in [("map", "esp_out"), ("set", "esp_out_keys"), ("map", "esp_in"), ("map", "ike_nat"), ("map", "bindings"), ("set", "bound_clients")] {
+    for (kind, name) in [
+        ("map", "esp_out"),
+        ("set", "esp_out_keys"),
+        ("map", "esp_in"),
+        ("map", "ike_nat"),
+        ("map", "bindings"),
+        ("set", "bound_clients"),
+    ] {
         assert_eq!(list(&nft, kind, name), vec![], "{name} emptied");
     }
 
     // Thousands at once: several transactions and several messages per set.
-    let many: Vec<Action> = (0..3000u32).map(|i| Action::InstallEspSession(session(Direction::Outbound, 0x10_0000 + i, N, 300))).collect();
+    let many: Vec<Action> =
+        (0..3000u32).map(|i| Action::InstallEspSession(session(Direction::Outbound, 0x10_0000 + i, N, 300))).collect();
     assert_eq!(elements.apply_actions(&many), vec![]);
     assert_eq!(list(&nft, "map", "esp_out").len(), 3000);
     assert_eq!(list(&nft, "set", "esp_out_keys").len(), 3000);
@@ -133,18 +163,26 @@ fn exercise_elements() {
     let mut dumped = Vec::new();
     elements
         .dump_set("esp_out", |e| {
-            dumped.push((e.esp_key().expect("an SA key"), e.value.map(<[u8]>::to_vec), e.expires.expect("expiry"), e.counter))
+            dumped.push((
+                e.esp_key().expect("an SA key"),
+                e.value.map(<[u8]>::to_vec),
+                e.expires.expect("expiry"),
+                e.counter,
+            ))
         })
         .expect("dump");
     assert_eq!(dumped.len(), 3000);
-    let (key, value, expires, counter) = dumped.iter().find(|(k, ..)| k.2 == Spi(0x10_0000)).expect("the first element");
+    let (key, value, expires, counter) =
+        dumped.iter().find(|(k, ..)| k.2 == Spi(0x10_0000)).expect("the first element");
     assert_eq!((key.0, key.1), (C, S));
     assert_eq!(value.as_deref(), Some(N.octets().as_slice()));
     assert!(*expires <= Duration::from_secs(300) && *expires > Duration::from_secs(250), "{expires:?}");
     assert_eq!(*counter, Some((0, 0)), "the map counts each SA's packets");
     // The named counters come from one object dump.
     let mut counters = Vec::new();
-    elements.dump_counters(|name, packets, bytes| counters.push((name.to_string(), packets, bytes))).expect("counter dump");
+    elements
+        .dump_counters(|name, packets, bytes| counters.push((name.to_string(), packets, bytes)))
+        .expect("counter dump");
     counters.sort();
     let names: Vec<&str> = counters.iter().map(|(n, ..)| n.as_str()).collect();
     assert_eq!(names, ["queued_esp_in", "queued_esp_out", "queued_ike", "queued_natt"]);

@@ -82,11 +82,8 @@ fn configuration_is_a_conffile() {
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect();
-    let configs: BTreeSet<String> = installs()
-        .into_iter()
-        .filter(|i| i.dest.starts_with("etc/config/"))
-        .map(|i| format!("/{}", i.dest))
-        .collect();
+    let configs: BTreeSet<String> =
+        installs().into_iter().filter(|i| i.dest.starts_with("etc/config/")).map(|i| format!("/{}", i.dest)).collect();
     assert!(configs.contains("/etc/config/ike-esp-alg"));
     assert_eq!(conffiles, configs);
 }
@@ -96,7 +93,11 @@ fn recipe_uses_the_feed_rust_support_and_the_datapath_modules() {
     let makefile = makefile();
     let variable = |name: &str| -> String {
         let prefix = format!("{name}:=");
-        let line = makefile.lines().map(str::trim).find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{name} not set"));
+        let line = makefile
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("{name} not set"));
         line.trim_start_matches(&prefix).to_owned()
     };
     assert!(makefile.contains("../../lang/rust/rust-package.mk"));
@@ -105,7 +106,9 @@ fn recipe_uses_the_feed_rust_support_and_the_datapath_modules() {
     assert!(makefile.contains("$(eval $(call BuildPackage,ike-esp-alg))"));
     assert!(makefile.contains("CARGO_PKG_VARS += CARGO_PROFILE_RELEASE_PANIC=abort"));
     let depends: Vec<String> = variable("DEPENDS").split_whitespace().map(str::to_owned).collect();
-    for module in ["$(RUST_ARCH_DEPENDS)", "+kmod-nft-queue", "+kmod-nfnetlink-queue", "+kmod-nft-nat", "+nftables-json"] {
+    for module in
+        ["$(RUST_ARCH_DEPENDS)", "+kmod-nft-queue", "+kmod-nfnetlink-queue", "+kmod-nft-nat", "+nftables-json"]
+    {
         assert!(depends.iter().any(|d| d == module), "DEPENDS lacks {module}: {depends:?}");
     }
     let cargo = fs::read_to_string(root().join("Cargo.toml")).unwrap();
@@ -173,7 +176,8 @@ fn init_script_is_procd_with_reload_by_signal() {
 
 #[test]
 fn shellcheck_passes() {
-    let scripts = ["files/etc/init.d/ike-esp-alg", "files/etc/uci-defaults/90-ike-esp-alg", "files/usr/libexec/rpcd/ike-esp-alg"];
+    let scripts =
+        ["files/etc/init.d/ike-esp-alg", "files/etc/uci-defaults/90-ike-esp-alg", "files/usr/libexec/rpcd/ike-esp-alg"];
     let version = Command::new("shellcheck").arg("--version").output();
     if !version.is_ok_and(|o| o.status.success()) {
         eprintln!("shellcheck_passes: SKIPPED, shellcheck is not installed (apt-get install shellcheck)");
@@ -210,7 +214,12 @@ assert write == ["clear"], write
 assert sorted(read + write) == sorted(methods), (read, write, sorted(methods))
 "#;
     let acl = root().join("files/usr/share/rpcd/acl.d/ike-esp-alg.json");
-    let output = Command::new("python3").args(["-c", check]).arg(String::from_utf8(list.stdout).unwrap()).arg(acl).output().unwrap();
+    let output = Command::new("python3")
+        .args(["-c", check])
+        .arg(String::from_utf8(list.stdout).unwrap())
+        .arg(acl)
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
@@ -263,7 +272,10 @@ fn installs() -> Vec<Install> {
                 [m, source, dest] if m.starts_with("$(INSTALL_") && *m != "$(INSTALL_DIR)" => Some(Install {
                     macro_name: m.trim_start_matches("$(").trim_end_matches(')').to_owned(),
                     source: (*source).to_owned(),
-                    dest: dest.strip_prefix("$(1)/").unwrap_or_else(|| panic!("destination outside $(1): {line}")).to_owned(),
+                    dest: dest
+                        .strip_prefix("$(1)/")
+                        .unwrap_or_else(|| panic!("destination outside $(1): {line}"))
+                        .to_owned(),
                 }),
                 [m, ..] if m.starts_with("$(INSTALL_") && *m != "$(INSTALL_DIR)" => {
                     panic!("install line not of the form $(INSTALL_X) SOURCE $(1)/DEST: {line}")
@@ -394,7 +406,8 @@ fn luci_app_install_lines_mirror_its_files_exactly() {
             _ => panic!("unexpected install line: {line}"),
         }
     }
-    let mut present: BTreeSet<String> = files_under(&app.join("htdocs")).into_iter().map(|f| format!("htdocs/{f}")).collect();
+    let mut present: BTreeSet<String> =
+        files_under(&app.join("htdocs")).into_iter().map(|f| format!("htdocs/{f}")).collect();
     present.extend(files_under(&app.join("root")).into_iter().map(|f| format!("root/{f}")));
     assert_eq!(installed, present);
     assert!(makefile.contains("DEPENDS:=+ike-esp-alg +luci-base"));

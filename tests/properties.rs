@@ -10,7 +10,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use ike_esp_alg::engine::{
-    AddressRange, ClearScope, Direction, Engine, EngineConfig, GateState, Ipv4Net, Limits, PoolConfig, SourceNat, Verdict,
+    AddressRange, ClearScope, Direction, Engine, EngineConfig, GateState, Ipv4Net, Limits, PoolConfig, SourceNat,
+    Verdict,
 };
 use ike_esp_alg::time::Instant;
 use ike_esp_alg::wire::build::{self, IkeHeader};
@@ -34,12 +35,33 @@ fn server(n: u8) -> Ipv4Addr {
 #[derive(Clone, Debug)]
 enum Op {
     /// Phase-1 message from the client (creates the IKE SA and flow).
-    Phase1 { c: u8, s: u8 },
+    Phase1 {
+        c: u8,
+        s: u8,
+    },
     /// Phase-2 message; `inbound` means from the server.
-    Phase2 { c: u8, s: u8, v2: bool, msgid: u32, inbound: bool, response: bool },
-    EspOut { c: u8, s: u8, spi: u32 },
-    EspIn { s: u8, nat: u8, spi: u32 },
-    NatT { c: u8, s: u8 },
+    Phase2 {
+        c: u8,
+        s: u8,
+        v2: bool,
+        msgid: u32,
+        inbound: bool,
+        response: bool,
+    },
+    EspOut {
+        c: u8,
+        s: u8,
+        spi: u32,
+    },
+    EspIn {
+        s: u8,
+        nat: u8,
+        spi: u32,
+    },
+    NatT {
+        c: u8,
+        s: u8,
+    },
     Garbage(Vec<u8>),
     Advance(u64),
     Clear(Option<u8>),
@@ -62,7 +84,8 @@ fn op() -> impl Strategy<Value = Op> {
 fn config(use_pool: bool) -> EngineConfig {
     let mut config = EngineConfig::default();
     if use_pool {
-        config.pools = vec![PoolConfig { name: "p".into(), ranges: vec![AddressRange::new(POOL[0], POOL[1]).unwrap()] }];
+        config.pools =
+            vec![PoolConfig { name: "p".into(), ranges: vec![AddressRange::new(POOL[0], POOL[1]).unwrap()] }];
         config.rules[0].source_nat = SourceNat::Pool(0);
     }
     // Rules name the LAN as their sources, as a zone-based rule does.
@@ -120,7 +143,15 @@ impl Run {
             }
             Op::Phase2 { c, s, v2, msgid, inbound, response } => {
                 let exchange = if *v2 { ExchangeType::CREATE_CHILD_SA } else { ExchangeType::QUICK_MODE };
-                let flags = if *v2 { if *response { IkeFlags::V2_RESPONSE } else { IkeFlags::V2_INITIATOR } } else { 1 };
+                let flags = if *v2 {
+                    if *response {
+                        IkeFlags::V2_RESPONSE
+                    } else {
+                        IkeFlags::V2_INITIATOR
+                    }
+                } else {
+                    1
+                };
                 let h = ike_header(*c, *s, *v2, exchange, flags, *msgid);
                 let sas = self.engine.ike_sa_status(self.now);
                 let (bytes, target) = if *inbound {
@@ -169,7 +200,9 @@ impl Run {
                     .engine
                     .session_status(self.now)
                     .into_iter()
-                    .filter(|x| x.direction == Direction::Inbound && x.server == server(*s) && x.nat == nat_addr && x.spi == spi)
+                    .filter(|x| {
+                        x.direction == Direction::Inbound && x.server == server(*s) && x.nat == nat_addr && x.spi == spi
+                    })
                     .map(|x| x.client)
                     .collect();
                 allowed.extend(
@@ -183,10 +216,17 @@ impl Run {
                 let verdict = self.packet(&build::esp(server(*s), nat_addr, spi, 1, 16));
                 if let Verdict::AcceptTranslated(t) = verdict {
                     let to = t.new_dst.expect("inbound rewrites the destination");
-                    prop_assert!(allowed.contains(&to), "inbound ESP {spi} from {} to {nat_addr} delivered to {to}, allowed {allowed:?}", server(*s));
+                    prop_assert!(
+                        allowed.contains(&to),
+                        "inbound ESP {spi} from {} to {nat_addr} delivered to {to}, allowed {allowed:?}",
+                        server(*s)
+                    );
                 }
                 let ours = nat_addr == WAN || self.use_pool;
-                prop_assert!(!ours || verdict != Verdict::Accept, "inbound ESP to a NAT address is never passed untranslated");
+                prop_assert!(
+                    !ours || verdict != Verdict::Accept,
+                    "inbound ESP to a NAT address is never passed untranslated"
+                );
             }
             Op::NatT { c, s } => {
                 let h = ike_header(*c, *s, true, ExchangeType::INFORMATIONAL, IkeFlags::V2_INITIATOR, 3);
@@ -224,7 +264,13 @@ impl Run {
             }
             if g.direction == Direction::Inbound && g.state == GateState::Open {
                 if let Some(other) = open_inbound.insert((g.server, g.nat), g.client) {
-                    prop_assert!(false, "two open inbound gates for ({}, {}): {other} and {}", g.server, g.nat, g.client);
+                    prop_assert!(
+                        false,
+                        "two open inbound gates for ({}, {}): {other} and {}",
+                        g.server,
+                        g.nat,
+                        g.client
+                    );
                 }
             }
         }
@@ -240,7 +286,8 @@ impl Run {
         let live = sizes.sessions + sizes.ike_sas + sizes.ike_flows + sizes.pairs + sizes.gate_slots + sizes.bindings;
         prop_assert!(sizes.timers <= 2 * live + 64, "{} timers for {live} entries", sizes.timers);
         for b in self.engine.binding_status(self.now) {
-            let per_client_sessions = self.engine.session_status(self.now).iter().filter(|s| s.client == b.client).count();
+            let per_client_sessions =
+                self.engine.session_status(self.now).iter().filter(|s| s.client == b.client).count();
             prop_assert!(per_client_sessions <= limits.max_sessions_per_client as usize);
             prop_assert_eq!(per_client_sessions as u32, b.sessions, "binding reference count for {}", b.client);
         }

@@ -1,7 +1,13 @@
 //! Scenario tests in virtual time: one per behaviour of SPEC §3, named after it.
 //!
 //! Addresses: clients 192.168.1.10+, servers 198.51.100.1-2, WAN 203.0.113.7.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, clippy::field_reassign_with_default)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::field_reassign_with_default
+)]
 
 mod common;
 
@@ -185,7 +191,12 @@ fn esp_sessions_expire_after_esp_session_timeout_of_idleness_measured_by_the_ker
     lab.advance_secs(1_000);
     // The kernel saw traffic on the outbound SA at t = 1000 s, none on the inbound one.
     let out_key = lab.engine.session_status(lab.now).into_iter().find(|s| s.direction == Direction::Outbound).unwrap();
-    let key = ike_esp_alg::engine::SessionKey { direction: Direction::Outbound, src: a.client, dst: SERVER, spi: out_key.spi };
+    let key = ike_esp_alg::engine::SessionKey {
+        direction: Direction::Outbound,
+        src: a.client,
+        dst: SERVER,
+        spi: out_key.spi,
+    };
     lab.engine.handle_session_activity(
         key,
         ike_esp_alg::engine::ActivityReport { packets: 10, bytes: 1500, last_seen: lab.now },
@@ -222,7 +233,9 @@ fn state_timeout_removes_the_ike_sa_its_flow_and_then_the_binding() {
     assert_eq!(lab.engine.binding_status(lab.now).len(), 1, "binding lingers");
     lab.advance_secs(60);
     assert!(lab.engine.binding_status(lab.now).is_empty());
-    assert!(matches!(lab.take_actions().as_slice(), [Action::RemoveBinding(b)] if b.client == a.client && b.nat == WAN));
+    assert!(
+        matches!(lab.take_actions().as_slice(), [Action::RemoveBinding(b)] if b.client == a.client && b.nat == WAN)
+    );
 }
 
 #[test]
@@ -377,7 +390,9 @@ fn a_known_session_reaching_the_queue_is_installed_again() {
     lab.advance_secs(600);
     assert_eq!(lab.send(&a.esp_out(0x4242)), out_translated(WAN));
     let actions = lab.take_actions();
-    assert!(matches!(actions.as_slice(), [Action::InstallEspSession(s)] if s.key.spi == Spi(0x4242) && s.translated == WAN));
+    assert!(
+        matches!(actions.as_slice(), [Action::InstallEspSession(s)] if s.key.spi == Spi(0x4242) && s.translated == WAN)
+    );
     assert_eq!(lab.engine.session_status(lab.now).len(), 1, "still one session");
     assert_eq!(lab.engine.counters().sessions_created_without_gate, 1, "not created twice");
 }
@@ -457,18 +472,27 @@ fn ike_keeps_source_port_500_where_the_tuple_is_free_and_replies_follow_their_fl
     assert_eq!(lab.send(&qm), Verdict::Accept);
     assert_eq!(lab.engine.inbound_gate_holder(SERVER, WAN).map(|p| p.client), Some(b.client));
     // IKE to a NAT port no flow uses is left to the kernel.
-    let stray = build::ike(SERVER, 500, WAN, 777, &build::IkeHeader {
-        major_version: 1,
-        exchange: ExchangeType::QUICK_MODE,
-        flags: 1,
-        message_id: ike_esp_alg::wire::MessageId(1),
-        initiator_spi: ike_esp_alg::wire::IkeSpi(1),
-        responder_spi: ike_esp_alg::wire::IkeSpi(2),
-        body_len: 0,
-    });
+    let stray = build::ike(
+        SERVER,
+        500,
+        WAN,
+        777,
+        &build::IkeHeader {
+            major_version: 1,
+            exchange: ExchangeType::QUICK_MODE,
+            flags: 1,
+            message_id: ike_esp_alg::wire::MessageId(1),
+            initiator_spi: ike_esp_alg::wire::IkeSpi(1),
+            responder_spi: ike_esp_alg::wire::IkeSpi(2),
+            body_len: 0,
+        },
+    );
     assert_eq!(lab.send(&stray), Verdict::Accept);
     assert_eq!(lab.engine.counters().ike_inbound_unknown_flow, 1);
-    assert!(lab.actions.iter().any(|a| matches!(a, Action::InstallIkeNat(s) if s.client == b.client && s.nat_port == 501)));
+    assert!(lab
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::InstallIkeNat(s) if s.client == b.client && s.nat_port == 501)));
 }
 
 #[test]
@@ -488,7 +512,10 @@ fn a_client_flooding_phase2_blocks_another_for_at_most_one_gate_timeout() {
         lab.send(&flooder.qm_out(1));
         lab.send(&flooder.qm_out(1000 + step));
         // The victim starts at t = 1 s and retransmits every second.
-        if lab.now >= Instant::from_secs(1) && lab.now.as_millis() % 1000 == 0 && lab.send(&victim.qm_out(7)) == Verdict::Accept {
+        if lab.now >= Instant::from_secs(1)
+            && lab.now.as_millis() % 1000 == 0
+            && lab.send(&victim.qm_out(7)) == Verdict::Accept
+        {
             victim_in_at = Some(lab.now);
         }
     }
@@ -534,8 +561,14 @@ fn a_snapshot_taken_back_by_a_new_engine_keeps_sessions_bindings_and_flows() {
     let mut restarted = Lab::new(pool_config("203.0.113.20", "203.0.113.20"));
     restarted.now = lab.now;
     assert_eq!(restarted.engine.restore(restarted.now, &decoded), 0);
-    let before: Vec<_> = lab.engine.session_status(lab.now).into_iter().map(|s| (s.client, s.direction, s.spi, s.nat, s.idle)).collect();
-    let after: Vec<_> = restarted.engine.session_status(restarted.now).into_iter().map(|s| (s.client, s.direction, s.spi, s.nat, s.idle)).collect();
+    let before: Vec<_> =
+        lab.engine.session_status(lab.now).into_iter().map(|s| (s.client, s.direction, s.spi, s.nat, s.idle)).collect();
+    let after: Vec<_> = restarted
+        .engine
+        .session_status(restarted.now)
+        .into_iter()
+        .map(|s| (s.client, s.direction, s.spi, s.nat, s.idle))
+        .collect();
     assert_eq!(before, after);
     let installs = restarted.take_actions();
     assert_eq!(installs.iter().filter(|a| matches!(a, Action::InstallEspSession(_))).count(), 4);

@@ -3,7 +3,13 @@
 //! renderer from an engine driven through a scenario in virtual time (two clients behind
 //! one NAT address, one with learned sessions, one with its gates open), and of an empty
 //! engine. `tests/luci/` reads the same files. `UPDATE_GOLDEN=1` rewrites them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, clippy::field_reassign_with_default)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::field_reassign_with_default
+)]
 
 mod common;
 mod support;
@@ -77,7 +83,10 @@ fn busy_lab() -> Lab {
     }
     assert!(matches!(lab.send(&first.esp_in(nat, 0xa000_0002)), Verdict::AcceptTranslated(_)));
     lab.advance_secs(30);
-    assert_eq!(lab.send(&second.esp_in(nat, 0x0bad_f00d)), Verdict::Drop(ike_esp_alg::engine::DropReason::InboundEspWithoutGate));
+    assert_eq!(
+        lab.send(&second.esp_in(nat, 0x0bad_f00d)),
+        Verdict::Drop(ike_esp_alg::engine::DropReason::InboundEspWithoutGate)
+    );
     lab.send(&second.qm_out(2));
     let reply = second.qm_in(&lab, 2);
     lab.send(&reply);

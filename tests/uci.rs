@@ -39,46 +39,23 @@ fn golden_files() {
 fn the_error_from_the_brief_reads_as_one_line() {
     let text = "package ike-esp-alg\n".to_owned() + &"\n".repeat(10) + "config \n";
     let error = uci::parse(&text, FILE).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "/etc/config/ike-esp-alg:12:8: expected section type after 'config'"
-    );
+    assert_eq!(error.to_string(), "/etc/config/ike-esp-alg:12:8: expected section type after 'config'");
     assert_eq!((error.line, error.column), (12, 8));
-    assert_eq!(
-        error.kind,
-        ErrorKind::MissingArgument {
-            command: "config",
-            what: "section type"
-        }
-    );
+    assert_eq!(error.kind, ErrorKind::MissingArgument { command: "config", what: "section type" });
 }
 
 #[test]
 fn lookups_by_reference() {
-    let text =
-        "config pool\n\tlist address '10.0.0.1'\nconfig pool 'p2'\n\toption address '10.0.0.2'\n";
+    let text = "config pool\n\tlist address '10.0.0.1'\nconfig pool 'p2'\n\toption address '10.0.0.2'\n";
     let package = uci::parse(text, FILE).unwrap();
-    assert_eq!(
-        package.get_list("@pool[0]", "address"),
-        Some(&["10.0.0.1".to_owned()][..])
-    );
-    assert_eq!(
-        package.get("@pool[0]", "address"),
-        None,
-        "a list is not a single value"
-    );
+    assert_eq!(package.get_list("@pool[0]", "address"), Some(&["10.0.0.1".to_owned()][..]));
+    assert_eq!(package.get("@pool[0]", "address"), None, "a list is not a single value");
     assert_eq!(package.get("@pool[-1]", "address"), Some("10.0.0.2"));
     assert_eq!(package.get("p2", "address"), Some("10.0.0.2"));
-    assert_eq!(
-        package.get_list("p2", "address"),
-        Some(&["10.0.0.2".to_owned()][..])
-    );
+    assert_eq!(package.get_list("p2", "address"), Some(&["10.0.0.2".to_owned()][..]));
     assert_eq!(package.sections_of_type("pool").count(), 2);
     let second = package.section_by_ref("@pool[1]").unwrap();
-    assert_eq!(
-        (second.line(), second.option_line("address")),
-        (Some(3), Some(4))
-    );
+    assert_eq!((second.line(), second.option_line("address")), (Some(3), Some(4)));
 }
 
 #[test]
@@ -89,11 +66,7 @@ fn building_in_code_then_writing() {
     let pool = package.named_section_mut("pool", "pool1").unwrap();
     pool.add_list("address", "10.10.10.1-10.10.10.10").unwrap();
     pool.add_list("address", "it's").unwrap();
-    package
-        .add_anonymous_section("rule")
-        .unwrap()
-        .set_option("source_nat", "interface")
-        .unwrap();
+    package.add_anonymous_section("rule").unwrap().set_option("source_nat", "interface").unwrap();
     let expected = concat!(
         "package ike-esp-alg\n",
         "\n",
@@ -109,11 +82,7 @@ fn building_in_code_then_writing() {
         "\n",
     );
     assert_eq!(uci::write(&package), expected);
-    assert_eq!(
-        package.section("pool1").unwrap().line(),
-        None,
-        "built in code: no line"
-    );
+    assert_eq!(package.section("pool1").unwrap().line(), None, "built in code: no line");
     assert!(Package::with_name("ike esp").is_err());
 }
 
@@ -122,10 +91,7 @@ fn golden_dir() -> PathBuf {
 }
 
 /// A package's data without line numbers: package name, then (type, name, options) per section.
-type Data = (
-    Option<String>,
-    Vec<(String, Option<String>, Vec<(String, Value)>)>,
-);
+type Data = (Option<String>, Vec<(String, Option<String>, Vec<(String, Value)>)>);
 
 /// The data of a package, for comparing a re-parse with the original.
 fn data(package: &Package) -> Data {
@@ -133,15 +99,8 @@ fn data(package: &Package) -> Data {
         .sections()
         .iter()
         .map(|s| {
-            let options = s
-                .options()
-                .map(|(k, v)| (k.to_owned(), v.clone()))
-                .collect();
-            (
-                s.section_type().to_owned(),
-                s.name().map(str::to_owned),
-                options,
-            )
+            let options = s.options().map(|(k, v)| (k.to_owned(), v.clone())).collect();
+            (s.section_type().to_owned(), s.name().map(str::to_owned), options)
         })
         .collect();
     (package.name().map(str::to_owned), sections)
@@ -157,24 +116,12 @@ fn dump(package: &Package) -> String {
     }
     for section in package.sections() {
         let section_type = section.section_type();
-        let index = package
-            .sections_of_type(section_type)
-            .position(|s| std::ptr::eq(s, section))
-            .unwrap();
+        let index = package.sections_of_type(section_type).position(|s| std::ptr::eq(s, section)).unwrap();
         let reference = format!("@{section_type}[{index}]");
-        assert!(std::ptr::eq(
-            package.section_by_ref(&reference).unwrap(),
-            section
-        ));
-        let name = section
-            .name()
-            .map_or("(anonymous)".to_owned(), |n| format!("{n:?}"));
+        assert!(std::ptr::eq(package.section_by_ref(&reference).unwrap(), section));
+        let name = section.name().map_or("(anonymous)".to_owned(), |n| format!("{n:?}"));
         let line = section.line().unwrap();
-        writeln!(
-            out,
-            "{reference} type {section_type:?} name {name} (line {line})"
-        )
-        .unwrap();
+        writeln!(out, "{reference} type {section_type:?} name {name} (line {line})").unwrap();
         for (option, value) in section.options() {
             match value {
                 Value::Option(v) => {

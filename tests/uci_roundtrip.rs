@@ -75,18 +75,12 @@ fn build(package_name: Option<&str>, steps: &[Step]) -> Package {
                 current = Some("@[-1]".to_owned());
             }
             Step::SetOption { name, value } => {
-                if let Some(section) = current
-                    .as_deref()
-                    .and_then(|r| package.section_by_ref_mut(r))
-                {
+                if let Some(section) = current.as_deref().and_then(|r| package.section_by_ref_mut(r)) {
                     section.set_option(name, value).unwrap();
                 }
             }
             Step::AddList { name, value } => {
-                if let Some(section) = current
-                    .as_deref()
-                    .and_then(|r| package.section_by_ref_mut(r))
-                {
+                if let Some(section) = current.as_deref().and_then(|r| package.section_by_ref_mut(r)) {
                     section.add_list(name, value).unwrap();
                 }
             }
@@ -95,25 +89,15 @@ fn build(package_name: Option<&str>, steps: &[Step]) -> Package {
     package
 }
 
-type Data = (
-    Option<String>,
-    Vec<(String, Option<String>, Vec<(String, Value)>)>,
-);
+type Data = (Option<String>, Vec<(String, Option<String>, Vec<(String, Value)>)>);
 
 fn data(package: &Package) -> Data {
     let sections = package
         .sections()
         .iter()
         .map(|s| {
-            let options = s
-                .options()
-                .map(|(k, v)| (k.to_owned(), v.clone()))
-                .collect();
-            (
-                s.section_type().to_owned(),
-                s.name().map(str::to_owned),
-                options,
-            )
+            let options = s.options().map(|(k, v)| (k.to_owned(), v.clone())).collect();
+            (s.section_type().to_owned(), s.name().map(str::to_owned), options)
         })
         .collect();
     (package.name().map(str::to_owned), sections)

@@ -150,7 +150,11 @@ pub fn render_text(engine: &Engine, now: Instant, part: Part, shell: &ShellCount
         let list = engine.ike_sa_status(now);
         let _ = writeln!(o, "IKE ALG state: {}", list.len());
         if !list.is_empty() {
-            let _ = writeln!(o, "  {:<15} {:<21} {:<21} {:<6} {:<16} {:>6} {:>8}", "Client", "NAT", "Server", "IKE", "Initiator SPI", "Idle", "Expires");
+            let _ = writeln!(
+                o,
+                "  {:<15} {:<21} {:<21} {:<6} {:<16} {:>6} {:>8}",
+                "Client", "NAT", "Server", "IKE", "Initiator SPI", "Idle", "Expires"
+            );
         }
         for s in list {
             let _ = writeln!(
@@ -170,7 +174,11 @@ pub fn render_text(engine: &Engine, now: Instant, part: Part, shell: &ShellCount
         let list = engine.gate_status(now);
         let _ = writeln!(o, "ESP gates: {}", list.len());
         if !list.is_empty() {
-            let _ = writeln!(o, "  {:<15} {:<15} {:<15} {:<4} {:<17} {:<16} {:>9}", "Client", "NAT", "Server", "Dir", "State", "Exchange", "Remaining");
+            let _ = writeln!(
+                o,
+                "  {:<15} {:<15} {:<15} {:<4} {:<17} {:<16} {:>9}",
+                "Client", "NAT", "Server", "Dir", "State", "Exchange", "Remaining"
+            );
         }
         for g in list {
             let state = match g.state {
@@ -194,12 +202,20 @@ pub fn render_text(engine: &Engine, now: Instant, part: Part, shell: &ShellCount
         let rows = session_rows(engine.session_status(now));
         let _ = writeln!(o, "ESP sessions: {}", rows.len());
         if !rows.is_empty() {
-            let _ = writeln!(o, "  {:<15} {:<15} {:<15} {:<10} {:<10} {:>10} {:>12} {:>6}", "Client", "NAT", "Server", "SPI in", "SPI out", "Packets", "Bytes", "Idle");
+            let _ = writeln!(
+                o,
+                "  {:<15} {:<15} {:<15} {:<10} {:<10} {:>10} {:>12} {:>6}",
+                "Client", "NAT", "Server", "SPI in", "SPI out", "Packets", "Bytes", "Idle"
+            );
         }
         for r in rows {
             let spi = |s: &Option<SessionStatus>| s.as_ref().map_or_else(|| "-".to_string(), |s| s.spi.to_string());
             let sum = |f: fn(&SessionStatus) -> u64| r.inbound.as_ref().map_or(0, f) + r.outbound.as_ref().map_or(0, f);
-            let idle = [&r.inbound, &r.outbound].iter().filter_map(|s| s.as_ref().map(|s| s.idle.as_secs())).min().unwrap_or(0);
+            let idle = [&r.inbound, &r.outbound]
+                .iter()
+                .filter_map(|s| s.as_ref().map(|s| s.idle.as_secs()))
+                .min()
+                .unwrap_or(0);
             let _ = writeln!(
                 o,
                 "  {:<15} {:<15} {:<15} {:<10} {:<10} {:>10} {:>12} {:>5}s",
@@ -218,7 +234,11 @@ pub fn render_text(engine: &Engine, now: Instant, part: Part, shell: &ShellCount
         let list = engine.binding_status(now);
         let _ = writeln!(o, "Persistent NAT bindings: {}", list.len());
         if !list.is_empty() {
-            let _ = writeln!(o, "  {:<15} {:<15} {:<10} {:>7} {:>6} {:>9}", "Client", "NAT", "Pool", "IKE SAs", "Flows", "Sessions");
+            let _ = writeln!(
+                o,
+                "  {:<15} {:<15} {:<10} {:>7} {:>6} {:>9}",
+                "Client", "NAT", "Pool", "IKE SAs", "Flows", "Sessions"
+            );
         }
         for b in list {
             let _ = writeln!(

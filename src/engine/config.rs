@@ -410,10 +410,7 @@ mod tests {
         let mut c = EngineConfig::default();
         assert_eq!(c.validate(), Ok(()));
         c.timeouts.esp_gate = Duration::from_secs(31);
-        assert_eq!(
-            c.validate().unwrap_err().to_string(),
-            "esp_gate_timeout 31 is out of range (allowed 2-30 seconds)"
-        );
+        assert_eq!(c.validate().unwrap_err().to_string(), "esp_gate_timeout 31 is out of range (allowed 2-30 seconds)");
         let mut c = EngineConfig::default();
         let r = |a: &str, b: &str| AddressRange::new(addr(a), addr(b)).unwrap();
         c.pools = vec![

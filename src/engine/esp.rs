@@ -78,7 +78,8 @@ impl Engine {
             let exchange = p.exchange.as_ref()?;
             (exchange.outbound == Gate::Open).then_some(p.nat)
         });
-        let owed_nat = self.pairs.get(&pair).and_then(|p| (p.exchange.is_none() && p.inbound_owed.is_some()).then_some(p.nat));
+        let owed_nat =
+            self.pairs.get(&pair).and_then(|p| (p.exchange.is_none() && p.inbound_owed.is_some()).then_some(p.nat));
         let result = match (gate_nat, owed_nat) {
             (Some(nat), _) => self
                 .create_session(now, key, key.src, nat, SessionOrigin::Gate, ip_len)
@@ -203,7 +204,8 @@ impl Engine {
             Direction::Inbound => session.translated,
         };
         self.release_binding(now, client, Hold::Session);
-        let spec = EspSessionSpec { key, translated: session.translated, idle_timeout: self.config.timeouts.esp_session };
+        let spec =
+            EspSessionSpec { key, translated: session.translated, idle_timeout: self.config.timeouts.esp_session };
         self.actions.push_back(Action::RemoveEspSession(spec));
         self.push_event(Event::SessionEnded { key, end, packets: session.packets, bytes: session.bytes });
     }

@@ -198,7 +198,8 @@ impl Engine {
         let mut flows: Vec<FlowKey> = self.flows.keys().filter(|f| f.client == client).copied().collect();
         flows.sort_unstable();
         let had_binding = self.bindings.contains_key(&client);
-        let found = had_binding || !sessions.is_empty() || !ike_sas.is_empty() || !pairs.is_empty() || !flows.is_empty();
+        let found =
+            had_binding || !sessions.is_empty() || !ike_sas.is_empty() || !pairs.is_empty() || !flows.is_empty();
         self.counters.sessions_cleared += sessions.len() as u64;
         for key in sessions {
             self.remove_session(now, key, SessionEnd::Cleared);

@@ -10,7 +10,7 @@ use super::output::{DropReason, Event, Table, Verdict};
 use super::table_keys::{FlowKey, IkeSaKey, PairKey, SlotKey, TimerKey, TranslatedFlowKey};
 use super::Engine;
 use crate::time::Instant;
-use crate::wire::{ExchangeType, IkeFlags, IkeInfo, IkeVersion, IkeSpi};
+use crate::wire::{ExchangeType, IkeFlags, IkeInfo, IkeSpi, IkeVersion};
 use std::collections::VecDeque;
 
 impl Engine {
@@ -136,7 +136,12 @@ impl Engine {
 
     /// Why the pair cannot take the slot's inbound gate now, if it cannot. A refused pair
     /// joins the slot's queue, and the holder's gates stop being extended.
-    pub(super) fn inbound_slot_refusal(&mut self, now: Instant, slot_key: SlotKey, pair_key: PairKey) -> Option<DropReason> {
+    pub(super) fn inbound_slot_refusal(
+        &mut self,
+        now: Instant,
+        slot_key: SlotKey,
+        pair_key: PairKey,
+    ) -> Option<DropReason> {
         let max_waiters = self.config.limits.max_waiters_per_gate;
         let slot = self.slots.get_mut(&slot_key)?;
         let reason = match slot.holder {
@@ -156,13 +161,7 @@ impl Engine {
     }
 
     fn drop_phase2(&mut self, pair: PairKey, nat: std::net::Ipv4Addr, ike: &IkeInfo, reason: DropReason) -> Verdict {
-        self.push_event(Event::Phase2Dropped {
-            pair,
-            nat,
-            exchange: ike.exchange,
-            message_id: ike.message_id,
-            reason,
-        });
+        self.push_event(Event::Phase2Dropped { pair, nat, exchange: ike.exchange, message_id: ike.message_id, reason });
         Verdict::Drop(reason)
     }
 
@@ -295,7 +294,10 @@ fn phase2_exchange_id(ike: &IkeInfo) -> Option<ExchangeId> {
             // The request's sender is the original initiator iff I xor R (RFC 7296 §3.1).
             let initiator = ike.flags.has(IkeFlags::V2_INITIATOR);
             let response = ike.flags.has(IkeFlags::V2_RESPONSE);
-            ExchangeKind::CreateChildSa { message_id: ike.message_id, requested_by_original_initiator: initiator != response }
+            ExchangeKind::CreateChildSa {
+                message_id: ike.message_id,
+                requested_by_original_initiator: initiator != response,
+            }
         }
         _ => return None,
     };

@@ -23,8 +23,8 @@ pub use config::{
     MAX_POOL_ADDRESSES,
 };
 pub use output::{
-    Action, BindingSpec, DropReason, EspSessionSpec, Event, IkeNatSpec, SessionEnd, SessionOrigin, Table,
-    Translation, Verdict,
+    Action, BindingSpec, DropReason, EspSessionSpec, Event, IkeNatSpec, SessionEnd, SessionOrigin, Table, Translation,
+    Verdict,
 };
 pub use snapshot::{BindingRecord, IkeFlowRecord, Reinstalled, SessionRecord, Snapshot, SnapshotError};
 pub use stats::Counters;
@@ -214,7 +214,11 @@ impl Engine {
     /// The kernel element of a session the engine holds: its rewrite and idle timeout, as
     /// `Action::InstallEspSession` carries them. For renewing it in the kernel.
     pub fn session_spec(&self, key: &SessionKey) -> Option<EspSessionSpec> {
-        self.sessions.get(key).map(|s| EspSessionSpec { key: *key, translated: s.translated, idle_timeout: self.config.timeouts.esp_session })
+        self.sessions.get(key).map(|s| EspSessionSpec {
+            key: *key,
+            translated: s.translated,
+            idle_timeout: self.config.timeouts.esp_session,
+        })
     }
 
     /// Whether the engine holds this ESP session.

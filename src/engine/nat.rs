@@ -18,7 +18,12 @@ pub(super) enum Hold {
 
 impl Engine {
     /// The client's NAT address, binding it first if needed (per `rule`'s source NAT).
-    pub(super) fn ensure_binding(&mut self, now: Instant, client: Ipv4Addr, rule: usize) -> Result<Ipv4Addr, DropReason> {
+    pub(super) fn ensure_binding(
+        &mut self,
+        now: Instant,
+        client: Ipv4Addr,
+        rule: usize,
+    ) -> Result<Ipv4Addr, DropReason> {
         if let Some(binding) = self.bindings.get(&client) {
             return Ok(binding.nat);
         }
@@ -139,8 +144,12 @@ impl Engine {
     /// Removes a flow and its translation.
     pub(super) fn remove_flow(&mut self, now: Instant, key: FlowKey) {
         if let Some(flow) = self.flows.remove(&key) {
-            let translated =
-                TranslatedFlowKey { server: key.server, server_port: key.server_port, nat: flow.nat, nat_port: flow.nat_port };
+            let translated = TranslatedFlowKey {
+                server: key.server,
+                server_port: key.server_port,
+                nat: flow.nat,
+                nat_port: flow.nat_port,
+            };
             self.flows_by_translation.remove(&translated);
             self.actions.push_back(Action::RemoveIkeNat(ike_nat_spec(key, flow.nat, flow.nat_port)));
             self.release_binding(now, key.client, Hold::Flow);

@@ -65,8 +65,12 @@ impl DropReason {
 impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DropReason::Phase2PairBusy => f.write_str("a phase-2 exchange is already in progress for this client and server"),
-            DropReason::Phase2GateBusy => f.write_str("another client holds the inbound gate for this server and NAT address"),
+            DropReason::Phase2PairBusy => {
+                f.write_str("a phase-2 exchange is already in progress for this client and server")
+            }
+            DropReason::Phase2GateBusy => {
+                f.write_str("another client holds the inbound gate for this server and NAT address")
+            }
             DropReason::Phase2GateReserved => f.write_str("the inbound gate is reserved for a client that asked first"),
             DropReason::InboundEspWithoutGate => f.write_str("inbound ESP with unknown SPI and no open gate"),
             DropReason::ReservedSpi => f.write_str("ESP with reserved SPI 0"),

@@ -192,7 +192,10 @@ impl Engine {
         let mut flows: Vec<IkeFlowRecord> = self
             .flows
             .iter()
-            .map(|(key, f)| IkeFlowRecord { spec: ike_nat_spec(*key, f.nat, f.nat_port), idle: now.saturating_since(f.last_seen) })
+            .map(|(key, f)| IkeFlowRecord {
+                spec: ike_nat_spec(*key, f.nat, f.nat_port),
+                idle: now.saturating_since(f.last_seen),
+            })
             .collect();
         flows.sort_by_key(|f| (f.spec.client, f.spec.client_port, f.spec.server, f.spec.server_port));
         let mut sessions: Vec<SessionRecord> = self
@@ -240,9 +243,11 @@ impl Engine {
     /// Nothing else changes: state, gates, counters and timers stay as they are. Returns how
     /// many of each were queued.
     pub fn reinstall_all(&mut self) -> Reinstalled {
-        let mut bindings: Vec<BindingSpec> = self.bindings.iter().map(|(client, b)| BindingSpec { client: *client, nat: b.nat }).collect();
+        let mut bindings: Vec<BindingSpec> =
+            self.bindings.iter().map(|(client, b)| BindingSpec { client: *client, nat: b.nat }).collect();
         bindings.sort_by_key(|b| b.client);
-        let mut flows: Vec<IkeNatSpec> = self.flows.iter().map(|(key, f)| ike_nat_spec(*key, f.nat, f.nat_port)).collect();
+        let mut flows: Vec<IkeNatSpec> =
+            self.flows.iter().map(|(key, f)| ike_nat_spec(*key, f.nat, f.nat_port)).collect();
         flows.sort_by_key(|f| (f.client, f.client_port, f.server, f.server_port));
         let mut sessions: Vec<SessionKey> = self.sessions.keys().copied().collect();
         sessions.sort();
@@ -294,8 +299,10 @@ impl Engine {
 
     fn restore_flow(&mut self, now: Instant, record: &IkeFlowRecord) -> bool {
         let s = record.spec;
-        let key = FlowKey { client: s.client, client_port: s.client_port, server: s.server, server_port: s.server_port };
-        let translated = TranslatedFlowKey { server: s.server, server_port: s.server_port, nat: s.nat, nat_port: s.nat_port };
+        let key =
+            FlowKey { client: s.client, client_port: s.client_port, server: s.server, server_port: s.server_port };
+        let translated =
+            TranslatedFlowKey { server: s.server, server_port: s.server_port, nat: s.nat, nat_port: s.nat_port };
         let bound = self.bindings.get(&s.client).is_some_and(|b| b.nat == s.nat);
         if !bound
             || record.idle >= self.config.timeouts.state

@@ -130,7 +130,8 @@ impl Engine {
         let mut list = Vec::new();
         for (pair, entry) in &self.pairs {
             let Some(exchange) = entry.exchange.as_ref() else { continue };
-            for (direction, gate) in [(Direction::Outbound, exchange.outbound), (Direction::Inbound, exchange.inbound)] {
+            for (direction, gate) in [(Direction::Outbound, exchange.outbound), (Direction::Inbound, exchange.inbound)]
+            {
                 list.push(GateStatus {
                     client: pair.client,
                     server: pair.server,

@@ -8,15 +8,21 @@ const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const WAN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
 
 fn qm(client: Ipv4Addr, message_id: u32) -> Vec<u8> {
-    build::ike(client, 500, SERVER, 500, &IkeHeader {
-        major_version: 1,
-        exchange: ExchangeType::QUICK_MODE,
-        flags: 1,
-        message_id: MessageId(message_id),
-        initiator_spi: IkeSpi(u64::from(u32::from(client))),
-        responder_spi: IkeSpi(7),
-        body_len: 16,
-    })
+    build::ike(
+        client,
+        500,
+        SERVER,
+        500,
+        &IkeHeader {
+            major_version: 1,
+            exchange: ExchangeType::QUICK_MODE,
+            flags: 1,
+            message_id: MessageId(message_id),
+            initiator_spi: IkeSpi(u64::from(u32::from(client))),
+            responder_spi: IkeSpi(7),
+            body_len: 16,
+        },
+    )
 }
 
 #[test]
@@ -54,9 +60,13 @@ fn a_reservation_nobody_claims_passes_to_the_next_waiter_then_frees_the_slot() {
     }
     let slot = SlotKey { server: SERVER, nat: WAN };
     engine.handle_timeout(Instant::from_secs(5));
-    assert!(matches!(engine.slots[&slot].holder, entries::SlotHolder::Reserved { pair, .. } if pair.client == clients[1]));
+    assert!(
+        matches!(engine.slots[&slot].holder, entries::SlotHolder::Reserved { pair, .. } if pair.client == clients[1])
+    );
     engine.handle_timeout(Instant::from_secs(10));
-    assert!(matches!(engine.slots[&slot].holder, entries::SlotHolder::Reserved { pair, .. } if pair.client == clients[2]));
+    assert!(
+        matches!(engine.slots[&slot].holder, entries::SlotHolder::Reserved { pair, .. } if pair.client == clients[2])
+    );
     engine.handle_timeout(Instant::from_secs(15));
     assert!(engine.slots.is_empty());
     assert_eq!(engine.handle_packet(Instant::from_secs(15), &qm(clients[0], 2)), Verdict::Accept);
@@ -93,7 +103,12 @@ fn a_client_cycling_exchanges_fast_cannot_grow_the_timer_heap() {
         engine.handle_packet(now, &build::esp(SERVER, WAN, Spi(spi + 1), 1, 8));
         while engine.poll_action().is_some() {}
         while engine.poll_event().is_some() {}
-        let live = engine.sessions.len() + engine.ike_sas.len() + engine.flows.len() + engine.pairs.len() + engine.slots.len() + engine.bindings.len();
+        let live = engine.sessions.len()
+            + engine.ike_sas.len()
+            + engine.flows.len()
+            + engine.pairs.len()
+            + engine.slots.len()
+            + engine.bindings.len();
         assert!(engine.timers.len() <= 2 * live + 64, "round {round}: {} timers, {live} live", engine.timers.len());
     }
     assert_eq!(engine.counters.gates_collapsed, 40_000);

@@ -46,7 +46,8 @@ impl Timers {
     /// Whether an item for which `pick` holds is due at `now`. Scans the heap only when
     /// something is due at all.
     pub(crate) fn any_due(&self, now: Instant, mut pick: impl FnMut(&TimerKey) -> bool) -> bool {
-        self.next_deadline().is_some_and(|at| at <= now) && self.heap.iter().any(|Reverse((at, _, key))| *at <= now && pick(key))
+        self.next_deadline().is_some_and(|at| at <= now)
+            && self.heap.iter().any(|Reverse((at, _, key))| *at <= now && pick(key))
     }
 
     /// Number of heap items, stale ones included.

@@ -66,7 +66,10 @@ pub fn respond(mut stream: UnixStream, answer: &str) {
 /// The CLI's end: sends one request and returns the answer.
 pub fn request(path: &Path, line: &str) -> io::Result<String> {
     let mut stream = UnixStream::connect(path).map_err(|e| {
-        io::Error::new(e.kind(), format!("cannot reach the daemon at {}: {e} (is ike-esp-alg running?)", path.display()))
+        io::Error::new(
+            e.kind(),
+            format!("cannot reach the daemon at {}: {e} (is ike-esp-alg running?)", path.display()),
+        )
     })?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.write_all(line.as_bytes())?;

@@ -19,10 +19,10 @@ use super::control::{respond, ControlSocket};
 use super::egress;
 use super::kernel_state;
 use super::log::RateLimitedLog;
-use super::pool_addresses;
 use super::nfqueue::{NfQueue, NfVerdict, QueueSettings, QueuedPacket};
 use super::nft::{render_ruleset, render_teardown, DatapathSettings, Nft, QueueBackend};
 use super::nft_netlink::NftNetlink;
+use super::pool_addresses;
 use super::signals::{Signal, Signals};
 use super::state_file;
 use crate::cli::status::{render_json, render_text, Part, ShellCounters};
@@ -97,7 +97,10 @@ pub fn run(options: DaemonOptions) -> Result<(), DaemonError> {
     if !config.enabled {
         teardown(&nft, &options, config.queue.number);
         release_pool_addresses(&options, &config);
-        eprintln!("ike-esp-alg: disabled in {}; rules removed, IPsec passes through as on a stock router", options.config_path.display());
+        eprintln!(
+            "ike-esp-alg: disabled in {}; rules removed, IPsec passes through as on a stock router",
+            options.config_path.display()
+        );
         return Ok(());
     }
     let mut daemon = Daemon::start(options, config, nft, signals)?;
@@ -108,16 +111,31 @@ pub fn run(options: DaemonOptions) -> Result<(), DaemonError> {
 pub fn teardown(nft: &Nft, options: &DaemonOptions, queue_num: u16) {
     let _ = nft.apply(&render_teardown());
     if let QueueBackend::XtablesMark(mark) = options.backend {
-        let _ = Command::new(super::programs::program("iptables-nft")).args(xtables_rule("-D", mark, queue_num)).status();
+        let _ =
+            Command::new(super::programs::program("iptables-nft")).args(xtables_rule("-D", mark, queue_num)).status();
     }
 }
 
 fn xtables_rule(op: &str, mark: u32, queue_num: u16) -> Vec<String> {
     let mark = format!("0x{mark:08x}/0x{mark:08x}");
-    ["-t", "raw", op, "PREROUTING", "-m", "mark", "--mark", &mark, "-j", "NFQUEUE", "--queue-num", &queue_num.to_string(), "--queue-bypass"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "-t",
+        "raw",
+        op,
+        "PREROUTING",
+        "-m",
+        "mark",
+        "--mark",
+        &mark,
+        "-j",
+        "NFQUEUE",
+        "--queue-num",
+        &queue_num.to_string(),
+        "--queue-bypass",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 struct Daemon {
@@ -190,14 +208,16 @@ impl Daemon {
         let settings = DatapathSettings::from_config(&config.engine, egress, config.queue.number, options.backend);
         // What a previous daemon learned is read first: if its table no longer matches this
         // version's definitions, the table is replaced and everything re-installed from here.
-        let mut elements =
-            NftNetlink::open().map_err(|e| DaemonError::Kernel(format!("cannot open the nf_tables netlink socket: {e}")))?;
+        let mut elements = NftNetlink::open()
+            .map_err(|e| DaemonError::Kernel(format!("cannot open the nf_tables netlink socket: {e}")))?;
         let from_kernel = kernel_state::read(&mut elements, &config.engine);
         let ruleset = render_ruleset(&settings);
         if let Err(first) = nft.apply(&ruleset) {
             let replaced = nft.apply(&render_teardown()).and_then(|()| nft.apply(&ruleset));
             match replaced {
-                Ok(()) => eprintln!("ike-esp-alg: replaced an incompatible ike_esp_alg table ({first}); learned state re-installed"),
+                Ok(()) => eprintln!(
+                    "ike-esp-alg: replaced an incompatible ike_esp_alg table ({first}); learned state re-installed"
+                ),
                 Err(_) => return Err(kernel_error(&first.message)),
             }
         }
@@ -387,7 +407,12 @@ impl Daemon {
 
     /// The kernel verdict for the engine's: inbound rewrites travel in the payload;
     /// outbound ones are done by the `postrouting` map, which was filled before this.
-    fn nf_verdict(&self, packet: &QueuedPacket, verdict: Verdict, failed: &[SessionKey]) -> (NfVerdict, Option<Vec<u8>>) {
+    fn nf_verdict(
+        &self,
+        packet: &QueuedPacket,
+        verdict: Verdict,
+        failed: &[SessionKey],
+    ) -> (NfVerdict, Option<Vec<u8>>) {
         match verdict {
             Verdict::Accept => (NfVerdict::Accept, None),
             Verdict::Drop(_) => (NfVerdict::Drop, None),
@@ -401,7 +426,9 @@ impl Daemon {
             Verdict::AcceptTranslated(Translation { new_src: Some(_), new_dst: None }) => {
                 // Without its map element the packet would leave with the client's own address.
                 let key = crate::wire::classify(&packet.payload, self.config.engine.ports).ok().and_then(|c| match c {
-                    crate::wire::Classified::Esp(e) => Some(SessionKey { direction: Direction::Outbound, src: e.src, dst: e.dst, spi: e.spi }),
+                    crate::wire::Classified::Esp(e) => {
+                        Some(SessionKey { direction: Direction::Outbound, src: e.src, dst: e.dst, spi: e.spi })
+                    }
                     _ => None,
                 });
                 if key.is_some_and(|k| failed.contains(&k)) {
@@ -497,7 +524,8 @@ impl Daemon {
         list.push(("queue_lost".to_string(), q.lost));
         list.push(("queue_verdict_errors".to_string(), q.verdict_errors));
         let mut kernel = Vec::new();
-        let read = self.elements.dump_counters(|name, packets, _| kernel.push((format!("kernel_{name}_packets"), packets)));
+        let read =
+            self.elements.dump_counters(|name, packets, _| kernel.push((format!("kernel_{name}_packets"), packets)));
         if read.is_ok() {
             kernel.sort();
             list.extend(kernel);
@@ -574,7 +602,10 @@ impl Daemon {
             if new_packets == 0 {
                 continue;
             }
-            self.engine.handle_session_activity(key, ActivityReport { packets: new_packets, bytes: new_bytes, last_seen: now });
+            self.engine.handle_session_activity(
+                key,
+                ActivityReport { packets: new_packets, bytes: new_bytes, last_seen: now },
+            );
             if renew && expires.is_some_and(|left| left < timeout / 2) {
                 renewals.push(key);
             }
@@ -609,10 +640,18 @@ impl Daemon {
                 return;
             }
         }
-        let settings = DatapathSettings::from_config(&self.config.engine, self.egress, self.config.queue.number, self.options.backend);
+        let settings = DatapathSettings::from_config(
+            &self.config.engine,
+            self.egress,
+            self.config.queue.number,
+            self.options.backend,
+        );
         if let Err(e) = self.nft.apply(&render_ruleset(&settings)) {
             self.stats.nft_failures += 1;
-            self.log.log(now, &format!("ike-esp-alg: table ip {} is gone and cannot be re-installed: {e}", super::nft::TABLE));
+            self.log.log(
+                now,
+                &format!("ike-esp-alg: table ip {} is gone and cannot be re-installed: {e}", super::nft::TABLE),
+            );
             return;
         }
         let queue_rule = match ensure_xtables_rule(self.options.backend, self.config.queue.number) {
@@ -635,7 +674,12 @@ impl Daemon {
     }
 
     fn apply_ruleset(&mut self, now: Instant) {
-        let settings = DatapathSettings::from_config(&self.config.engine, self.egress, self.config.queue.number, self.options.backend);
+        let settings = DatapathSettings::from_config(
+            &self.config.engine,
+            self.egress,
+            self.config.queue.number,
+            self.options.backend,
+        );
         if let Err(e) = self.nft.apply(&render_ruleset(&settings)) {
             self.stats.nft_failures += 1;
             self.log.log(now, &format!("ike-esp-alg: ruleset update failed: {e}"));
@@ -690,7 +734,9 @@ impl Daemon {
         self.last_save = now;
         match state_file::save(&self.options.state_path, &self.engine.snapshot(now)) {
             Ok(()) => self.dirty = false,
-            Err(e) => self.log.log(now, &format!("ike-esp-alg: saving state to {}: {e}", self.options.state_path.display())),
+            Err(e) => {
+                self.log.log(now, &format!("ike-esp-alg: saving state to {}: {e}", self.options.state_path.display()))
+            }
         }
     }
 }
@@ -699,7 +745,8 @@ impl Daemon {
 fn ensure_xtables_rule(backend: QueueBackend, queue_num: u16) -> Result<(), DaemonError> {
     let QueueBackend::XtablesMark(mark) = backend else { return Ok(()) };
     let iptables = super::programs::program("iptables-nft");
-    let present = Command::new(&iptables).args(xtables_rule("-C", mark, queue_num)).stderr(std::process::Stdio::null()).status();
+    let present =
+        Command::new(&iptables).args(xtables_rule("-C", mark, queue_num)).stderr(std::process::Stdio::null()).status();
     if present.is_ok_and(|s| s.success()) {
         return Ok(());
     }
@@ -720,7 +767,8 @@ fn egress_device(options: &DaemonOptions, config: &AlgConfig) -> Option<String> 
     if let Some(device) = &options.egress_device {
         return Some(device.clone());
     }
-    if let Some(device) = std::fs::read_to_string("/proc/net/route").ok().and_then(|t| egress::default_route_device(&t)) {
+    if let Some(device) = std::fs::read_to_string("/proc/net/route").ok().and_then(|t| egress::default_route_device(&t))
+    {
         return Some(device);
     }
     let firewall = std::fs::read_to_string("/etc/config/firewall").unwrap_or_default();

@@ -25,7 +25,8 @@ pub fn default_route_device(proc_net_route: &str) -> Option<String> {
 /// The devices of firewall zone `zone`, from the texts of `/etc/config/firewall` and
 /// `/etc/config/network`. Unreadable files give nothing.
 pub fn zone_devices(firewall: &str, network: &str, zone: &str) -> Vec<String> {
-    let (Ok(firewall), Ok(network)) = (uci::parse(firewall, "/etc/config/firewall"), uci::parse(network, "/etc/config/network"))
+    let (Ok(firewall), Ok(network)) =
+        (uci::parse(firewall, "/etc/config/firewall"), uci::parse(network, "/etc/config/network"))
     else {
         return Vec::new();
     };

@@ -4,7 +4,9 @@
 
 use super::nft::{parse_spi, ListedElement};
 use super::nft_netlink::NftNetlink;
-use crate::engine::{BindingRecord, Direction, EngineConfig, IkeFlowRecord, IkeNatSpec, SessionKey, SessionRecord, Snapshot};
+use crate::engine::{
+    BindingRecord, Direction, EngineConfig, IkeFlowRecord, IkeNatSpec, SessionKey, SessionRecord, Snapshot,
+};
 use crate::wire::nftables::{registers, DumpedElement};
 use crate::wire::Spi;
 use core::time::Duration;
@@ -70,11 +72,7 @@ pub fn snapshot_from_listings(
     let mut snapshot = Snapshot::default();
     for e in bindings {
         let (Some(client), Some(nat)) = (addr(e.key.first()), addr(e.value.first())) else { continue };
-        let pool = config
-            .pools
-            .iter()
-            .find(|p| p.ranges.iter().any(|r| r.contains(nat)))
-            .map(|p| p.name.clone());
+        let pool = config.pools.iter().find(|p| p.ranges.iter().any(|r| r.contains(nat))).map(|p| p.name.clone());
         snapshot.bindings.push(BindingRecord { client, nat, pool });
     }
     for e in ike_nat {
@@ -153,9 +151,20 @@ mod tests {
 
     #[test]
     fn dumped_registers_print_as_nft_lists_them() {
-        let key = crate::wire::nftables::RegisterData::udp_flow("192.168.1.10".parse().unwrap(), 500, "198.51.100.1".parse().unwrap(), 4500);
+        let key = crate::wire::nftables::RegisterData::udp_flow(
+            "192.168.1.10".parse().unwrap(),
+            500,
+            "198.51.100.1".parse().unwrap(),
+            4500,
+        );
         let value = crate::wire::nftables::RegisterData::address_port("203.0.113.7".parse().unwrap(), 501);
-        let dumped = DumpedElement { key: key.as_bytes(), value: Some(value.as_bytes()), timeout: None, expires: None, counter: Some((1, 2)) };
+        let dumped = DumpedElement {
+            key: key.as_bytes(),
+            value: Some(value.as_bytes()),
+            timeout: None,
+            expires: None,
+            counter: Some((1, 2)),
+        };
         let listed = as_listed(&dumped, FLOW, ADDRESS_PORT);
         assert_eq!(listed.key, ["192.168.1.10", "500", "198.51.100.1", "4500"]);
         assert_eq!(listed.value, ["203.0.113.7", "501"]);
@@ -174,7 +183,14 @@ mod tests {
         let bindings = parse_listed_elements("elements = { 192.168.1.10 : 203.0.113.7 }");
         let ike = parse_listed_elements("elements = { 192.168.1.10 . 500 . 198.51.100.1 . 500 : 203.0.113.7 . 500 }");
         let s = snapshot_from_listings(&config, &bindings, &ike, &[], &esp_in);
-        assert_eq!(s.bindings, vec![BindingRecord { client: "192.168.1.10".parse().unwrap(), nat: "203.0.113.7".parse().unwrap(), pool: None }]);
+        assert_eq!(
+            s.bindings,
+            vec![BindingRecord {
+                client: "192.168.1.10".parse().unwrap(),
+                nat: "203.0.113.7".parse().unwrap(),
+                pool: None
+            }]
+        );
         assert_eq!(s.flows.len(), 1);
         assert_eq!(s.flows[0].spec.nat_port, 500);
         assert_eq!(s.sessions.len(), 1);

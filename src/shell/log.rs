@@ -16,7 +16,13 @@ pub struct RateLimitedLog {
 
 impl RateLimitedLog {
     pub fn new(burst: u32, per_second: u32) -> RateLimitedLog {
-        RateLimitedLog { tokens: f64::from(burst), burst: f64::from(burst), per_second: f64::from(per_second), last: None, suppressed: 0 }
+        RateLimitedLog {
+            tokens: f64::from(burst),
+            burst: f64::from(burst),
+            per_second: f64::from(per_second),
+            last: None,
+            suppressed: 0,
+        }
     }
 
     /// The line to print now, if the budget allows; `None` if it was suppressed.

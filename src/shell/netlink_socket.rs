@@ -14,7 +14,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 pub fn open_netfilter() -> io::Result<OwnedFd> {
     // SAFETY: socket() takes no pointers; a negative return is handled below.
     let fd = unsafe {
-        libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, libc::NETLINK_NETFILTER)
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            libc::NETLINK_NETFILTER,
+        )
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
@@ -80,7 +84,6 @@ pub fn wait_readable(fd: &OwnedFd, timeout_ms: i32) -> io::Result<bool> {
         }
     }
 }
-
 
 /// One `recv` into `buf`; returns the datagram's full length (`MSG_TRUNC`), which is larger
 /// than `buf` when the tail was cut off.

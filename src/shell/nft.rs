@@ -82,7 +82,12 @@ pub struct DatapathSettings {
 
 impl DatapathSettings {
     /// Settings for an engine configuration and the current egress address.
-    pub fn from_config(config: &EngineConfig, egress: Option<Ipv4Addr>, queue_num: u16, backend: QueueBackend) -> DatapathSettings {
+    pub fn from_config(
+        config: &EngineConfig,
+        egress: Option<Ipv4Addr>,
+        queue_num: u16,
+        backend: QueueBackend,
+    ) -> DatapathSettings {
         let any_if_empty = |nets: Vec<Ipv4Net>| if nets.is_empty() { vec![Ipv4Net::ANY] } else { nets };
         let mut clients = Vec::new();
         let mut servers = Vec::new();
@@ -151,10 +156,14 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     let _ = writeln!(o, "add map {t} esp_out {{ typeof ip saddr . ip daddr . esp spi : ip saddr; size {size}; flags timeout; counter; }}");
     let _ = writeln!(o, "add map {t} esp_in {{ typeof ip saddr . ip daddr . esp spi : ip daddr; size {size}; flags timeout; counter; }}");
     // The outbound membership test uses a set: kernels before 6.3 or so refuse a map as a set.
-    let _ = writeln!(o, "add set {t} esp_out_keys {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags timeout; }}");
+    let _ =
+        writeln!(o, "add set {t} esp_out_keys {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags timeout; }}");
     let _ = writeln!(o, "add map {t} bindings {{ typeof ip saddr : ip saddr; }}");
     let _ = writeln!(o, "add set {t} bound_clients {{ typeof ip saddr; }}");
-    let _ = writeln!(o, "add map {t} ike_nat {{ typeof ip saddr . udp sport . ip daddr . udp dport : ip saddr . udp sport; }}");
+    let _ = writeln!(
+        o,
+        "add map {t} ike_nat {{ typeof ip saddr . udp sport . ip daddr . udp dport : ip saddr . udp sport; }}"
+    );
     for counter in ["queued_esp_out", "queued_esp_in", "queued_ike", "queued_natt"] {
         let _ = writeln!(o, "add counter {t} {counter}");
     }
@@ -347,7 +356,9 @@ impl Nft {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| NftError { message: format!("cannot run {}: {e} (install the nftables package)", self.program.display()) })?;
+            .map_err(|e| NftError {
+                message: format!("cannot run {}: {e} (install the nftables package)", self.program.display()),
+            })?;
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             pipe.write_all(input.as_bytes()).map_err(|e| NftError { message: format!("writing to nft: {e}") })?;
         }
@@ -373,16 +384,17 @@ mod tests {
         let s = DatapathSettings::from_config(&config, Some(Ipv4Addr::new(203, 0, 113, 7)), 7, QueueBackend::Nft);
         let got = render_ruleset(&s);
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/nft/ruleset-default.nft");
-        if std::env::var_os("BLESS").is_some() {
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(path, &got).unwrap();
         }
         let want = std::fs::read_to_string(path).unwrap();
-        assert_eq!(got, want, "golden file {path} (BLESS=1 rewrites it)");
+        assert_eq!(got, want, "golden file {path} (UPDATE_GOLDEN=1 rewrites it)");
     }
 
     #[test]
     fn the_xtables_backend_marks_instead_of_queueing() {
-        let s = DatapathSettings::from_config(&EngineConfig::default(), None, 0, QueueBackend::XtablesMark(0x1000_0000));
+        let s =
+            DatapathSettings::from_config(&EngineConfig::default(), None, 0, QueueBackend::XtablesMark(0x1000_0000));
         let got = render_ruleset(&s);
         assert!(!got.contains("queue num"));
         assert!(got.contains("counter name queued_esp_in meta mark set meta mark | 0x10000000"));
@@ -395,7 +407,9 @@ mod tests {
         let listing = "table ip ike_esp_alg {\n\tset esp_seen {\n\t\ttypeof ip saddr . ip daddr . esp spi\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout 30m\n\t\telements = { 192.168.1.10 . 198.51.100.1 . 4660 expires 29m48s784ms,\n\t\t\t     198.51.100.1 . 203.0.113.7 . 22136 expires 29m59s724ms }\n\t}\n}\n";
         let e = parse_listed_elements(listing);
         assert_eq!(e.len(), 2);
-        let counted = parse_listed_elements("elements = { 127.0.0.1 . 127.0.0.1 . 4660 counter packets 3 bytes 228 expires 59s992ms }");
+        let counted = parse_listed_elements(
+            "elements = { 127.0.0.1 . 127.0.0.1 . 4660 counter packets 3 bytes 228 expires 59s992ms }",
+        );
         assert_eq!(counted[0].counter, Some((3, 228)));
         assert_eq!(counted[0].expires, Some(Duration::from_millis(59_992)));
         assert_eq!(e[0].counter, None);

@@ -26,8 +26,8 @@ use crate::engine::{Action, Direction, EspSessionSpec};
 use crate::wire::nfnetlink::{messages, Received, NLMSG_DONE, NLMSG_ERROR};
 use crate::wire::nftables::{
     dumped_counter, dumped_elements, nftables_message_type, put_batch_begin, put_batch_end, put_counters_dump_request,
-    put_set_dump_request, put_set_elements, put_table_get_request, DumpedElement, ElementOp, RegisterData, SetElement, MAX_ELEMENTS_PER_MESSAGE,
-    NFT_MSG_NEWOBJ, NFT_MSG_NEWSETELEM,
+    put_set_dump_request, put_set_elements, put_table_get_request, DumpedElement, ElementOp, RegisterData, SetElement,
+    MAX_ELEMENTS_PER_MESSAGE, NFT_MSG_NEWOBJ, NFT_MSG_NEWSETELEM,
 };
 use core::fmt;
 use std::io;
@@ -172,7 +172,11 @@ impl NftNetlink {
     }
 
     /// Reads every element of `set` and hands each to `visit`.
-    pub fn dump_set(&mut self, set: &'static str, mut visit: impl FnMut(&DumpedElement<'_>)) -> Result<(), ElementError> {
+    pub fn dump_set(
+        &mut self,
+        set: &'static str,
+        mut visit: impl FnMut(&DumpedElement<'_>),
+    ) -> Result<(), ElementError> {
         let request = |buf: &mut Vec<u8>, seq| put_set_dump_request(buf, seq, TABLE, set);
         self.dump(set, request, nftables_message_type(NFT_MSG_NEWSETELEM), |payload| {
             let elements = dumped_elements(payload).map_err(|_| libc::EBADMSG)?;
@@ -377,15 +381,25 @@ mod tests {
             Direction::Outbound => (C, S, N),
             Direction::Inbound => (S, N, C),
         };
-        EspSessionSpec { key: SessionKey { direction, src, dst, spi: Spi(0x1234) }, translated, idle_timeout: Duration::from_secs(1800) }
+        EspSessionSpec {
+            key: SessionKey { direction, src, dst, spi: Spi(0x1234) },
+            translated,
+            idle_timeout: Duration::from_secs(1800),
+        }
     }
 
     #[test]
     fn each_action_updates_the_sets_the_ruleset_reads() {
         let sets = |a: Action| updates_for(&a).iter().map(|u| (u.set, u.op)).collect::<Vec<_>>();
         let binding = BindingSpec { client: C, nat: N };
-        assert_eq!(sets(Action::InstallBinding(binding)), [("bindings", ElementOp::Add), ("bound_clients", ElementOp::Add)]);
-        assert_eq!(sets(Action::RemoveBinding(binding)), [("bindings", ElementOp::Delete), ("bound_clients", ElementOp::Delete)]);
+        assert_eq!(
+            sets(Action::InstallBinding(binding)),
+            [("bindings", ElementOp::Add), ("bound_clients", ElementOp::Add)]
+        );
+        assert_eq!(
+            sets(Action::RemoveBinding(binding)),
+            [("bindings", ElementOp::Delete), ("bound_clients", ElementOp::Delete)]
+        );
         let flow = IkeNatSpec { client: C, client_port: 500, server: S, server_port: 500, nat: N, nat_port: 501 };
         let install = updates_for(&Action::InstallIkeNat(flow));
         assert_eq!(install[0].element.key, RegisterData::udp_flow(C, 500, S, 500));
@@ -406,12 +420,20 @@ mod tests {
         let shape: Vec<_> = updates.iter().map(|u| (u.set, u.op)).collect();
         assert_eq!(
             shape,
-            [("esp_out", ElementOp::Delete), ("esp_out_keys", ElementOp::Delete), ("esp_out", ElementOp::Add), ("esp_out_keys", ElementOp::Add)]
+            [
+                ("esp_out", ElementOp::Delete),
+                ("esp_out_keys", ElementOp::Delete),
+                ("esp_out", ElementOp::Add),
+                ("esp_out_keys", ElementOp::Add)
+            ]
         );
         // After the per-set ordering of a transaction, each set still sees delete, then add.
         let mut ordered = updates.clone();
         ordered.sort_by_key(|u| u.set);
-        assert_eq!(ordered.iter().map(|u| u.op).collect::<Vec<_>>(), [ElementOp::Delete, ElementOp::Add, ElementOp::Delete, ElementOp::Add]);
+        assert_eq!(
+            ordered.iter().map(|u| u.op).collect::<Vec<_>>(),
+            [ElementOp::Delete, ElementOp::Add, ElementOp::Delete, ElementOp::Add]
+        );
         // Inbound sessions live in their map alone.
         let inbound: Vec<_> = refresh_updates(&session(Direction::Inbound)).iter().map(|u| (u.set, u.op)).collect();
         assert_eq!(inbound, [("esp_in", ElementOp::Delete), ("esp_in", ElementOp::Add)]);

@@ -17,18 +17,13 @@ pub const SYSTEM_DIRS: [&str; 4] = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
 pub fn locate_in(name: &str, path: Option<&OsStr>, system_dirs: &[&str]) -> Option<PathBuf> {
     let from_path = path.into_iter().flat_map(std::env::split_paths);
     let from_system = system_dirs.iter().map(PathBuf::from);
-    from_path
-        .filter(|dir| dir.is_absolute())
-        .chain(from_system)
-        .map(|dir| dir.join(name))
-        .find(|p| is_executable(p))
+    from_path.filter(|dir| dir.is_absolute()).chain(from_system).map(|dir| dir.join(name)).find(|p| is_executable(p))
 }
 
 /// [`locate_in`] with this process's `PATH` and [`SYSTEM_DIRS`]; the bare name when nothing
 /// is found.
 pub fn program(name: &str) -> PathBuf {
-    locate_in(name, std::env::var_os("PATH").as_deref(), &SYSTEM_DIRS)
-        .unwrap_or_else(|| PathBuf::from(name))
+    locate_in(name, std::env::var_os("PATH").as_deref(), &SYSTEM_DIRS).unwrap_or_else(|| PathBuf::from(name))
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -42,8 +37,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn scratch(tag: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("ike-esp-alg-programs-{tag}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("ike-esp-alg-programs-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
         dir
@@ -72,8 +66,7 @@ mod tests {
         let on_path = scratch("path");
         install(&system, "nft", 0o755);
         let preferred = install(&on_path, "nft", 0o755);
-        let path =
-            std::env::join_paths([PathBuf::from("relative"), on_path.clone()]).expect("join");
+        let path = std::env::join_paths([PathBuf::from("relative"), on_path.clone()]).expect("join");
         let dirs = [system.to_str().expect("utf-8 temp dir")];
         assert_eq!(locate_in("nft", Some(&path), &dirs), Some(preferred));
         let _ = std::fs::remove_dir_all(&system);

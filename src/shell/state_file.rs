@@ -61,7 +61,11 @@ mod tests {
         let path = dir.join("state");
         assert_eq!(load(&path).unwrap(), Snapshot::default());
         let snapshot = Snapshot {
-            bindings: vec![BindingRecord { client: "192.168.1.10".parse().unwrap(), nat: "203.0.113.7".parse().unwrap(), pool: None }],
+            bindings: vec![BindingRecord {
+                client: "192.168.1.10".parse().unwrap(),
+                nat: "203.0.113.7".parse().unwrap(),
+                pool: None,
+            }],
             ..Snapshot::default()
         };
         save(&path, &snapshot).unwrap();

@@ -152,15 +152,9 @@ pub fn classify(bytes: &[u8], ports: Ports) -> Result<Classified, Malformed> {
             // A first fragment may hold only part of the datagram; IKE over UDP is
             // reassembled by conntrack's defrag before our hook, so that is rare.
             let udp = UdpDatagram::new_checked(ip.payload()).map_err(|e| malformed(Layer::Udp, e))?;
-            let endpoints = UdpEndpoints {
-                src,
-                src_port: udp.src_port(),
-                dst,
-                dst_port: udp.dst_port(),
-            };
+            let endpoints = UdpEndpoints { src, src_port: udp.src_port(), dst, dst_port: udp.dst_port() };
             if endpoints.src_port == ports.ike || endpoints.dst_port == ports.ike {
-                let header =
-                    IsakmpHeader::new_checked(udp.payload()).map_err(|e| malformed(Layer::Isakmp, e))?;
+                let header = IsakmpHeader::new_checked(udp.payload()).map_err(|e| malformed(Layer::Isakmp, e))?;
                 Ok(Classified::Ike(IkeInfo {
                     endpoints,
                     version: header.version(),

@@ -84,8 +84,8 @@ impl<'a> IsakmpHeader<'a> {
         if header.version_raw() >> 4 != 1 && header.version_raw() >> 4 != 2 {
             return Err(WireError::BadVersion);
         }
-        let length = usize::try_from(be_u32(bytes, 24).ok_or(WireError::Truncated)?)
-            .map_err(|_| WireError::BadLength)?;
+        let length =
+            usize::try_from(be_u32(bytes, 24).ok_or(WireError::Truncated)?).map_err(|_| WireError::BadLength)?;
         if length < ISAKMP_HEADER_LEN {
             return Err(WireError::BadLength);
         }

@@ -29,8 +29,8 @@ pub use esp::{EspPacket, ESP_HEADER_LEN};
 pub use ipv4::{internet_checksum, rewrite_ipv4_addresses, Ipv4Packet};
 pub use ipv6::Ipv6Packet;
 pub use isakmp::{IkeFlags, IkeVersion, IsakmpHeader, ISAKMP_HEADER_LEN};
-pub use udp::UdpDatagram;
 pub use numbers::{ExchangeType, IkeSpi, IpProtocol, MessageId, Spi};
+pub use udp::UdpDatagram;
 
 use core::fmt;
 

@@ -201,10 +201,7 @@ impl QueueConfig {
     /// it is a clean probe: EPERM means "no CAP_NET_ADMIN", EINVAL or EOPNOTSUPP means
     /// "no nfnetlink_queue in this kernel".
     pub fn pf_bind(pf: u8) -> QueueConfig {
-        QueueConfig {
-            command: Some(ConfigCommand { command: NFQNL_CFG_CMD_PF_BIND, pf }),
-            ..QueueConfig::default()
-        }
+        QueueConfig { command: Some(ConfigCommand { command: NFQNL_CFG_CMD_PF_BIND, pf }), ..QueueConfig::default() }
     }
 
     /// Bind to the queue and configure it in the same message, so no packet reaches us in
@@ -566,7 +563,14 @@ fn begin_message(buf: &mut Vec<u8>, message: u8, flags: u16, seq: u32, family: u
 /// Writes the header of any nfnetlink message: `nlmsghdr` with `message_type` (subsystem
 /// in the high byte; length patched by [`finish_message`]) and `nfgenmsg` with `res_id`
 /// in network order. Returns where the message starts.
-pub(crate) fn begin_nfnl_message(buf: &mut Vec<u8>, message_type: u16, flags: u16, seq: u32, family: u8, res_id: u16) -> usize {
+pub(crate) fn begin_nfnl_message(
+    buf: &mut Vec<u8>,
+    message_type: u16,
+    flags: u16,
+    seq: u32,
+    family: u8,
+    res_id: u16,
+) -> usize {
     let start = buf.len();
     buf.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_len, see finish_message
     buf.extend_from_slice(&message_type.to_ne_bytes());
@@ -919,7 +923,8 @@ mod tests {
         // An nfgenmsg cut short, and a PACKET_HDR attribute of 6 bytes instead of 7.
         let short_gen = [nlmsghdr(18, 0x0300, 0, 0, 0), vec![2, 0]].concat();
         assert_eq!(messages(&short_gen).next().unwrap().unwrap().decode(), Err(NetlinkError::Truncated));
-        let short_hdr = [nlmsghdr(32, 0x0300, 0, 0, 0), vec![2, 0, 0, 7], nlattr(10, 1), vec![0, 0, 0, 1, 8, 0, 0, 0]].concat();
+        let short_hdr =
+            [nlmsghdr(32, 0x0300, 0, 0, 0), vec![2, 0, 0, 7], nlattr(10, 1), vec![0, 0, 0, 1, 8, 0, 0, 0]].concat();
         assert_eq!(
             messages(&short_hdr).next().unwrap().unwrap().decode(),
             Err(NetlinkError::ShortAttribute(NFQA_PACKET_HDR))

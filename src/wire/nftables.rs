@@ -201,13 +201,15 @@ pub enum ElementOp {
 /// Appends `NFNL_MSG_BATCH_BEGIN` for nf_tables: what follows, up to the batch end, is one
 /// transaction that applies entirely or not at all.
 pub fn put_batch_begin(buf: &mut Vec<u8>, seq: u32) {
-    let start = begin_nfnl_message(buf, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, AF_UNSPEC, u16::from(NFNL_SUBSYS_NFTABLES));
+    let start =
+        begin_nfnl_message(buf, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, AF_UNSPEC, u16::from(NFNL_SUBSYS_NFTABLES));
     finish_message(buf, start);
 }
 
 /// Appends `NFNL_MSG_BATCH_END`: the kernel commits the transaction.
 pub fn put_batch_end(buf: &mut Vec<u8>, seq: u32) {
-    let start = begin_nfnl_message(buf, NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq, AF_UNSPEC, u16::from(NFNL_SUBSYS_NFTABLES));
+    let start =
+        begin_nfnl_message(buf, NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq, AF_UNSPEC, u16::from(NFNL_SUBSYS_NFTABLES));
     finish_message(buf, start);
 }
 
@@ -253,7 +255,8 @@ pub fn put_set_elements(
 
 /// Appends a `NFT_MSG_GETSETELEM` dump request for every element of `set`.
 pub fn put_set_dump_request(buf: &mut Vec<u8>, seq: u32, table: &str, set: &str) {
-    let start = begin_nfnl_message(buf, nftables_message_type(NFT_MSG_GETSETELEM), NLM_F_REQUEST | NLM_F_DUMP, seq, AF_INET, 0);
+    let start =
+        begin_nfnl_message(buf, nftables_message_type(NFT_MSG_GETSETELEM), NLM_F_REQUEST | NLM_F_DUMP, seq, AF_INET, 0);
     put_string(buf, NFTA_SET_ELEM_LIST_TABLE, table);
     put_string(buf, NFTA_SET_ELEM_LIST_SET, set);
     finish_message(buf, start);
@@ -262,14 +265,16 @@ pub fn put_set_dump_request(buf: &mut Vec<u8>, seq: u32, table: &str, set: &str)
 /// Appends a `NFT_MSG_GETTABLE` request for the `ip` table `table`, with `NLM_F_ACK`: the
 /// kernel answers with the table and an ACK, or with `ENOENT` when no such table exists.
 pub fn put_table_get_request(buf: &mut Vec<u8>, seq: u32, table: &str) {
-    let start = begin_nfnl_message(buf, nftables_message_type(NFT_MSG_GETTABLE), NLM_F_REQUEST | NLM_F_ACK, seq, AF_INET, 0);
+    let start =
+        begin_nfnl_message(buf, nftables_message_type(NFT_MSG_GETTABLE), NLM_F_REQUEST | NLM_F_ACK, seq, AF_INET, 0);
     put_string(buf, NFTA_TABLE_NAME, table);
     finish_message(buf, start);
 }
 
 /// Appends a `NFT_MSG_GETOBJ` dump request for the named counters of `table`.
 pub fn put_counters_dump_request(buf: &mut Vec<u8>, seq: u32, table: &str) {
-    let start = begin_nfnl_message(buf, nftables_message_type(NFT_MSG_GETOBJ), NLM_F_REQUEST | NLM_F_DUMP, seq, AF_INET, 0);
+    let start =
+        begin_nfnl_message(buf, nftables_message_type(NFT_MSG_GETOBJ), NLM_F_REQUEST | NLM_F_DUMP, seq, AF_INET, 0);
     put_string(buf, NFTA_OBJ_TABLE, table);
     put_attribute(buf, NFTA_OBJ_TYPE, &NFT_OBJECT_COUNTER.to_be_bytes());
     finish_message(buf, start);
@@ -371,8 +376,12 @@ fn decode_element(bytes: &[u8]) -> Result<DumpedElement<'_>, NetlinkError> {
         match kind {
             NFTA_SET_ELEM_KEY => element.key = data_value(data)?.unwrap_or_default(),
             NFTA_SET_ELEM_DATA => element.value = data_value(data)?,
-            NFTA_SET_ELEM_TIMEOUT => element.timeout = Some(Duration::from_millis(be_u64(data).ok_or(NetlinkError::ShortAttribute(kind))?)),
-            NFTA_SET_ELEM_EXPIRATION => element.expires = Some(Duration::from_millis(be_u64(data).ok_or(NetlinkError::ShortAttribute(kind))?)),
+            NFTA_SET_ELEM_TIMEOUT => {
+                element.timeout = Some(Duration::from_millis(be_u64(data).ok_or(NetlinkError::ShortAttribute(kind))?))
+            }
+            NFTA_SET_ELEM_EXPIRATION => {
+                element.expires = Some(Duration::from_millis(be_u64(data).ok_or(NetlinkError::ShortAttribute(kind))?))
+            }
             NFTA_SET_ELEM_EXPR => element.counter = element.counter.or(counter_of(data)?),
             NFTA_SET_ELEM_EXPRESSIONS => {
                 for expr in attributes(data) {
@@ -487,7 +496,14 @@ mod tests {
 
     fn nlmsg(kind: u16, flags: u16, seq: u32, family: u8, res_id: u16, body: &[u8]) -> Vec<u8> {
         let len = u32::try_from(16 + 4 + body.len()).unwrap();
-        let mut v = [&len.to_ne_bytes()[..], &kind.to_ne_bytes(), &flags.to_ne_bytes(), &seq.to_ne_bytes(), &0u32.to_ne_bytes()].concat();
+        let mut v = [
+            &len.to_ne_bytes()[..],
+            &kind.to_ne_bytes(),
+            &flags.to_ne_bytes(),
+            &seq.to_ne_bytes(),
+            &0u32.to_ne_bytes(),
+        ]
+        .concat();
         v.extend_from_slice(&[family, 0]);
         v.extend_from_slice(&res_id.to_be_bytes());
         v.extend_from_slice(body);
@@ -500,7 +516,10 @@ mod tests {
 
     #[test]
     fn keys_and_values_are_registers_in_network_order() {
-        assert_eq!(RegisterData::esp_key(C, S, Spi(0x0102_0304)).as_bytes(), [192, 168, 1, 10, 198, 51, 100, 1, 1, 2, 3, 4]);
+        assert_eq!(
+            RegisterData::esp_key(C, S, Spi(0x0102_0304)).as_bytes(),
+            [192, 168, 1, 10, 198, 51, 100, 1, 1, 2, 3, 4]
+        );
         assert_eq!(RegisterData::address_port(N, 4500).as_bytes(), [203, 0, 113, 7, 0x11, 0x94, 0, 0]);
         assert_eq!(
             RegisterData::udp_flow(C, 500, S, 4500).as_bytes(),
@@ -562,7 +581,10 @@ mod tests {
         let body = [
             nla(NFTA_SET_ELEM_LIST_TABLE, b"t\0"),
             nla(NFTA_SET_ELEM_LIST_SET, b"bindings\0"),
-            nest(NFTA_SET_ELEM_LIST_ELEMENTS, &[nest(NFTA_LIST_ELEM, &[nest(NFTA_SET_ELEM_KEY, &[nla(NFTA_DATA_VALUE, &C.octets())])])]),
+            nest(
+                NFTA_SET_ELEM_LIST_ELEMENTS,
+                &[nest(NFTA_LIST_ELEM, &[nest(NFTA_SET_ELEM_KEY, &[nla(NFTA_DATA_VALUE, &C.octets())])])],
+            ),
         ]
         .concat();
         assert_eq!(buf, nlmsg(0x0a0e, NLM_F_REQUEST | NLM_F_ACK, 9, 2, 0, &body));
@@ -616,7 +638,10 @@ mod tests {
             nla(NFTA_OBJ_TABLE, b"ike_esp_alg\0"),
             nla(NFTA_OBJ_NAME, b"queued_ike\0"),
             nla(NFTA_OBJ_TYPE, &1u32.to_be_bytes()),
-            nest(NFTA_OBJ_DATA, &[nla(NFTA_COUNTER_BYTES, &4000u64.to_be_bytes()), nla(NFTA_COUNTER_PACKETS, &12u64.to_be_bytes())]),
+            nest(
+                NFTA_OBJ_DATA,
+                &[nla(NFTA_COUNTER_BYTES, &4000u64.to_be_bytes()), nla(NFTA_COUNTER_PACKETS, &12u64.to_be_bytes())],
+            ),
             nla(5, &1u32.to_be_bytes()),
         ]
         .concat();
@@ -634,7 +659,8 @@ mod tests {
     fn a_dump_request_names_table_and_set() {
         let mut buf = Vec::new();
         put_set_dump_request(&mut buf, 5, "ike_esp_alg", "esp_out");
-        let body = [nla(NFTA_SET_ELEM_LIST_TABLE, b"ike_esp_alg\0"), nla(NFTA_SET_ELEM_LIST_SET, b"esp_out\0")].concat();
+        let body =
+            [nla(NFTA_SET_ELEM_LIST_TABLE, b"ike_esp_alg\0"), nla(NFTA_SET_ELEM_LIST_SET, b"esp_out\0")].concat();
         assert_eq!(buf, nlmsg(0x0a0d, NLM_F_REQUEST | NLM_F_DUMP, 5, 2, 0, &body));
     }
 
@@ -647,7 +673,10 @@ mod tests {
             NFTA_SET_ELEM_EXPR,
             &[
                 nla(NFTA_EXPR_NAME, b"counter\0"),
-                nest(NFTA_EXPR_DATA, &[nla(NFTA_COUNTER_BYTES, &228u64.to_be_bytes()), nla(NFTA_COUNTER_PACKETS, &3u64.to_be_bytes())]),
+                nest(
+                    NFTA_EXPR_DATA,
+                    &[nla(NFTA_COUNTER_BYTES, &228u64.to_be_bytes()), nla(NFTA_COUNTER_PACKETS, &3u64.to_be_bytes())],
+                ),
             ],
         );
         let first = nest(
@@ -662,7 +691,10 @@ mod tests {
         );
         let second = nest(
             NFTA_LIST_ELEM,
-            &[nest(NFTA_SET_ELEM_KEY, &[nla(NFTA_DATA_VALUE, &[1, 2, 3, 4])]), nest(NFTA_SET_ELEM_DATA, &[nla(NFTA_DATA_VALUE, &[5, 6, 7, 8])])],
+            &[
+                nest(NFTA_SET_ELEM_KEY, &[nla(NFTA_DATA_VALUE, &[1, 2, 3, 4])]),
+                nest(NFTA_SET_ELEM_DATA, &[nla(NFTA_DATA_VALUE, &[5, 6, 7, 8])]),
+            ],
         );
         let body = [
             nla(NFTA_SET_ELEM_LIST_TABLE, b"ike_esp_alg\0"),
@@ -696,13 +728,22 @@ mod tests {
             NFTA_LIST_ELEM,
             &[
                 nla(NFTA_EXPR_NAME, b"counter\0"),
-                nest(NFTA_EXPR_DATA, &[nla(NFTA_COUNTER_PACKETS, &7u64.to_be_bytes()), nla(NFTA_COUNTER_BYTES, &700u64.to_be_bytes())]),
+                nest(
+                    NFTA_EXPR_DATA,
+                    &[nla(NFTA_COUNTER_PACKETS, &7u64.to_be_bytes()), nla(NFTA_COUNTER_BYTES, &700u64.to_be_bytes())],
+                ),
             ],
         );
-        let other = nest(NFTA_LIST_ELEM, &[nla(NFTA_EXPR_NAME, b"limit\0"), nest(NFTA_EXPR_DATA, &[nla(1, &1u64.to_be_bytes())])]);
+        let other = nest(
+            NFTA_LIST_ELEM,
+            &[nla(NFTA_EXPR_NAME, b"limit\0"), nest(NFTA_EXPR_DATA, &[nla(1, &1u64.to_be_bytes())])],
+        );
         let element = nest(
             NFTA_LIST_ELEM,
-            &[nest(NFTA_SET_ELEM_KEY, &[nla(NFTA_DATA_VALUE, &[0; 12])]), nest(NFTA_SET_ELEM_EXPRESSIONS, &[other, counter])],
+            &[
+                nest(NFTA_SET_ELEM_KEY, &[nla(NFTA_DATA_VALUE, &[0; 12])]),
+                nest(NFTA_SET_ELEM_EXPRESSIONS, &[other, counter]),
+            ],
         );
         let payload = [vec![2, 0, 0, 0], nest(NFTA_SET_ELEM_LIST_ELEMENTS, &[element])].concat();
         let elements = dumped_elements(&payload).unwrap();

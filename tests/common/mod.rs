@@ -1,6 +1,12 @@
 //! A virtual-time harness around the engine: it owns the clock, feeds packets, and keeps
 //! every action and event the engine queued, so scenarios can assert on all of them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, clippy::field_reassign_with_default)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::field_reassign_with_default
+)]
 #![allow(dead_code, unreachable_pub)]
 
 use ike_esp_alg::engine::{Action, Engine, EngineConfig, Event, Verdict};
@@ -129,8 +135,10 @@ impl Ike {
 
     /// A message from the client to the server.
     pub fn out(&self, exchange: ExchangeType, flags: u8, message_id: u32) -> Vec<u8> {
-        let first = matches!(exchange, ExchangeType::IKE_SA_INIT | ExchangeType::IDENTITY_PROTECTION | ExchangeType::AGGRESSIVE)
-            && message_id == 0
+        let first = matches!(
+            exchange,
+            ExchangeType::IKE_SA_INIT | ExchangeType::IDENTITY_PROTECTION | ExchangeType::AGGRESSIVE
+        ) && message_id == 0
             && flags & IkeFlags::V2_RESPONSE == 0;
         build::ike(self.client, self.client_port, self.server, 500, &self.header(exchange, flags, message_id, first))
     }

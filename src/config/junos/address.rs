@@ -15,27 +15,15 @@ pub(super) struct PoolEntry {
 pub(super) fn pool_entry(first: &str, last: Option<&str>) -> Result<PoolEntry, String> {
     let parse = |text: &str| {
         parse_prefix(text).ok_or_else(|| {
-            let ipv6 = if text.contains(':') {
-                " (pools are IPv4)"
-            } else {
-                ""
-            };
+            let ipv6 = if text.contains(':') { " (pools are IPv4)" } else { "" };
             format!("expected an IPv4 address or prefix, found '{text}'{ipv6}")
         })
     };
     let (start, start_len) = parse(first)?;
     let Some(last) = last else {
         let (low, high) = prefix_range(start, start_len);
-        let item = if start_len == 32 {
-            start.to_string()
-        } else {
-            first.to_owned()
-        };
-        return Ok(PoolEntry {
-            item,
-            range: (low, high),
-            dropped: None,
-        });
+        let item = if start_len == 32 { start.to_string() } else { first.to_owned() };
+        return Ok(PoolEntry { item, range: (low, high), dropped: None });
     };
     let (end, end_len) = parse(last)?;
     if u32::from(start) > u32::from(end) {
@@ -46,11 +34,7 @@ pub(super) fn pool_entry(first: &str, last: Option<&str>) -> Result<PoolEntry, S
          the first to the last"
             .to_owned()
     });
-    Ok(PoolEntry {
-        item: format!("{start}-{end}"),
-        range: (u32::from(start), u32::from(end)),
-        dropped,
-    })
+    Ok(PoolEntry { item: format!("{start}-{end}"), range: (u32::from(start), u32::from(end)), dropped })
 }
 
 /// `a.b.c.d` or `a.b.c.d/len` (IPv4 only).
@@ -82,25 +66,14 @@ mod tests {
 
     #[test]
     fn pool_entries() {
-        assert_eq!(
-            pool_entry("10.0.0.1/32", Some("10.0.0.9/32")).unwrap().item,
-            "10.0.0.1-10.0.0.9"
-        );
+        assert_eq!(pool_entry("10.0.0.1/32", Some("10.0.0.9/32")).unwrap().item, "10.0.0.1-10.0.0.9");
         assert_eq!(pool_entry("10.0.0.1/32", None).unwrap().item, "10.0.0.1");
         let cidr = pool_entry("10.0.0.0/30", None).unwrap();
-        assert_eq!(
-            (cidr.item.as_str(), cidr.range),
-            ("10.0.0.0/30", (0x0a00_0000, 0x0a00_0003))
-        );
+        assert_eq!((cidr.item.as_str(), cidr.range), ("10.0.0.0/30", (0x0a00_0000, 0x0a00_0003)));
         assert!(pool_entry("10.0.0.9", Some("10.0.0.1")).is_err());
-        assert!(pool_entry("2001:db8::1/128", None)
-            .unwrap_err()
-            .contains("pools are IPv4"));
+        assert!(pool_entry("2001:db8::1/128", None).unwrap_err().contains("pools are IPv4"));
         assert!(pool_entry("10.0.0.0/33", None).is_err());
-        assert!(pool_entry("10.0.0.1/24", Some("10.0.0.9/24"))
-            .unwrap()
-            .dropped
-            .is_some());
+        assert!(pool_entry("10.0.0.1/24", Some("10.0.0.9/24")).unwrap().dropped.is_some());
         assert_eq!(prefix_range(Ipv4Addr::new(1, 2, 3, 4), 0), (0, u32::MAX));
     }
 }

@@ -31,10 +31,7 @@ impl Importer {
         let index = match self.applications.iter().position(|a| a.name == name) {
             Some(index) => index,
             None => {
-                let application = Application {
-                    name: name.to_owned(),
-                    ..Application::default()
-                };
+                let application = Application { name: name.to_owned(), ..Application::default() };
                 self.applications.push(application);
                 self.applications.len().saturating_sub(1)
             }
@@ -63,22 +60,14 @@ impl Importer {
     /// The IKE ALG application gives `ike_port`; a plain UDP application on 4500 (or named
     /// for NAT-T) gives `natt_port`; any other application is a firewall matter.
     pub(super) fn map_application(&mut self, application: &Application) {
-        let statements: Vec<Statement> = application
-            .statements
-            .iter()
-            .filter_map(|&i| self.application_statements.get(i).cloned())
-            .collect();
+        let statements: Vec<Statement> =
+            application.statements.iter().filter_map(|&i| self.application_statements.get(i).cloned()).collect();
         let name = &application.name;
         let udp = application.protocol.as_deref() == Some("udp");
         let natt_named = name.to_ascii_lowercase().replace('-', "").contains("natt");
-        let option = match (
-            application.application_protocol.as_deref(),
-            &application.destination_port,
-        ) {
+        let option = match (application.application_protocol.as_deref(), &application.destination_port) {
             (Some("ike-esp-nat"), Some((port, _))) if udp && is_port(port) => "ike_port",
-            (None, Some((port, _))) if udp && is_port(port) && (port == "4500" || natt_named) => {
-                "natt_port"
-            }
+            (None, Some((port, _))) if udp && is_port(port) && (port == "4500" || natt_named) => "natt_port",
             (Some("ike-esp-nat"), _) => {
                 let reason = format!(
                     "application '{name}' for the IKE ALG needs 'protocol udp' and a single \
@@ -126,11 +115,8 @@ impl Importer {
         }
         for (words, i) in &application.unmapped {
             if let Some(s) = self.application_statements.get(*i).cloned() {
-                let reason = if words.is_empty() {
-                    "nothing to set".to_owned()
-                } else {
-                    format!("'{words}' has no UCI option")
-                };
+                let reason =
+                    if words.is_empty() { "nothing to set".to_owned() } else { format!("'{words}' has no UCI option") };
                 self.warn(&s, WarningKind::PartlyMapped, &reason);
             }
         }

@@ -54,19 +54,12 @@ pub(super) struct Importer {
 impl Importer {
     /// An importer with an empty `ike-esp-alg` package.
     pub(super) fn new() -> Importer {
-        Importer {
-            package: Package::with_name(PACKAGE_NAME).unwrap_or_default(),
-            ..Importer::default()
-        }
+        Importer { package: Package::with_name(PACKAGE_NAME).unwrap_or_default(), ..Importer::default() }
     }
 
     pub(super) fn statement(&mut self, s: &Statement) {
         if s.unclosed {
-            return self.warn(
-                s,
-                WarningKind::NotMapped,
-                "a \" string is not closed on its line",
-            );
+            return self.warn(s, WarningKind::NotMapped, "a \" string is not closed on its line");
         }
         match s.command.as_str() {
             "set" => {}
@@ -101,16 +94,10 @@ impl Importer {
             ["security", "zones", ..] => self.warn(s, WarningKind::NotMapped, ZONES),
             ["security", "policies", ..] => self.warn(s, WarningKind::NotMapped, POLICIES),
             ["applications", "application", name, rest @ ..] => self.application(s, name, rest),
-            ["interfaces", ..] => self.warn(
-                s,
-                WarningKind::NotMapped,
-                "interfaces are configured in /etc/config/network",
-            ),
-            _ => self.warn(
-                s,
-                WarningKind::NotMapped,
-                "no equivalent in /etc/config/ike-esp-alg",
-            ),
+            ["interfaces", ..] => {
+                self.warn(s, WarningKind::NotMapped, "interfaces are configured in /etc/config/network")
+            }
+            _ => self.warn(s, WarningKind::NotMapped, "no equivalent in /etc/config/ike-esp-alg"),
         }
     }
 
@@ -188,11 +175,7 @@ impl Importer {
                 self.rule_set_section(s, rule_set);
             }
             [direction @ ("from" | "to"), "zone", zone] => {
-                let option = if *direction == "from" {
-                    "from_zone"
-                } else {
-                    "to_zone"
-                };
+                let option = if *direction == "from" { "from_zone" } else { "to_zone" };
                 let name = self.rule_set_section(s, rule_set);
                 self.assign_once(s, "rule_set", &name, option, zone);
             }
@@ -204,11 +187,7 @@ impl Importer {
                 );
                 self.warn(s, WarningKind::NotMapped, &reason);
             }
-            _ => self.warn(
-                s,
-                WarningKind::NotMapped,
-                "no UCI option for this rule-set statement",
-            ),
+            _ => self.warn(s, WarningKind::NotMapped, "no UCI option for this rule-set statement"),
         }
     }
 
@@ -219,11 +198,7 @@ impl Importer {
                 self.rule_section(s, rule_set, rule);
             }
             ["match", key @ ("source-address" | "destination-address"), values @ ..] => {
-                let option = if *key == "source-address" {
-                    "source_address"
-                } else {
-                    "destination_address"
-                };
+                let option = if *key == "source-address" { "source_address" } else { "destination_address" };
                 self.rule_addresses(s, rule_set, rule, option, values);
             }
             ["match", other, ..] => {
@@ -251,31 +226,17 @@ impl Importer {
                 WarningKind::NotMapped,
                 "source_nat is a pool or 'interface'; leave such traffic out of the rule's match",
             ),
-            _ => self.warn(
-                s,
-                WarningKind::NotMapped,
-                "no UCI option for this rule statement",
-            ),
+            _ => self.warn(s, WarningKind::NotMapped, "no UCI option for this rule statement"),
         }
     }
 
-    fn rule_addresses(
-        &mut self,
-        s: &Statement,
-        rule_set: &str,
-        rule: &str,
-        option: &str,
-        values: &[&str],
-    ) {
+    fn rule_addresses(&mut self, s: &Statement, rule_set: &str, rule: &str, option: &str, values: &[&str]) {
         let values = match values {
             ["[", inner @ .., "]"] => inner,
             [single] => std::slice::from_ref(single),
             _ => &[],
         };
-        let (good, bad): (Vec<&str>, Vec<&str>) = values
-            .iter()
-            .copied()
-            .partition(|v| parse_prefix(v).is_some());
+        let (good, bad): (Vec<&str>, Vec<&str>) = values.iter().copied().partition(|v| parse_prefix(v).is_some());
         if !good.is_empty() {
             let name = self.rule_section(s, rule_set, rule);
             for value in &good {
@@ -318,9 +279,7 @@ impl Importer {
     /// pools that hold those addresses, decided once all pools are known.
     fn proxy_arp(&mut self, s: &Statement, attributes: &[&str]) {
         let (interface, first, last) = match attributes {
-            ["interface", interface, "address", first, "to", last] => {
-                (*interface, *first, Some(*last))
-            }
+            ["interface", interface, "address", first, "to", last] => (*interface, *first, Some(*last)),
             ["interface", interface, "address", first] => (*interface, *first, None),
             _ => {
                 let reason = "expected 'interface <name> address <address> [to <address>]'";
@@ -328,9 +287,7 @@ impl Importer {
             }
         };
         match pool_entry(first, last) {
-            Ok(entry) => self
-                .proxy_arp
-                .push((s.clone(), interface.to_owned(), entry.range)),
+            Ok(entry) => self.proxy_arp.push((s.clone(), interface.to_owned(), entry.range)),
             Err(reason) => self.warn(s, WarningKind::NotMapped, &reason),
         }
     }
@@ -366,76 +323,43 @@ impl Importer {
         let sections = self.package.sections_mut();
         sections.sort_by_key(|s| rank(SECTION_ORDER, s.section_type()));
         for section in sections {
-            let order = OPTION_ORDER
-                .iter()
-                .find(|(t, _)| *t == section.section_type());
+            let order = OPTION_ORDER.iter().find(|(t, _)| *t == section.section_type());
             let order = order.map_or(&[][..], |(_, options)| options);
             section.sort_options_by_key(|option| rank(order, option));
         }
         self.warnings.sort_by_key(|(index, _)| *index);
-        Import {
-            package: self.package,
-            warnings: self.warnings.into_iter().map(|(_, w)| w).collect(),
-        }
+        Import { package: self.package, warnings: self.warnings.into_iter().map(|(_, w)| w).collect() }
     }
 
     /// Sets an option, unless it already holds another value: Junos keeps several zones per
     /// direction, UCI one.
-    fn assign_once(
-        &mut self,
-        s: &Statement,
-        section_type: &str,
-        name: &str,
-        option: &str,
-        value: &str,
-    ) {
+    fn assign_once(&mut self, s: &Statement, section_type: &str, name: &str, option: &str, value: &str) {
         match self.package.get(name, option).map(str::to_owned) {
             Some(existing) if existing != value => {
-                let reason = format!(
-                    "{section_type} '{name}' already has {option} '{existing}'; UCI takes one"
-                );
+                let reason = format!("{section_type} '{name}' already has {option} '{existing}'; UCI takes one");
                 self.warn(s, WarningKind::NotMapped, &reason);
             }
             _ => self.assign(s, section_type, name, option, Assign::Set(value)),
         }
     }
 
-    pub(super) fn assign(
-        &mut self,
-        s: &Statement,
-        section_type: &str,
-        name: &str,
-        option: &str,
-        value: Assign<'_>,
-    ) {
-        let result = self
-            .package
-            .named_section_mut(section_type, name)
-            .and_then(|section| match value {
-                Assign::Set(value) => section.set_option(option, value),
-                Assign::Add(value) => section.add_list(option, value),
-            });
+    pub(super) fn assign(&mut self, s: &Statement, section_type: &str, name: &str, option: &str, value: Assign<'_>) {
+        let result = self.package.named_section_mut(section_type, name).and_then(|section| match value {
+            Assign::Set(value) => section.set_option(option, value),
+            Assign::Add(value) => section.add_list(option, value),
+        });
         if let Err(error) = result {
             self.warn(s, WarningKind::NotMapped, &error.to_string());
         }
     }
 
     pub(super) fn warn(&mut self, s: &Statement, kind: WarningKind, reason: &str) {
-        let warning = Warning {
-            line: s.line,
-            statement: s.text.clone(),
-            kind,
-            reason: reason.to_owned(),
-        };
+        let warning = Warning { line: s.line, statement: s.text.clone(), kind, reason: reason.to_owned() };
         self.warnings.push((s.index, warning));
     }
 
     pub(super) fn warn_part(&mut self, s: &Statement, mapped_some: bool, reason: &str) {
-        let kind = if mapped_some {
-            WarningKind::PartlyMapped
-        } else {
-            WarningKind::NotMapped
-        };
+        let kind = if mapped_some { WarningKind::PartlyMapped } else { WarningKind::NotMapped };
         self.warn(s, kind, reason);
     }
 

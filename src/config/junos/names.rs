@@ -34,24 +34,9 @@ impl Importer {
         if let Some(name) = self.names.iter().find(|n| n.kind == kind && n.key == key) {
             return name.uci.clone();
         }
-        let base: String = shown
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let base = if base.is_empty() {
-            "_".to_owned()
-        } else {
-            base
-        };
-        let taken = |name: &str, names: &[Name]| {
-            RESERVED_NAMES.contains(&name) || names.iter().any(|n| n.uci == name)
-        };
+        let base: String = shown.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+        let base = if base.is_empty() { "_".to_owned() } else { base };
+        let taken = |name: &str, names: &[Name]| RESERVED_NAMES.contains(&name) || names.iter().any(|n| n.uci == name);
         let mut uci = base.clone();
         let mut suffix: u32 = 2;
         while taken(&uci, &self.names) {
@@ -74,11 +59,7 @@ impl Importer {
             let reason = format!("{what} '{shown}' is '{uci}' in UCI: {why}");
             self.warn(s, WarningKind::Renamed, &reason);
         }
-        self.names.push(Name {
-            kind,
-            key: key.to_owned(),
-            uci: uci.clone(),
-        });
+        self.names.push(Name { kind, key: key.to_owned(), uci: uci.clone() });
         uci
     }
 }

@@ -104,21 +104,14 @@ fn tokenize(text: &str) -> Vec<Located> {
             }
             _ => {
                 let mut word = String::new();
-                while let Some((_, c)) =
-                    chars.next_if(|&(_, c)| !c.is_whitespace() && c != '[' && c != ']')
-                {
+                while let Some((_, c)) = chars.next_if(|&(_, c)| !c.is_whitespace() && c != '[' && c != ']') {
                     word.push(c);
                 }
                 Token::Word(word)
             }
         };
         let end = chars.peek().map_or(text.len(), |&(i, _)| i);
-        tokens.push(Located {
-            token,
-            line: token_line,
-            start,
-            end,
-        });
+        tokens.push(Located { token, line: token_line, start, end });
     }
     tokens
 }
@@ -145,9 +138,7 @@ pub(super) fn split_statements(text: &str) -> Vec<Statement> {
                 while let Some(located) = tokens.get(i) {
                     i = i.saturating_add(1);
                     match &located.token {
-                        Token::Word(w) | Token::Quoted(w) | Token::Unclosed(w) => {
-                            level.push(w.clone())
-                        }
+                        Token::Word(w) | Token::Quoted(w) | Token::Unclosed(w) => level.push(w.clone()),
                         _ => break,
                     }
                 }
@@ -168,12 +159,7 @@ pub(super) fn split_statements(text: &str) -> Vec<Statement> {
 }
 
 /// Ends the statement in `current`: `edit` and `top` move the level, anything else is kept.
-fn flush(
-    text: &str,
-    current: &mut Vec<&Located>,
-    level: &mut Vec<String>,
-    statements: &mut Vec<Statement>,
-) {
+fn flush(text: &str, current: &mut Vec<&Located>, level: &mut Vec<String>, statements: &mut Vec<Statement>) {
     let (Some(first), Some(last)) = (current.first().copied(), current.last().copied()) else {
         return;
     };
@@ -186,15 +172,10 @@ fn flush(
     let command = words.next().unwrap_or_default();
     let words: Vec<String> = words.collect();
     let as_written = text.get(first.start..last.end).unwrap_or_default();
-    let text = if level.is_empty() {
-        as_written.to_owned()
-    } else {
-        format!("[edit {}] {as_written}", level.join(" "))
-    };
+    let text =
+        if level.is_empty() { as_written.to_owned() } else { format!("[edit {}] {as_written}", level.join(" ")) };
     let line = first.line;
-    let unclosed = current
-        .iter()
-        .any(|l| matches!(l.token, Token::Unclosed(_)));
+    let unclosed = current.iter().any(|l| matches!(l.token, Token::Unclosed(_)));
     current.clear();
     match command.as_str() {
         "edit" if matches!(first.token, Token::Word(_)) && !unclosed => level.extend(words),
@@ -202,14 +183,7 @@ fn flush(
         _ => {
             let path = level.iter().cloned().chain(words).collect();
             let index = statements.len();
-            statements.push(Statement {
-                index,
-                line,
-                text,
-                command,
-                path,
-                unclosed,
-            });
+            statements.push(Statement { index, line, text, command, path, unclosed });
         }
     }
 }
@@ -224,10 +198,7 @@ mod tests {
     use super::*;
 
     fn commands(text: &str) -> Vec<String> {
-        split_statements(text)
-            .into_iter()
-            .map(|s| format!("{} {}", s.command, s.path.join(" ")))
-            .collect()
+        split_statements(text).into_iter().map(|s| format!("{} {}", s.command, s.path.join(" "))).collect()
     }
 
     #[test]
@@ -238,10 +209,7 @@ mod tests {
         );
         assert_eq!(
             commands(text),
-            [
-                "set security nat source pool set address 1.2.3.4",
-                "set applications application a protocol udp"
-            ]
+            ["set security nat source pool set address 1.2.3.4", "set applications application a protocol udp"]
         );
     }
 
@@ -261,10 +229,7 @@ mod tests {
             ]
         );
         let statements = split_statements(text);
-        assert_eq!(
-            statements[0].text,
-            "[edit security alg ike-esp-nat] set state-timeout 360"
-        );
+        assert_eq!(statements[0].text, "[edit security alg ike-esp-nat] set state-timeout 360");
         assert_eq!(statements[2].line, 2);
     }
 
@@ -278,17 +243,13 @@ mod tests {
         );
         assert_eq!(
             commands(text),
-            [
-                "set security nat source address-persistent",
-                "set security alg ike-esp-nat enable"
-            ]
+            ["set security nat source address-persistent", "set security alg ike-esp-nat enable"]
         );
     }
 
     #[test]
     fn quoted_words_never_start_a_statement() {
-        let text =
-            "set system host-name \"x set security y\" set security nat source address-persistent";
+        let text = "set system host-name \"x set security y\" set security nat source address-persistent";
         assert_eq!(commands(text).len(), 2);
         assert_eq!(commands(text)[0], "set system host-name x set security y");
     }

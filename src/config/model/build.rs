@@ -8,8 +8,8 @@
 use core::time::Duration;
 
 use super::knobs::{
-    ADDRESS_PERSISTENT_DEFAULT, ENABLED_DEFAULT, FAIL_OPEN_DEFAULT, PORT_RANGE, QUEUE_NUM_DEFAULT,
-    QUEUE_NUM_RANGE, SOURCE_NAT_INTERFACE,
+    ADDRESS_PERSISTENT_DEFAULT, ENABLED_DEFAULT, FAIL_OPEN_DEFAULT, PORT_RANGE, QUEUE_NUM_DEFAULT, QUEUE_NUM_RANGE,
+    SOURCE_NAT_INTERFACE,
 };
 use super::pools::read_pools;
 use super::problem::{Problem, ProblemKind, Unit};
@@ -32,11 +32,7 @@ pub(super) fn build(package: &Package, file: &str) -> Result<AlgConfig, Vec<Prob
         checked.extend(problems.check_section(section, index));
     }
     let of_type = |section_type: &str| -> Vec<Checked<'_>> {
-        checked
-            .iter()
-            .filter(|c| c.spec.section_type == section_type)
-            .copied()
-            .collect()
+        checked.iter().filter(|c| c.spec.section_type == section_type).copied().collect()
     };
 
     let alg = read_alg(&mut problems, &of_type("alg"));
@@ -63,9 +59,7 @@ pub(super) fn build(package: &Package, file: &str) -> Result<AlgConfig, Vec<Prob
         rules,
         limits: Limits::default(),
     };
-    engine
-        .validate()
-        .map_err(|e| vec![Problem::from_engine_error(file, e)])?;
+    engine.validate().map_err(|e| vec![Problem::from_engine_error(file, e)])?;
     Ok(AlgConfig {
         file: file.to_owned(),
         enabled: alg.enabled,
@@ -91,10 +85,7 @@ fn read_alg(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> AlgValues 
         enabled: ENABLED_DEFAULT,
         timeouts: Timeouts::default(),
         ports: Ports::default(),
-        queue: QueueOptions {
-            number: QUEUE_NUM_DEFAULT,
-            fail_open: FAIL_OPEN_DEFAULT,
-        },
+        queue: QueueOptions { number: QUEUE_NUM_DEFAULT, fail_open: FAIL_OPEN_DEFAULT },
     };
     for section in sections {
         let mut seconds = |option: &str, range: (u64, u64), into: &mut Duration| {
@@ -105,21 +96,9 @@ fn read_alg(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> AlgValues 
         };
         let t = &mut alg.timeouts;
         seconds("state_timeout", Timeouts::STATE_RANGE, &mut t.state);
-        seconds(
-            "esp_gate_timeout",
-            Timeouts::ESP_GATE_RANGE,
-            &mut t.esp_gate,
-        );
-        seconds(
-            "esp_session_timeout",
-            Timeouts::ESP_SESSION_RANGE,
-            &mut t.esp_session,
-        );
-        seconds(
-            "binding_linger",
-            Timeouts::BINDING_LINGER_RANGE,
-            &mut t.binding_linger,
-        );
+        seconds("esp_gate_timeout", Timeouts::ESP_GATE_RANGE, &mut t.esp_gate);
+        seconds("esp_session_timeout", Timeouts::ESP_SESSION_RANGE, &mut t.esp_session);
+        seconds("binding_linger", Timeouts::BINDING_LINGER_RANGE, &mut t.binding_linger);
 
         let mut number16 = |option: &str, range: (u64, u64), into: &mut u16| {
             let read = problems.read(section, option, |v| values::number(v, range, Unit::Plain));
@@ -144,10 +123,7 @@ fn read_alg(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> AlgValues 
                 None => ("ike_port", "natt_port"),
             };
             let line = section.section.option_line(option);
-            let kind = ProblemKind::SamePorts {
-                port: alg.ports.ike,
-                other,
-            };
+            let kind = ProblemKind::SamePorts { port: alg.ports.ike, other };
             problems.option(section, option, line, kind);
         }
     }
@@ -159,19 +135,13 @@ fn read_rule_sets(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> Vec<
     for section in sections {
         let mut zone = |option: &str| Zone {
             name: problems
-                .require(section, option, ZONE_FORM, |v| {
-                    values::zone_name(v).map(str::to_owned)
-                })
+                .require(section, option, ZONE_FORM, |v| values::zone_name(v).map(str::to_owned))
                 .unwrap_or_default(),
             line: section.section.option_line(option),
         };
         let from_zone = zone("from_zone");
         let to_zone = zone("to_zone");
-        rule_sets.push(RuleSet {
-            name: section.name(),
-            from_zone,
-            to_zone,
-        });
+        rule_sets.push(RuleSet { name: section.name(), from_zone, to_zone });
     }
     rule_sets
 }
@@ -190,10 +160,7 @@ fn read_rules(
             if rule_set_names.iter().any(|n| n == name) {
                 Ok(name.to_owned())
             } else {
-                Err(ProblemKind::UnknownRuleSet {
-                    name: name.to_owned(),
-                    defined: rule_set_names.clone(),
-                })
+                Err(ProblemKind::UnknownRuleSet { name: name.to_owned(), defined: rule_set_names.clone() })
             }
         });
         let sources = read_prefixes(problems, section, "source_address");
@@ -204,10 +171,7 @@ fn read_rules(
             }
             match pool_names.iter().position(|n| n == name) {
                 Some(index) => Ok(SourceNat::Pool(index)),
-                None => Err(ProblemKind::UnknownPool {
-                    name: name.to_owned(),
-                    defined: pool_names.clone(),
-                }),
+                None => Err(ProblemKind::UnknownPool { name: name.to_owned(), defined: pool_names.clone() }),
             }
         });
         rules.push(RuleConfig {

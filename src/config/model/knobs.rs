@@ -124,25 +124,13 @@ pub(super) const RULE_SET: SectionSpec = SectionSpec {
 pub(super) const RULE: SectionSpec = SectionSpec {
     section_type: "rule",
     naming: Naming::Optional,
-    options: &[
-        option("rule_set"),
-        list("source_address"),
-        list("destination_address"),
-        option("source_nat"),
-    ],
-    option_names: &[
-        "rule_set",
-        "source_address",
-        "destination_address",
-        "source_nat",
-    ],
+    options: &[option("rule_set"), list("source_address"), list("destination_address"), option("source_nat")],
+    option_names: &["rule_set", "source_address", "destination_address", "source_nat"],
 };
 
 /// The spec of a section type, if the package has that type.
 pub(super) fn section_spec(section_type: &str) -> Option<&'static SectionSpec> {
-    [&ALG, &NAT, &POOL, &RULE_SET, &RULE]
-        .into_iter()
-        .find(|spec| spec.section_type == section_type)
+    [&ALG, &NAT, &POOL, &RULE_SET, &RULE].into_iter().find(|spec| spec.section_type == section_type)
 }
 
 #[cfg(test)]

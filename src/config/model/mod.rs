@@ -48,8 +48,8 @@ mod values;
 mod zones;
 
 pub use knobs::{
-    ADDRESS_PERSISTENT_DEFAULT, ALG_SECTION, ENABLED_DEFAULT, FAIL_OPEN_DEFAULT, NAT_SECTION,
-    PORT_RANGE, QUEUE_NUM_DEFAULT, QUEUE_NUM_RANGE, SOURCE_NAT_INTERFACE,
+    ADDRESS_PERSISTENT_DEFAULT, ALG_SECTION, ENABLED_DEFAULT, FAIL_OPEN_DEFAULT, NAT_SECTION, PORT_RANGE,
+    QUEUE_NUM_DEFAULT, QUEUE_NUM_RANGE, SOURCE_NAT_INTERFACE,
 };
 pub use problem::{AddressForm, Problem, ProblemKind, SectionRef, Unit};
 pub use zones::firewall_zone_names;
@@ -143,12 +143,7 @@ impl AlgConfig {
 
     /// The pools whose addresses the daemon answers ARP for.
     pub fn proxy_arp_pools(&self) -> impl Iterator<Item = &PoolConfig> {
-        self.engine
-            .pools
-            .iter()
-            .zip(&self.pools)
-            .filter(|(_, options)| options.proxy_arp)
-            .map(|(pool, _)| pool)
+        self.engine.pools.iter().zip(&self.pools).filter(|(_, options)| options.proxy_arp).map(|(pool, _)| pool)
     }
 }
 

@@ -16,24 +16,14 @@ const ADDRESS_FORM: &str = "at least one 'list address' of A-B, a.b.c.d/n or a s
 
 /// The pools in file order, with what the engine does not need. Unnamed pools are kept (as
 /// `@pool[n]`) so that their entries are checked too; their section is already a problem.
-pub(super) fn read_pools(
-    problems: &mut Problems<'_>,
-    sections: &[Checked<'_>],
-) -> (Vec<PoolConfig>, Vec<PoolOptions>) {
+pub(super) fn read_pools(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> (Vec<PoolConfig>, Vec<PoolOptions>) {
     let mut seen: Vec<SeenEntry> = Vec::new();
     let mut pools = Vec::new();
     let mut options = Vec::new();
     for (pool_index, section) in sections.iter().enumerate() {
         let proxy_arp = problems.read(section, "proxy_arp", values::boolean);
         if !section.has("address") {
-            problems.option(
-                section,
-                "address",
-                None,
-                ProblemKind::Missing {
-                    allowed: ADDRESS_FORM,
-                },
-            );
+            problems.option(section, "address", None, ProblemKind::Missing { allowed: ADDRESS_FORM });
         }
         let mut ranges = Vec::new();
         for (value, line) in section.items("address") {
@@ -55,31 +45,16 @@ pub(super) fn read_pools(
                 problems.option(section, "address", line, kind);
                 continue;
             }
-            seen.push(SeenEntry {
-                pool_index,
-                pool: section.at(),
-                value: value.to_owned(),
-                line,
-                range,
-            });
+            seen.push(SeenEntry { pool_index, pool: section.at(), value: value.to_owned(), line, range });
             ranges.push(range);
         }
-        let pool = PoolConfig {
-            name: section.name(),
-            ranges,
-        };
+        let pool = PoolConfig { name: section.name(), ranges };
         if pool.size() > MAX_POOL_ADDRESSES {
-            let kind = ProblemKind::PoolTooLarge {
-                size: pool.size(),
-                max: MAX_POOL_ADDRESSES,
-            };
+            let kind = ProblemKind::PoolTooLarge { size: pool.size(), max: MAX_POOL_ADDRESSES };
             let line = section.section.option_line("address");
             problems.option(section, "address", line, kind);
         }
-        options.push(PoolOptions {
-            name: pool.name.clone(),
-            proxy_arp: proxy_arp.unwrap_or(false),
-        });
+        options.push(PoolOptions { name: pool.name.clone(), proxy_arp: proxy_arp.unwrap_or(false) });
         pools.push(pool);
     }
     (pools, options)

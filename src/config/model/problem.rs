@@ -60,19 +60,9 @@ pub enum ProblemKind {
     /// Not `0` or `1`.
     NotBoolean { value: String },
     /// Not a decimal number.
-    NotNumber {
-        value: String,
-        min: u64,
-        max: u64,
-        unit: Unit,
-    },
+    NotNumber { value: String, min: u64, max: u64, unit: Unit },
     /// A number outside its range.
-    OutOfRange {
-        value: String,
-        min: u64,
-        max: u64,
-        unit: Unit,
-    },
+    OutOfRange { value: String, min: u64, max: u64, unit: Unit },
     /// `ike_port` and `natt_port` are the same port; `other` is the option it collides with.
     SamePorts { port: u16, other: &'static str },
     /// Not an address in the form the option takes.
@@ -82,12 +72,7 @@ pub enum ProblemKind {
     /// Pool addresses that can never be a NAT address (0/8, 127/8, multicast and above).
     NotUnicast { value: String },
     /// Two pool entries share addresses; `other_pool` is `None` within one pool.
-    PoolOverlap {
-        value: String,
-        other_pool: Option<SectionRef>,
-        other_value: String,
-        other_line: Option<u32>,
-    },
+    PoolOverlap { value: String, other_pool: Option<SectionRef>, other_value: String, other_line: Option<u32> },
     /// A pool larger than the engine takes.
     PoolTooLarge { size: u64, max: u64 },
     /// `source_nat` names no pool; `defined` lists the pools there are.
@@ -124,13 +109,7 @@ pub enum AddressForm {
 impl Problem {
     /// A problem with the whole file, located nowhere in particular.
     pub fn in_file(file: &str, kind: ProblemKind) -> Problem {
-        Problem {
-            file: file.to_owned(),
-            line: None,
-            section: None,
-            option: None,
-            kind,
-        }
+        Problem { file: file.to_owned(), line: None, section: None, option: None, kind }
     }
 
     /// A UCI syntax error as a problem (the parser stops at the first one).
@@ -140,10 +119,7 @@ impl Problem {
             line: Some(error.line),
             section: None,
             option: None,
-            kind: ProblemKind::Syntax {
-                column: error.column,
-                error: error.kind,
-            },
+            kind: ProblemKind::Syntax { column: error.column, error: error.kind },
         }
     }
 
@@ -179,11 +155,7 @@ impl fmt::Display for SectionRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.name {
             Some(name) => write!(f, "{} '{name}'", self.section_type),
-            None => write!(
-                f,
-                "{} @{}[{}]",
-                self.section_type, self.section_type, self.index
-            ),
+            None => write!(f, "{} @{}[{}]", self.section_type, self.section_type, self.index),
         }
     }
 }
@@ -199,9 +171,7 @@ impl fmt::Display for ProblemKind {
             K::WrongSectionName { allowed } => {
                 write!(f, "wrong section name (allowed only '{allowed}')")
             }
-            K::NameRequired => f.write_str(
-                "needs a name: rules refer to it by name (allowed letters, digits and '_')",
-            ),
+            K::NameRequired => f.write_str("needs a name: rules refer to it by name (allowed letters, digits and '_')"),
             K::ReservedName => f.write_str(
                 "the name 'interface' is reserved: source_nat 'interface' means the egress \
                  interface's address (allowed any other name)",
@@ -216,47 +186,26 @@ impl fmt::Display for ProblemKind {
                 let value = value.escape_debug();
                 write!(f, "'{value}' is not a boolean (allowed 0 or 1)")
             }
-            K::NotNumber {
-                value,
-                min,
-                max,
-                unit,
-            } => {
+            K::NotNumber { value, min, max, unit } => {
                 let value = value.escape_debug();
                 write!(f, "'{value}' is not a number (allowed {min}-{max}{unit})")
             }
-            K::OutOfRange {
-                value,
-                min,
-                max,
-                unit,
-            } => {
+            K::OutOfRange { value, min, max, unit } => {
                 write!(f, "{value} is out of range (allowed {min}-{max}{unit})")
             }
             K::SamePorts { port, other } => {
-                write!(
-                    f,
-                    "{port} is also {other} (allowed 1-65535, other than {other})"
-                )
+                write!(f, "{port} is also {other} (allowed 1-65535, other than {other})")
             }
             K::BadAddress { value, form } => write!(f, "'{}' is not {form}", value.escape_debug()),
             K::ReversedRange { value } => {
-                write!(
-                    f,
-                    "'{value}' ends before it starts (allowed A-B with A not above B)"
-                )
+                write!(f, "'{value}' ends before it starts (allowed A-B with A not above B)")
             }
             K::NotUnicast { value } => write!(
                 f,
                 "'{value}' holds addresses that cannot be a NAT address (allowed unicast \
                  addresses outside 0.0.0.0/8, 127.0.0.0/8 and 224.0.0.0/3)"
             ),
-            K::PoolOverlap {
-                value,
-                other_pool,
-                other_value,
-                other_line,
-            } => {
+            K::PoolOverlap { value, other_pool, other_value, other_line } => {
                 write!(f, "'{value}' overlaps '{other_value}'")?;
                 match other_pool {
                     Some(pool) => write!(f, " of {pool}")?,
@@ -308,9 +257,7 @@ impl fmt::Display for Unit {
 impl fmt::Display for AddressForm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            AddressForm::PoolEntry => {
-                "an IPv4 pool entry (allowed A-B, a.b.c.d/n or a single address)"
-            }
+            AddressForm::PoolEntry => "an IPv4 pool entry (allowed A-B, a.b.c.d/n or a single address)",
             AddressForm::Prefix => "an IPv4 prefix (allowed a.b.c.d/n or a single address)",
         })
     }
@@ -337,15 +284,9 @@ mod tests {
 
     #[test]
     fn the_engines_refusal_reads_as_a_problem_with_the_file() {
-        let error = ConfigError::PoolsOverlap {
-            first: "a".into(),
-            second: "b".into(),
-        };
+        let error = ConfigError::PoolsOverlap { first: "a".into(), second: "b".into() };
         let problem = Problem::from_engine_error("/etc/config/ike-esp-alg", error);
-        assert_eq!(
-            problem.to_string(),
-            "/etc/config/ike-esp-alg: pools 'a' and 'b' overlap"
-        );
+        assert_eq!(problem.to_string(), "/etc/config/ike-esp-alg: pools 'a' and 'b' overlap");
     }
 
     #[test]
@@ -353,27 +294,16 @@ mod tests {
         let problem = Problem {
             file: "f".into(),
             line: None,
-            section: Some(SectionRef {
-                section_type: "rule".into(),
-                name: None,
-                index: 2,
-            }),
+            section: Some(SectionRef { section_type: "rule".into(), name: None, index: 2 }),
             option: Some("source_nat".into()),
-            kind: ProblemKind::UnknownPool {
-                name: "a\nb".into(),
-                defined: vec![],
-            },
+            kind: ProblemKind::UnknownPool { name: "a\nb".into(), defined: vec![] },
         };
         assert_eq!(
             problem.to_string(),
             "f: rule @rule[2] option 'source_nat': pool 'a\\nb' is not defined (allowed \
              'interface')"
         );
-        let problem = Problem {
-            section: None,
-            option: None,
-            ..problem
-        };
+        let problem = Problem { section: None, option: None, ..problem };
         assert!(problem.to_string().starts_with("f: pool 'a\\nb'"));
     }
 }

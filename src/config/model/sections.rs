@@ -44,11 +44,9 @@ impl<'a> Checked<'a> {
     /// The items of a list with their lines; empty if absent or written as an option.
     pub(super) fn items(&self, option: &str) -> Vec<(&'a str, Option<u32>)> {
         match self.section.value(option) {
-            Some(Value::List(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| (item.as_str(), self.section.item_line(option, i)))
-                .collect(),
+            Some(Value::List(items)) => {
+                items.iter().enumerate().map(|(i, item)| (item.as_str(), self.section.item_line(option, i))).collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -68,28 +66,19 @@ pub(super) struct Problems<'f> {
 
 impl<'f> Problems<'f> {
     pub(super) fn new(file: &'f str) -> Problems<'f> {
-        Problems {
-            file,
-            list: Vec::new(),
-        }
+        Problems { file, list: Vec::new() }
     }
 
     /// Checks a section's type, name and option shapes. `None` for an unknown type, whose
     /// options mean nothing.
-    pub(super) fn check_section<'a>(
-        &mut self,
-        section: &'a Section,
-        index: usize,
-    ) -> Option<Checked<'a>> {
+    pub(super) fn check_section<'a>(&mut self, section: &'a Section, index: usize) -> Option<Checked<'a>> {
         let Some(spec) = section_spec(section.section_type()) else {
             let at = SectionRef {
                 section_type: section.section_type().to_owned(),
                 name: section.name().map(str::to_owned),
                 index,
             };
-            let kind = ProblemKind::UnknownSectionType {
-                allowed: SECTION_TYPES,
-            };
+            let kind = ProblemKind::UnknownSectionType { allowed: SECTION_TYPES };
             self.list.push(Problem {
                 file: self.file.to_owned(),
                 line: section.line(),
@@ -99,11 +88,7 @@ impl<'f> Problems<'f> {
             });
             return None;
         };
-        let checked = Checked {
-            section,
-            spec,
-            index,
-        };
+        let checked = Checked { section, spec, index };
         let naming_problem = match (spec.naming, section.name()) {
             (Naming::Fixed(name), found) if found != Some(name) => {
                 Some(ProblemKind::WrongSectionName { allowed: name })
@@ -119,12 +104,8 @@ impl<'f> Problems<'f> {
         }
         for (option, value) in section.options() {
             let kind = match spec.options.iter().find(|o| o.name == option) {
-                None => ProblemKind::UnknownOption {
-                    allowed: spec.option_names,
-                },
-                Some(o) if o.list && matches!(value, Value::Option(_)) => {
-                    ProblemKind::OptionNotList
-                }
+                None => ProblemKind::UnknownOption { allowed: spec.option_names },
+                Some(o) if o.list && matches!(value, Value::Option(_)) => ProblemKind::OptionNotList,
                 Some(o) if !o.list && matches!(value, Value::List(_)) => ProblemKind::ListNotOption,
                 Some(_) => continue,
             };
@@ -145,13 +126,7 @@ impl<'f> Problems<'f> {
     }
 
     /// A problem with one option (or list item) at `line`; the section's line if unknown.
-    pub(super) fn option(
-        &mut self,
-        at: &Checked<'_>,
-        option: &str,
-        line: Option<u32>,
-        kind: ProblemKind,
-    ) {
+    pub(super) fn option(&mut self, at: &Checked<'_>, option: &str, line: Option<u32>, kind: ProblemKind) {
         self.list.push(Problem {
             file: self.file.to_owned(),
             line: line.or(at.section.line()),
@@ -169,9 +144,7 @@ impl<'f> Problems<'f> {
         parse: impl FnOnce(&str) -> Result<T, ProblemKind>,
     ) -> Option<T> {
         let (value, line) = at.single(option)?;
-        parse(value)
-            .map_err(|kind| self.option(at, option, line, kind))
-            .ok()
+        parse(value).map_err(|kind| self.option(at, option, line, kind)).ok()
     }
 
     /// [`Problems::read`] for an option that must be there: its absence is a problem too.

@@ -32,10 +32,7 @@ impl AlgConfig {
         let known: Vec<&str> = known.into_iter().collect();
         let mut problems = Vec::new();
         for (index, rule_set) in self.rule_sets.iter().enumerate() {
-            for (option, zone) in [
-                ("from_zone", &rule_set.from_zone),
-                ("to_zone", &rule_set.to_zone),
-            ] {
+            for (option, zone) in [("from_zone", &rule_set.from_zone), ("to_zone", &rule_set.to_zone)] {
                 if known.contains(&zone.name.as_str()) {
                     continue;
                 }

@@ -65,11 +65,7 @@ pub enum ErrorKind {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.kind
-        )
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.kind)
     }
 }
 
@@ -82,67 +78,40 @@ impl fmt::Display for ErrorKind {
             write!(f, "expected {expected}, found '{}'", found.escape_debug())
         };
         match self {
-            ErrorKind::UnknownCommand(word) => {
-                found(f, "'package', 'config', 'option' or 'list'", word)
-            }
+            ErrorKind::UnknownCommand(word) => found(f, "'package', 'config', 'option' or 'list'", word),
             ErrorKind::QuotedCommand(word) => {
-                write!(
-                    f,
-                    "expected the command '{word}' without quotes or backslashes"
-                )
+                write!(f, "expected the command '{word}' without quotes or backslashes")
             }
             ErrorKind::MissingArgument { command, what } => {
                 write!(f, "expected {what} after '{command}'")
             }
-            ErrorKind::ExtraArgument {
-                command,
-                found: extra,
-            } => found(f, &format!("end of '{command}' command"), extra),
+            ErrorKind::ExtraArgument { command, found: extra } => {
+                found(f, &format!("end of '{command}' command"), extra)
+            }
             ErrorKind::OptionOutsideSection { command } => {
-                write!(
-                    f,
-                    "expected a 'config' section before the first '{command}'"
-                )
+                write!(f, "expected a 'config' section before the first '{command}'")
             }
             ErrorKind::UnterminatedQuote { quote } => {
-                write!(
-                    f,
-                    "expected closing {quote} before end of file (quote opened here)"
-                )
+                write!(f, "expected closing {quote} before end of file (quote opened here)")
             }
-            ErrorKind::InvalidPackageName(name) => found(
-                f,
-                "a package name of ASCII letters, digits, '_' and '-'",
-                name,
-            ),
-            ErrorKind::InvalidSectionName(name) => {
-                found(f, "a section name of ASCII letters, digits and '_'", name)
+            ErrorKind::InvalidPackageName(name) => {
+                found(f, "a package name of ASCII letters, digits, '_' and '-'", name)
             }
-            ErrorKind::InvalidSectionType(name) => {
-                found(f, "a section type of printable ASCII without spaces", name)
-            }
-            ErrorKind::InvalidOptionName(name) => {
-                found(f, "an option name of ASCII letters, digits and '_'", name)
-            }
+            ErrorKind::InvalidSectionName(name) => found(f, "a section name of ASCII letters, digits and '_'", name),
+            ErrorKind::InvalidSectionType(name) => found(f, "a section type of printable ASCII without spaces", name),
+            ErrorKind::InvalidOptionName(name) => found(f, "an option name of ASCII letters, digits and '_'", name),
             ErrorKind::InvalidValue(value) => {
                 let bad = value.chars().find(|&c| is_forbidden_in_value(c));
                 let bad = bad.map_or(0, u32::from);
                 let rule = "a value without control characters other than tab, CR and LF";
                 write!(f, "expected {rule}, found U+{bad:04X}")
             }
-            ErrorKind::TypeConflict {
-                name,
-                existing,
-                found: other,
-            } => found(
-                f,
-                &format!("section '{name}' to keep its type '{existing}'"),
-                other,
-            ),
-            ErrorKind::PackageConflict {
-                existing,
-                found: other,
-            } => found(f, &format!("one package per file ('{existing}')"), other),
+            ErrorKind::TypeConflict { name, existing, found: other } => {
+                found(f, &format!("section '{name}' to keep its type '{existing}'"), other)
+            }
+            ErrorKind::PackageConflict { existing, found: other } => {
+                found(f, &format!("one package per file ('{existing}')"), other)
+            }
         }
     }
 }

@@ -40,11 +40,7 @@ pub(super) struct Lexer {
 
 impl Lexer {
     pub(super) fn new(text: &str) -> Lexer {
-        Lexer {
-            chars: text.chars().collect(),
-            next: 0,
-            pos: Pos { line: 1, column: 1 },
-        }
+        Lexer { chars: text.chars().collect(), next: 0, pos: Pos { line: 1, column: 1 } }
     }
 
     fn peek_at(&self, ahead: usize) -> Option<char> {
@@ -59,10 +55,7 @@ impl Lexer {
         let c = self.peek()?;
         self.next = self.next.saturating_add(1);
         if c == '\n' {
-            self.pos = Pos {
-                line: self.pos.line.saturating_add(1),
-                column: 1,
-            };
+            self.pos = Pos { line: self.pos.line.saturating_add(1), column: 1 };
         } else {
             self.pos.column = self.pos.column.saturating_add(1);
         }

@@ -73,30 +73,18 @@ mod tests {
     fn one_letter_commands() {
         let p = parsed("p pkg\nc t n\no a 1\nl b x\nl b y\n");
         assert_eq!(p.name(), Some("pkg"));
-        assert_eq!(
-            p.get_list("n", "b"),
-            Some(&["x".to_owned(), "y".to_owned()][..])
-        );
+        assert_eq!(p.get_list("n", "b"), Some(&["x".to_owned(), "y".to_owned()][..]));
     }
 
     #[test]
     fn quoted_command_word_is_not_a_command() {
-        assert_eq!(
-            error("'config' t\n"),
-            "f:1:1: expected the command 'config' without quotes or backslashes"
-        );
+        assert_eq!(error("'config' t\n"), "f:1:1: expected the command 'config' without quotes or backslashes");
     }
 
     #[test]
     fn missing_type_points_after_the_keyword() {
-        assert_eq!(
-            error("config \n"),
-            "f:1:8: expected section type after 'config'"
-        );
-        assert_eq!(
-            error("config"),
-            "f:1:7: expected section type after 'config'"
-        );
+        assert_eq!(error("config \n"), "f:1:8: expected section type after 'config'");
+        assert_eq!(error("config"), "f:1:7: expected section type after 'config'");
     }
 
     #[test]
@@ -125,25 +113,13 @@ mod tests {
     #[test]
     fn builder_checks_names_and_values() {
         let mut p = Package::default();
-        assert!(matches!(
-            p.named_section_mut("t", "a-b"),
-            Err(ErrorKind::InvalidSectionName(_))
-        ));
-        assert!(matches!(
-            p.add_anonymous_section("a b"),
-            Err(ErrorKind::InvalidSectionType(_))
-        ));
+        assert!(matches!(p.named_section_mut("t", "a-b"), Err(ErrorKind::InvalidSectionName(_))));
+        assert!(matches!(p.add_anonymous_section("a b"), Err(ErrorKind::InvalidSectionType(_))));
         let s = p.named_section_mut("t", "n").unwrap();
-        assert!(matches!(
-            s.set_option("x", "\u{7}"),
-            Err(ErrorKind::InvalidValue(_))
-        ));
+        assert!(matches!(s.set_option("x", "\u{7}"), Err(ErrorKind::InvalidValue(_))));
         s.set_option("x", "1").unwrap();
         s.set_option("x", "").unwrap();
         assert!(s.value("x").is_none());
-        assert!(matches!(
-            p.named_section_mut("u", "n"),
-            Err(ErrorKind::TypeConflict { .. })
-        ));
+        assert!(matches!(p.named_section_mut("u", "n"), Err(ErrorKind::TypeConflict { .. })));
     }
 }

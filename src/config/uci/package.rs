@@ -45,10 +45,7 @@ impl Package {
         if !is_valid_package_name(name) {
             return Err(ErrorKind::InvalidPackageName(name.to_owned()));
         }
-        Ok(Package {
-            name: Some(name.to_owned()),
-            sections: Vec::new(),
-        })
+        Ok(Package { name: Some(name.to_owned()), sections: Vec::new() })
     }
 
     /// The name from the `package` statement, if the file has one.
@@ -62,20 +59,13 @@ impl Package {
     }
 
     /// The sections of one type, in file order.
-    pub fn sections_of_type<'a>(
-        &'a self,
-        section_type: &'a str,
-    ) -> impl Iterator<Item = &'a Section> + 'a {
-        self.sections
-            .iter()
-            .filter(move |s| s.section_type == section_type)
+    pub fn sections_of_type<'a>(&'a self, section_type: &'a str) -> impl Iterator<Item = &'a Section> + 'a {
+        self.sections.iter().filter(move |s| s.section_type == section_type)
     }
 
     /// The section called `name`.
     pub fn section(&self, name: &str) -> Option<&Section> {
-        self.sections
-            .iter()
-            .find(|s| s.name.as_deref() == Some(name))
+        self.sections.iter().find(|s| s.name.as_deref() == Some(name))
     }
 
     /// Looks a section up the way `uci get` does: by name, or `@type[n]` for the n-th section
@@ -102,11 +92,7 @@ impl Package {
 
     /// The section called `name`, created at the end if there is none: what a repeated
     /// `config <type> '<name>'` does. Another type under the same name is an error.
-    pub fn named_section_mut(
-        &mut self,
-        section_type: &str,
-        name: &str,
-    ) -> Result<&mut Section, ErrorKind> {
+    pub fn named_section_mut(&mut self, section_type: &str, name: &str) -> Result<&mut Section, ErrorKind> {
         self.named_section_at(section_type, name, 0)
     }
 
@@ -123,10 +109,7 @@ impl Package {
 
     fn section_index(&self, reference: &str) -> Option<usize> {
         let Some(extended) = reference.strip_prefix('@') else {
-            return self
-                .sections
-                .iter()
-                .position(|s| s.name.as_deref() == Some(reference));
+            return self.sections.iter().position(|s| s.name.as_deref() == Some(reference));
         };
         // libuci's uci_lookup_ext_section: `@type[index]`, a negative index counts from the end.
         let (section_type, index) = extended.strip_suffix(']')?.split_once('[')?;
@@ -142,12 +125,7 @@ impl Package {
             index
         };
         let nth = usize::try_from(index).ok()?;
-        self.sections
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| of_type(s))
-            .nth(nth)
-            .map(|(i, _)| i)
+        self.sections.iter().enumerate().filter(|(_, s)| of_type(s)).nth(nth).map(|(i, _)| i)
     }
 
     pub(super) fn named_section_at(
@@ -162,15 +140,10 @@ impl Package {
         if !is_valid_type(section_type) {
             return Err(ErrorKind::InvalidSectionType(section_type.to_owned()));
         }
-        let index = match self
-            .sections
-            .iter()
-            .position(|s| s.name.as_deref() == Some(name))
-        {
+        let index = match self.sections.iter().position(|s| s.name.as_deref() == Some(name)) {
             Some(index) => index,
             None => {
-                self.sections
-                    .push(Section::new(section_type, Some(name), line)?);
+                self.sections.push(Section::new(section_type, Some(name), line)?);
                 self.sections.len().saturating_sub(1)
             }
         };
@@ -193,20 +166,11 @@ impl Package {
 }
 
 impl Section {
-    pub(super) fn new(
-        section_type: &str,
-        name: Option<&str>,
-        line: u32,
-    ) -> Result<Section, ErrorKind> {
+    pub(super) fn new(section_type: &str, name: Option<&str>, line: u32) -> Result<Section, ErrorKind> {
         if !is_valid_type(section_type) {
             return Err(ErrorKind::InvalidSectionType(section_type.to_owned()));
         }
-        Ok(Section {
-            section_type: section_type.to_owned(),
-            name: name.map(str::to_owned),
-            line,
-            options: Vec::new(),
-        })
+        Ok(Section { section_type: section_type.to_owned(), name: name.map(str::to_owned), line, options: Vec::new() })
     }
 
     /// The type, the first argument of `config`.
@@ -253,11 +217,7 @@ impl Section {
 
     /// The line of the `index`-th item of a list (index 0 for a single-valued option).
     pub fn item_line(&self, option: &str, index: usize) -> Option<u32> {
-        self.entry(option)?
-            .lines
-            .get(index)
-            .copied()
-            .and_then(non_zero)
+        self.entry(option)?.lines.get(index).copied().and_then(non_zero)
     }
 
     /// Sets a single-valued option, like `uci set`: an empty value removes the option.
@@ -285,57 +245,30 @@ impl Section {
         self.options.iter().find(|e| e.name == option)
     }
 
-    pub(super) fn set_option_at(
-        &mut self,
-        option: &str,
-        value: &str,
-        line: u32,
-    ) -> Result<(), ErrorKind> {
+    pub(super) fn set_option_at(&mut self, option: &str, value: &str, line: u32) -> Result<(), ErrorKind> {
         check_name(option)?;
         check_value(value)?;
         if let Some(index) = self.options.iter().position(|e| e.name == option) {
             // libuci (uci_set) keeps an unchanged option in place; a changed one is freed and
             // re-added, so it moves to the end.
-            if self
-                .options
-                .get(index)
-                .is_some_and(|e| e.value == Value::Option(value.to_owned()))
-            {
+            if self.options.get(index).is_some_and(|e| e.value == Value::Option(value.to_owned())) {
                 return Ok(());
             }
             self.options.remove(index);
         }
-        self.options.push(Entry {
-            name: option.to_owned(),
-            value: Value::Option(value.to_owned()),
-            lines: vec![line],
-        });
+        self.options.push(Entry { name: option.to_owned(), value: Value::Option(value.to_owned()), lines: vec![line] });
         Ok(())
     }
 
-    pub(super) fn add_list_at(
-        &mut self,
-        option: &str,
-        value: &str,
-        line: u32,
-    ) -> Result<(), ErrorKind> {
+    pub(super) fn add_list_at(&mut self, option: &str, value: &str, line: u32) -> Result<(), ErrorKind> {
         check_name(option)?;
         check_value(value)?;
         let Some(index) = self.options.iter().position(|e| e.name == option) else {
             let value = Value::List(vec![value.to_owned()]);
-            self.options.push(Entry {
-                name: option.to_owned(),
-                value,
-                lines: vec![line],
-            });
+            self.options.push(Entry { name: option.to_owned(), value, lines: vec![line] });
             return Ok(());
         };
-        if let Some(Entry {
-            value: Value::List(items),
-            lines,
-            ..
-        }) = self.options.get_mut(index)
-        {
+        if let Some(Entry { value: Value::List(items), lines, .. }) = self.options.get_mut(index) {
             // An existing list keeps its place.
             items.push(value.to_owned());
             lines.push(line);
@@ -396,10 +329,7 @@ fn check_value(value: &str) -> Result<(), ErrorKind> {
 }
 
 pub(super) fn is_valid_package_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// libuci's `uci_validate_type`: printable ASCII from 33 to 126.

@@ -10,17 +10,9 @@ use super::{ErrorKind, Package, ParseError, Section};
 
 /// Parses the text of one UCI file. `file` is only used in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Package, ParseError> {
-    let mut parser = Parser {
-        lexer: Lexer::new(text),
-        package: Package::default(),
-        current: None,
-    };
-    let located = |(at, kind): (Pos, ErrorKind)| ParseError {
-        file: file.to_owned(),
-        line: at.line,
-        column: at.column,
-        kind,
-    };
+    let mut parser = Parser { lexer: Lexer::new(text), package: Package::default(), current: None };
+    let located =
+        |(at, kind): (Pos, ErrorKind)| ParseError { file: file.to_owned(), line: at.line, column: at.column, kind };
     while let Some(command) = parser.lexer.next_command().map_err(located)? {
         parser.apply(command).map_err(located)?;
     }
@@ -56,13 +48,7 @@ impl Parser {
         let takes = if command == "package" { 1 } else { 2 };
         // libuci (assert_eol) only objects to a non-empty extra argument.
         if let Some(extra) = args.iter().skip(takes).find(|a| !a.text.is_empty()) {
-            return Err((
-                extra.at,
-                ErrorKind::ExtraArgument {
-                    command,
-                    found: extra.text.clone(),
-                },
-            ));
+            return Err((extra.at, ErrorKind::ExtraArgument { command, found: extra.text.clone() }));
         }
         let first = args.first().filter(|a| !a.text.is_empty());
         let second = args.get(1);
@@ -71,40 +57,17 @@ impl Parser {
         let missing_at = args.first().map_or(end, |a| a.at);
         match command {
             "package" => {
-                let name = first.ok_or((
-                    missing_at,
-                    ErrorKind::MissingArgument {
-                        command,
-                        what: "package name",
-                    },
-                ))?;
+                let name = first.ok_or((missing_at, ErrorKind::MissingArgument { command, what: "package name" }))?;
                 self.package_statement(name)
             }
             "config" => {
-                let section_type = first.ok_or((
-                    missing_at,
-                    ErrorKind::MissingArgument {
-                        command,
-                        what: "section type",
-                    },
-                ))?;
-                self.config_statement(
-                    keyword.at.line,
-                    section_type,
-                    second.filter(|a| !a.text.is_empty()),
-                )
+                let section_type =
+                    first.ok_or((missing_at, ErrorKind::MissingArgument { command, what: "section type" }))?;
+                self.config_statement(keyword.at.line, section_type, second.filter(|a| !a.text.is_empty()))
             }
             _ => {
-                let section = self
-                    .current
-                    .ok_or((keyword.at, ErrorKind::OptionOutsideSection { command }))?;
-                let name = first.ok_or((
-                    missing_at,
-                    ErrorKind::MissingArgument {
-                        command,
-                        what: "option name",
-                    },
-                ))?;
+                let section = self.current.ok_or((keyword.at, ErrorKind::OptionOutsideSection { command }))?;
+                let name = first.ok_or((missing_at, ErrorKind::MissingArgument { command, what: "option name" }))?;
                 self.option_statement(keyword.at.line, section, command == "list", name, second)
             }
         }
@@ -115,13 +78,9 @@ impl Parser {
             return Err((name.at, ErrorKind::InvalidPackageName(name.text.clone())));
         }
         match &self.package.name {
-            Some(existing) if *existing != name.text => Err((
-                name.at,
-                ErrorKind::PackageConflict {
-                    existing: existing.clone(),
-                    found: name.text.clone(),
-                },
-            )),
+            Some(existing) if *existing != name.text => {
+                Err((name.at, ErrorKind::PackageConflict { existing: existing.clone(), found: name.text.clone() }))
+            }
             _ => {
                 self.package.name = Some(name.text.clone());
                 Ok(())
@@ -129,22 +88,13 @@ impl Parser {
         }
     }
 
-    fn config_statement(
-        &mut self,
-        line: u32,
-        section_type: &Arg,
-        name: Option<&Arg>,
-    ) -> Result<(), Located> {
+    fn config_statement(&mut self, line: u32, section_type: &Arg, name: Option<&Arg>) -> Result<(), Located> {
         if !is_valid_type(&section_type.text) {
-            return Err((
-                section_type.at,
-                ErrorKind::InvalidSectionType(section_type.text.clone()),
-            ));
+            return Err((section_type.at, ErrorKind::InvalidSectionType(section_type.text.clone())));
         }
         match name {
             None => {
-                let section = Section::new(&section_type.text, None, line)
-                    .map_err(|k| (section_type.at, k))?;
+                let section = Section::new(&section_type.text, None, line).map_err(|k| (section_type.at, k))?;
                 self.package.push_section(section);
                 self.current = self.package.sections.len().checked_sub(1);
             }
@@ -155,11 +105,7 @@ impl Parser {
                 self.package
                     .named_section_at(&section_type.text, &name.text, line)
                     .map_err(|k| (section_type.at, k))?;
-                self.current = self
-                    .package
-                    .sections
-                    .iter()
-                    .position(|s| s.name.as_deref() == Some(name.text.as_str()));
+                self.current = self.package.sections.iter().position(|s| s.name.as_deref() == Some(name.text.as_str()));
             }
         }
         Ok(())
