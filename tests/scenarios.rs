@@ -9,9 +9,8 @@
     clippy::field_reassign_with_default
 )]
 
-mod common;
+mod support;
 
-use common::{client, Ike, Lab, SERVER, SERVER2, WAN};
 use ike_esp_alg::engine::{
     Action, AddressRange, ClearScope, Direction, DropReason, EngineConfig, GateState, PoolConfig, SessionOrigin,
     SourceNat, Table, Translation, Verdict,
@@ -21,6 +20,7 @@ use ike_esp_alg::wire::build;
 use ike_esp_alg::wire::{ExchangeType, IkeFlags, Spi};
 use std::net::Ipv4Addr;
 use std::time::Duration;
+use support::lab::{client, Ike, Lab, SERVER, SERVER2, WAN};
 
 fn out_translated(nat: Ipv4Addr) -> Verdict {
     Verdict::AcceptTranslated(Translation { new_src: Some(nat), new_dst: None })

@@ -11,13 +11,12 @@
     clippy::field_reassign_with_default
 )]
 
-mod common;
 mod support;
 
-use common::{client, Ike, Lab, SERVER};
 use ike_esp_alg::cli::status::{render_json, Part, ShellCounters};
 use ike_esp_alg::engine::{AddressRange, EngineConfig, PoolConfig, SourceNat, Verdict};
 use std::path::PathBuf;
+use support::lab::{client, Ike, Lab, SERVER};
 
 /// The shell's counters as the daemon names them (`Daemon::shell_counters`), with values.
 fn shell_counters() -> ShellCounters {

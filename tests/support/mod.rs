@@ -1,4 +1,6 @@
-//! Shared by the golden-file tests: runs every input of a directory through a renderer and
+//! Shared by the integration tests: `lab`, the engine in virtual time for scenario tests;
+//! `netns`, network namespaces for tests on this host's kernel; and here, for the
+//! golden-file tests: runs every input of a directory through a renderer and
 //! compares with `NAME.expected`. `UPDATE_GOLDEN=1` rewrites the expected files instead
 //! (then review the diff).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
@@ -45,4 +47,5 @@ pub fn compare_golden(dir: &Path, cases: impl IntoIterator<Item = (String, Strin
     }
     assert!(failures.is_empty(), "{} golden mismatches:\n{}", failures.len(), failures.join("\n"));
 }
+pub mod lab;
 pub mod netns;
