@@ -165,9 +165,12 @@ check "learned SAs keep flowing across an fw4 reload" test "$(counter "$C2" esp_
 for _ in $(seq 20); do ip netns exec "$S" python3 "$packets" esp 198.51.100.1 203.0.113.7 0xb0000002 1; sleep 0.1; done &
 traffic=$!
 sleep 0.5
+flushed=$(date +%s%N)
 ip netns exec "$R" nft flush ruleset
+for _ in $(seq 60); do ip netns exec "$R" nft list table ip ike_esp_alg >/dev/null 2>&1 && break; sleep 0.05; done
+echo "INFO table ip ike_esp_alg back $(( ($(date +%s%N) - flushed) / 1000000 )) ms after nft flush ruleset"
 wait "$traffic"
-sleep 1.2
+sleep 0.5
 check "a deleted table is re-installed with every learned SA, in one log line" \
     sh -c "grep -c 'table ip ike_esp_alg was deleted (fw4 flush?); re-installed it with 4 sessions, 2 bindings, 2 IKE mappings' $work/daemon.log | grep -qx 1"
 check "the re-installed datapath has its queue rule again" \
