@@ -60,7 +60,7 @@ for step in "${steps[@]}"; do
         "$arch" "$action" "$status" "$took" "$p" "$f" "$i")")
     # Per test binary: "<binary>: ok, N passed, ...". Reworded from cargo's `test result:`
     # lines so that a wrapper summing those lines over this output counts each once.
-    name=?
+    name='?'
     while read -r line; do
         case $line in
             Running\ *) name=${line#Running }; name=${name%% (*}; name=${name#unittests } ;;

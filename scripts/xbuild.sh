@@ -89,7 +89,7 @@ fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target/cross}"
 export RUSTUP_TOOLCHAIN="$IKE_NIGHTLY"     # `cargo-zigbuild test +nightly` would not select it
 
-cargo_args=(-Zbuild-std=std,panic_abort --target "$triple")
+cargo_args=("-Zbuild-std=std,panic_abort" --target "$triple")
 [ "${SMALL:-0}" = 1 ] && cargo_args+=(-Zbuild-std-features=optimize_for_size)
 
 # Extra rustflags go through --config so that they append to .cargo/config.toml's
