@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Everything CI checks, on a fresh Debian 12 machine, as root:
+#   0. lint: cargo fmt --check, shellcheck over every shell script (scripts/lint.sh);
 #   1. host: cargo test (unit, scenario, property, golden tests) and clippy;
 #   2. luci: the LuCI app's files and data handling under node (a named stand-in for
 #      LuCI's loader; LuCI's runtime is not available here, so no browser test);
@@ -8,12 +9,12 @@
 #   5. the QEMU lab (amd64): real IKE peers behind a NAT router, without and with the daemon;
 #   6. the engine benchmark, quick run (prints figures; no pass/fail on speed).
 # Installs what it needs (apt, rustup components, zig, qemu) on the way.
-# Usage: ./test-all.sh [host|luci|daemon|bigendian|lab|bench ...]   (default: all six)
+# Usage: ./test-all.sh [lint|host|luci|daemon|bigendian|lab|bench ...]   (default: all seven)
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(host luci daemon bigendian lab bench)
+[ ${#steps[@]} -gt 0 ] || steps=(lint host luci daemon bigendian lab bench)
 log_dir=target/test-all
 mkdir -p "$log_dir"
 failed=()
@@ -81,12 +82,13 @@ daemon_tests() {
 for step in "${steps[@]}"; do
     case $step in
     host) run_step host host_tests ;;
+    lint) run_step lint scripts/lint.sh ;;
     luci) run_step luci luci_tests ;;
     daemon) run_step daemon daemon_tests ;;
     bigendian) run_step bigendian scripts/test-bigendian.sh ;;
     lab) run_step lab lab_tests ;;
     bench) run_step bench cargo bench --locked --bench engine -- --quick ;;
-    *) echo "unknown step: $step (host, luci, daemon, bigendian, lab, bench)" >&2; exit 2 ;;
+    *) echo "unknown step: $step (lint, host, luci, daemon, bigendian, lab, bench)" >&2; exit 2 ;;
     esac
 done
 
