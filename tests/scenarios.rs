@@ -543,8 +543,9 @@ fn table_caps_and_per_client_limits_drop_and_count() {
     assert_eq!(lab.engine.table_sizes().sessions, 3);
 }
 
-#[test]
-fn a_snapshot_taken_back_by_a_new_engine_keeps_sessions_bindings_and_flows() {
+/// Two clients on the one address of pool1, each with an SA pair learned (SPIs 0x11/0x12
+/// and 0x21/0x22), one second apart.
+fn two_clients_on_one_address_with_sas() -> (Lab, Ike, Ike) {
     let mut lab = Lab::new(pool_config("203.0.113.20", "203.0.113.20"));
     let a = Ike::v1(client(1), SERVER);
     let b = Ike::v1(client(2), SERVER);
@@ -553,6 +554,12 @@ fn a_snapshot_taken_back_by_a_new_engine_keeps_sessions_bindings_and_flows() {
     quick_mode(&mut lab, &a, 1, 0x11, 0x12);
     lab.advance_secs(1);
     quick_mode(&mut lab, &b, 2, 0x21, 0x22);
+    (lab, a, b)
+}
+
+#[test]
+fn a_snapshot_taken_back_by_a_new_engine_keeps_sessions_bindings_and_flows() {
+    let (mut lab, a, b) = two_clients_on_one_address_with_sas();
     lab.advance_secs(10);
     let text = lab.engine.snapshot(lab.now).encode();
     let decoded = ike_esp_alg::engine::Snapshot::decode(&text).unwrap();
@@ -583,14 +590,7 @@ fn a_snapshot_taken_back_by_a_new_engine_keeps_sessions_bindings_and_flows() {
 
 #[test]
 fn a_datapath_that_lost_its_table_gets_every_entry_again_and_the_engine_keeps_its_state() {
-    let mut lab = Lab::new(pool_config("203.0.113.20", "203.0.113.20"));
-    let a = Ike::v1(client(1), SERVER);
-    let b = Ike::v1(client(2), SERVER);
-    a.establish(&mut lab);
-    b.establish(&mut lab);
-    quick_mode(&mut lab, &a, 1, 0x11, 0x12);
-    lab.advance_secs(1);
-    quick_mode(&mut lab, &b, 2, 0x21, 0x22);
+    let (mut lab, _, b) = two_clients_on_one_address_with_sas();
     let learned = lab.take_actions();
     let counters_before = *lab.engine.counters();
     let sessions_before = lab.engine.session_status(lab.now);

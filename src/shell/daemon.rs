@@ -640,14 +640,7 @@ impl Daemon {
                 return;
             }
         }
-        let settings = DatapathSettings::from_config(
-            &self.config.engine,
-            self.egress,
-            self.config.queue.number,
-            self.options.backend,
-        );
-        if let Err(e) = self.nft.apply(&render_ruleset(&settings)) {
-            self.stats.nft_failures += 1;
+        if let Err(e) = self.install_ruleset() {
             self.log.log(
                 now,
                 &format!("ike-esp-alg: table ip {} is gone and cannot be re-installed: {e}", super::nft::TABLE),
@@ -673,15 +666,23 @@ impl Daemon {
         );
     }
 
-    fn apply_ruleset(&mut self, now: Instant) {
+    /// Renders the ruleset for the running configuration and egress address and applies it.
+    fn install_ruleset(&mut self) -> Result<(), super::nft::NftError> {
         let settings = DatapathSettings::from_config(
             &self.config.engine,
             self.egress,
             self.config.queue.number,
             self.options.backend,
         );
-        if let Err(e) = self.nft.apply(&render_ruleset(&settings)) {
+        let applied = self.nft.apply(&render_ruleset(&settings));
+        if applied.is_err() {
             self.stats.nft_failures += 1;
+        }
+        applied
+    }
+
+    fn apply_ruleset(&mut self, now: Instant) {
+        if let Err(e) = self.install_ruleset() {
             self.log.log(now, &format!("ike-esp-alg: ruleset update failed: {e}"));
         }
         self.apply_engine_output(now);

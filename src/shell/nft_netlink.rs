@@ -27,7 +27,7 @@ use crate::wire::nfnetlink::{messages, Received, NLMSG_DONE, NLMSG_ERROR};
 use crate::wire::nftables::{
     dumped_counter, dumped_elements, nftables_message_type, put_batch_begin, put_batch_end, put_counters_dump_request,
     put_set_dump_request, put_set_elements, put_table_get_request, DumpedElement, ElementOp, RegisterData, SetElement,
-    MAX_ELEMENTS_PER_MESSAGE, NFT_MSG_NEWOBJ, NFT_MSG_NEWSETELEM,
+    MAX_ELEMENTS_PER_MESSAGE, NFT_MSG_NEWOBJ, NFT_MSG_NEWSETELEM, NFT_MSG_NEWTABLE,
 };
 use core::fmt;
 use std::io;
@@ -148,26 +148,13 @@ impl NftNetlink {
     /// Whether our table exists: one `GETTABLE` round trip, a few microseconds. `fw4 flush`
     /// (`/etc/init.d/firewall stop`) deletes every table, ours included.
     pub fn table_exists(&mut self) -> Result<bool, ElementError> {
-        let seq = self.take_seq();
-        self.send_buf.clear();
-        put_table_get_request(&mut self.send_buf, seq, TABLE);
-        let error = |errno| ElementError { set: "table", errno };
-        let io_error = |e: io::Error| error(e.raw_os_error().unwrap_or(libc::EIO));
-        send_all(&self.fd, &self.send_buf).map_err(io_error)?;
-        loop {
-            let len = self.recv_reply().map_err(io_error)?;
-            let datagram = self.recv_buf.get(..len).ok_or(error(libc::EMSGSIZE))?;
-            for message in messages(datagram) {
-                let message = message.map_err(|_| error(libc::EBADMSG))?;
-                if message.seq != seq || message.message_type != NLMSG_ERROR {
-                    continue; // the table itself (its ACK follows), or a late answer
-                }
-                return match message.decode() {
-                    Ok(Received::Error { errno, .. }) if errno == libc::ENOENT => Ok(false),
-                    Ok(Received::Error { errno, .. }) => Err(error(errno)),
-                    _ => Ok(true),
-                };
-            }
+        // The kernel answers with the table, then the ACK that ends the exchange as a
+        // dump's DONE would; or with ENOENT alone.
+        let request = |buf: &mut Vec<u8>, seq| put_table_get_request(buf, seq, TABLE);
+        match self.dump("table", request, nftables_message_type(NFT_MSG_NEWTABLE), |_| Ok(())) {
+            Ok(()) => Ok(true),
+            Err(e) if e.errno == libc::ENOENT => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

@@ -44,6 +44,8 @@ pub const NLA_F_NESTED: u16 = 0x8000;
 
 // --- linux/netfilter/nf_tables.h ---------------------------------------------------------
 
+/// `NFT_MSG_NEWTABLE`: how the kernel answers a `GETTABLE`.
+pub const NFT_MSG_NEWTABLE: u8 = 0;
 /// `NFT_MSG_GETTABLE`.
 pub const NFT_MSG_GETTABLE: u8 = 1;
 /// `NFTA_TABLE_NAME` (string).
