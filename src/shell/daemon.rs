@@ -25,6 +25,7 @@ use super::nft_netlink::NftNetlink;
 use super::pool_addresses;
 use super::signals::{Signal, Signals};
 use super::state_file;
+use super::xtables;
 use crate::cli::status::{render_json, render_text, Part, ShellCounters};
 use crate::config::model::AlgConfig;
 use crate::engine::{
@@ -38,7 +39,6 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::process::Command;
 
 /// How the daemon was started.
 #[derive(Clone, Debug)]
@@ -71,8 +71,7 @@ impl fmt::Display for DaemonError {
     }
 }
 
-/// Mark bit used by the xtables queue backend.
-pub const XTABLES_MARK: u32 = 0x1000_0000;
+pub use super::xtables::XTABLES_MARK;
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 const EGRESS_POLL: Duration = Duration::from_secs(5);
 /// How often, at most, the daemon asks whether its table still exists. It wakes at least
@@ -110,32 +109,7 @@ pub fn run(options: DaemonOptions) -> Result<(), DaemonError> {
 /// Removes every rule and queue of ours (SPEC rule 10).
 pub fn teardown(nft: &Nft, options: &DaemonOptions, queue_num: u16) {
     let _ = nft.apply(&render_teardown());
-    if let QueueBackend::XtablesMark(mark) = options.backend {
-        let _ =
-            Command::new(super::programs::program("iptables-nft")).args(xtables_rule("-D", mark, queue_num)).status();
-    }
-}
-
-fn xtables_rule(op: &str, mark: u32, queue_num: u16) -> Vec<String> {
-    let mark = format!("0x{mark:08x}/0x{mark:08x}");
-    [
-        "-t",
-        "raw",
-        op,
-        "PREROUTING",
-        "-m",
-        "mark",
-        "--mark",
-        &mark,
-        "-j",
-        "NFQUEUE",
-        "--queue-num",
-        &queue_num.to_string(),
-        "--queue-bypass",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    xtables::remove_rule(options.backend, queue_num);
 }
 
 struct Daemon {
@@ -222,7 +196,7 @@ impl Daemon {
             }
         }
         claim_pool_addresses(&options, &config);
-        ensure_xtables_rule(options.backend, config.queue.number)?;
+        xtables::ensure_rule(options.backend, config.queue.number).map_err(DaemonError::Kernel)?;
         let queue = NfQueue::open(
             config.queue.number,
             QueueSettings { max_len: 4096, copy_range: 0xffff, fail_open: config.queue.fail_open },
@@ -647,7 +621,7 @@ impl Daemon {
             );
             return;
         }
-        let queue_rule = match ensure_xtables_rule(self.options.backend, self.config.queue.number) {
+        let queue_rule = match xtables::ensure_rule(self.options.backend, self.config.queue.number) {
             Ok(()) => String::new(),
             Err(e) => format!("; {e}"),
         };
@@ -740,22 +714,6 @@ impl Daemon {
             }
         }
     }
-}
-
-/// With the iptables-nft queue backend, adds the NFQUEUE rule unless it is there already.
-fn ensure_xtables_rule(backend: QueueBackend, queue_num: u16) -> Result<(), DaemonError> {
-    let QueueBackend::XtablesMark(mark) = backend else { return Ok(()) };
-    let iptables = super::programs::program("iptables-nft");
-    let present =
-        Command::new(&iptables).args(xtables_rule("-C", mark, queue_num)).stderr(std::process::Stdio::null()).status();
-    if present.is_ok_and(|s| s.success()) {
-        return Ok(());
-    }
-    let added = Command::new(&iptables).args(xtables_rule("-I", mark, queue_num)).status();
-    if !added.is_ok_and(|s| s.success()) {
-        return Err(DaemonError::Kernel("cannot add the iptables-nft NFQUEUE rule (xt_NFQUEUE missing?)".into()));
-    }
-    Ok(())
 }
 
 fn find_egress(options: &DaemonOptions, config: &AlgConfig) -> Option<Ipv4Addr> {

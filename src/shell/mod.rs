@@ -15,3 +15,4 @@ pub mod pool_addresses;
 pub mod programs;
 pub mod signals;
 pub mod state_file;
+pub mod xtables;
