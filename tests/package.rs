@@ -239,7 +239,9 @@ fn rpcd_plugin_answers_json_without_a_daemon() {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), args.as_bytes()).unwrap();
+        // Only `clear` reads its arguments: the others may exit before the write, and a
+        // broken pipe then is the plugin's right, not a failure.
+        let _ = std::io::Write::write_all(&mut child.stdin.take().unwrap(), args.as_bytes());
         String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
     };
     let missing = call("/nonexistent/ike-esp-alg", "status", "{}");
