@@ -87,11 +87,10 @@ const PORT_PAIRS: &[(&str, &str, With)] = &[
 /// A valid file with `option` of a `section_type` section set to `value`, and the alg
 /// options in `with` set as given.
 fn config_with(section_type: &str, option: &str, value: &str, with: &[(&str, &str)]) -> String {
+    // The option under test, in its section; nothing else but what `with` sets.
     let item = |kind: &str, name: &str| {
         if option == name && section_type == kind {
             format!("\toption {name} '{value}'\n")
-        } else if let Some((_, v)) = with.iter().find(|(n, _)| kind == "alg" && *n == name) {
-            format!("\toption {name} '{v}'\n")
         } else {
             String::new()
         }
@@ -104,18 +103,9 @@ fn config_with(section_type: &str, option: &str, value: &str, with: &[(&str, &st
     if !(section_type == "alg" && option == "enabled") {
         alg.push_str("\toption enabled '1'\n");
     }
-    for name in [
-        "enabled",
-        "state_timeout",
-        "esp_gate_timeout",
-        "esp_session_timeout",
-        "ike_port",
-        "natt_port",
-        "binding_linger",
-        "queue_num",
-        "fail_open",
-    ] {
-        alg.push_str(&item("alg", name));
+    alg.push_str(&item("alg", option));
+    for (name, v) in with {
+        alg.push_str(&format!("\toption {name} '{v}'\n"));
     }
     let nat = format!("config nat 'source'\n{}", item("nat", "address_persistent"));
     let pool = format!("config pool 'pool1'\n{}{}", list("pool", "address", "203.0.113.20"), item("pool", "proxy_arp"));

@@ -62,21 +62,26 @@ fn binary_goes_to_usr_sbin() {
 
 #[test]
 fn every_installed_file_has_its_directory() {
-    let body = define_block("Package/ike-esp-alg/install");
-    let dirs: BTreeSet<String> = body
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("$(INSTALL_DIR) $(1)/"))
-        .map(|d| d.trim_end_matches('/').to_owned())
-        .collect();
-    for install in installs() {
-        let parent = Path::new(&install.dest).parent().unwrap().to_str().unwrap().to_owned();
-        assert!(dirs.contains(&parent), "no $(INSTALL_DIR) $(1)/{parent} for {}", install.dest);
+    assert_directories_come_first(&define_block(&makefile(), "Package/ike-esp-alg/install"));
+}
+
+/// Every `$(INSTALL_X) SOURCE $(1)/DEST` of an install block follows an
+/// `$(INSTALL_DIR) $(1)/DIR` of DEST's directory.
+fn assert_directories_come_first(body: &str) {
+    let mut dirs = BTreeSet::new();
+    for line in body.lines() {
+        if let Some(dir) = line.trim().strip_prefix("$(INSTALL_DIR) $(1)/") {
+            dirs.insert(dir.trim_end_matches('/').to_owned());
+        } else if let Some(install) = install_line(line) {
+            let parent = Path::new(&install.dest).parent().unwrap().to_str().unwrap().to_owned();
+            assert!(dirs.contains(&parent), "no $(INSTALL_DIR) $(1)/{parent} before {line}");
+        }
     }
 }
 
 #[test]
 fn configuration_is_a_conffile() {
-    let conffiles: BTreeSet<String> = define_block("Package/ike-esp-alg/conffiles")
+    let conffiles: BTreeSet<String> = define_block(&makefile(), "Package/ike-esp-alg/conffiles")
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -118,7 +123,7 @@ fn recipe_uses_the_feed_rust_support_and_the_datapath_modules() {
 
 #[test]
 fn prepare_copies_what_cargo_needs() {
-    let prepare = define_block("Build/Prepare");
+    let prepare = define_block(&makefile(), "Build/Prepare");
     let copied: BTreeSet<&str> =
         prepare.split_whitespace().filter_map(|w| w.strip_prefix("$(IKE_ESP_ALG_SRC)/")).collect();
     let mut needed: BTreeSet<&str> = ["Cargo.toml", "Cargo.lock", "files"].into_iter().collect();
@@ -265,34 +270,34 @@ fn rpcd_plugin_answers_json_without_a_daemon() {
 }
 
 fn installs() -> Vec<Install> {
-    let body = define_block("Package/ike-esp-alg/install");
-    let installs: Vec<Install> = body
-        .lines()
-        .filter_map(|line| {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            match words.as_slice() {
-                [m, source, dest] if m.starts_with("$(INSTALL_") && *m != "$(INSTALL_DIR)" => Some(Install {
-                    macro_name: m.trim_start_matches("$(").trim_end_matches(')').to_owned(),
-                    source: (*source).to_owned(),
-                    dest: dest
-                        .strip_prefix("$(1)/")
-                        .unwrap_or_else(|| panic!("destination outside $(1): {line}"))
-                        .to_owned(),
-                }),
-                [m, ..] if m.starts_with("$(INSTALL_") && *m != "$(INSTALL_DIR)" => {
-                    panic!("install line not of the form $(INSTALL_X) SOURCE $(1)/DEST: {line}")
-                }
-                _ => None,
-            }
-        })
-        .collect();
+    installs_in(&define_block(&makefile(), "Package/ike-esp-alg/install"))
+}
+
+/// The file installs of an install block, in order.
+fn installs_in(body: &str) -> Vec<Install> {
+    let installs: Vec<Install> = body.lines().filter_map(install_line).collect();
     assert!(!installs.is_empty());
     installs
 }
 
-/// The lines between `define NAME` and its `endef`.
-fn define_block(name: &str) -> String {
-    let makefile = makefile();
+/// One `$(INSTALL_X) SOURCE $(1)/DEST` line (not `$(INSTALL_DIR)`); `None` for others.
+fn install_line(line: &str) -> Option<Install> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        [m, source, dest] if m.starts_with("$(INSTALL_") && *m != "$(INSTALL_DIR)" => Some(Install {
+            macro_name: m.trim_start_matches("$(").trim_end_matches(')').to_owned(),
+            source: (*source).to_owned(),
+            dest: dest.strip_prefix("$(1)/").unwrap_or_else(|| panic!("destination outside $(1): {line}")).to_owned(),
+        }),
+        [m, ..] if m.starts_with("$(INSTALL_") && *m != "$(INSTALL_DIR)" => {
+            panic!("install line not of the form $(INSTALL_X) SOURCE $(1)/DEST: {line}")
+        }
+        _ => None,
+    }
+}
+
+/// The lines between `define NAME` and its `endef` in `makefile`.
+fn define_block(makefile: &str, name: &str) -> String {
     let start = makefile.find(&format!("define {name}\n")).unwrap_or_else(|| panic!("no define {name}"));
     let body = makefile.get(start..).unwrap();
     let body = body.get(body.find('\n').unwrap() + 1..).unwrap();
@@ -381,32 +386,18 @@ fn glob(pattern: &str, text: &str) -> bool {
 fn luci_app_install_lines_mirror_its_files_exactly() {
     let app = root().join("package/luci-app-ike-esp-alg");
     let makefile = fs::read_to_string(app.join("Makefile")).unwrap();
-    let start = makefile.find("define Package/luci-app-ike-esp-alg/install\n").unwrap();
-    let body = &makefile[start..];
-    let body = &body[..body.find("\nendef").unwrap()];
+    let body = define_block(&makefile, "Package/luci-app-ike-esp-alg/install");
+    assert_directories_come_first(&body);
     let mut installed = BTreeSet::new();
-    let mut dirs = BTreeSet::new();
-    for line in body.lines().skip(1) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["$(INSTALL_DIR)", dir] => {
-                dirs.insert(dir.strip_prefix("$(1)").unwrap().to_owned());
-            }
-            ["$(INSTALL_DATA)", source, dest] => {
-                let source = source.strip_prefix("./").unwrap();
-                let dest = dest.strip_prefix("$(1)").unwrap();
-                let wanted = match source.strip_prefix("htdocs/") {
-                    Some(rest) => format!("/www/{rest}"),
-                    None => format!("/{}", source.strip_prefix("root/").unwrap()),
-                };
-                assert_eq!(dest, wanted, "{line}");
-                let parent = Path::new(dest).parent().unwrap().to_str().unwrap().to_owned();
-                assert!(dirs.contains(&parent), "no $(INSTALL_DIR) for {parent} before {line}");
-                installed.insert(source.to_owned());
-            }
-            [] => {}
-            _ => panic!("unexpected install line: {line}"),
-        }
+    for install in installs_in(&body) {
+        assert_eq!(install.macro_name, "INSTALL_DATA", "{install:?}");
+        let source = install.source.strip_prefix("./").unwrap();
+        let wanted = match source.strip_prefix("htdocs/") {
+            Some(rest) => format!("www/{rest}"),
+            None => source.strip_prefix("root/").unwrap().to_owned(),
+        };
+        assert_eq!(install.dest, wanted, "{install:?}");
+        installed.insert(source.to_owned());
     }
     let mut present: BTreeSet<String> =
         files_under(&app.join("htdocs")).into_iter().map(|f| format!("htdocs/{f}")).collect();

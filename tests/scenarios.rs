@@ -12,15 +12,14 @@
 mod support;
 
 use ike_esp_alg::engine::{
-    Action, AddressRange, ClearScope, Direction, DropReason, EngineConfig, GateState, PoolConfig, SessionOrigin,
-    SourceNat, Table, Translation, Verdict,
+    Action, ClearScope, Direction, DropReason, EngineConfig, GateState, SessionOrigin, Table, Translation, Verdict,
 };
 use ike_esp_alg::time::Instant;
 use ike_esp_alg::wire::build;
 use ike_esp_alg::wire::{ExchangeType, IkeFlags, Spi};
 use std::net::Ipv4Addr;
 use std::time::Duration;
-use support::lab::{client, Ike, Lab, SERVER, SERVER2, WAN};
+use support::lab::{client, pool_config, Ike, Lab, SERVER, SERVER2, WAN};
 
 fn out_translated(nat: Ipv4Addr) -> Verdict {
     Verdict::AcceptTranslated(Translation { new_src: Some(nat), new_dst: None })
@@ -39,16 +38,6 @@ fn quick_mode(lab: &mut Lab, ike: &Ike, message_id: u32, spi_out: u32, spi_in: u
     let (nat, _) = lab.ike_nat(ike.client, ike.server);
     assert_eq!(lab.send(&ike.esp_out(spi_out)), out_translated(nat));
     assert_eq!(lab.send(&ike.esp_in(nat, spi_in)), in_translated(ike.client));
-}
-
-fn pool_config(first: &str, last: &str) -> EngineConfig {
-    let mut config = EngineConfig::default();
-    config.pools = vec![PoolConfig {
-        name: "pool1".into(),
-        ranges: vec![AddressRange::new(first.parse().unwrap(), last.parse().unwrap()).unwrap()],
-    }];
-    config.rules[0].source_nat = SourceNat::Pool(0);
-    config
 }
 
 #[test]

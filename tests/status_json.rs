@@ -3,20 +3,14 @@
 //! renderer from an engine driven through a scenario in virtual time (two clients behind
 //! one NAT address, one with learned sessions, one with its gates open), and of an empty
 //! engine. `tests/luci/` reads the same files. `UPDATE_GOLDEN=1` rewrites them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    clippy::field_reassign_with_default
-)]
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
 mod support;
 
 use ike_esp_alg::cli::status::{render_json, Part, ShellCounters};
-use ike_esp_alg::engine::{AddressRange, EngineConfig, PoolConfig, SourceNat, Verdict};
+use ike_esp_alg::engine::{EngineConfig, Verdict};
 use std::path::PathBuf;
-use support::lab::{client, Ike, Lab, SERVER};
+use support::lab::{client, pool_config, Ike, Lab, SERVER};
 
 /// The shell's counters as the daemon names them (`Daemon::shell_counters`), with values.
 fn shell_counters() -> ShellCounters {
@@ -55,18 +49,10 @@ const PARTS: [(&str, Part); 6] = [
     ("bindings", Part::Bindings),
 ];
 
-fn one_nat_address() -> EngineConfig {
-    let mut config = EngineConfig::default();
-    let nat = "203.0.113.20".parse().unwrap();
-    config.pools = vec![PoolConfig { name: "pool1".into(), ranges: vec![AddressRange::new(nat, nat).unwrap()] }];
-    config.rules[0].source_nat = SourceNat::Pool(0);
-    config
-}
-
 /// Client 1 negotiates and learns both SPIs; an unsolicited ESP packet arrives from the
 /// server; client 2 negotiates and waits for its first ESP packets, gates open.
 fn busy_lab() -> Lab {
-    let mut lab = Lab::new(one_nat_address());
+    let mut lab = Lab::new(pool_config("203.0.113.20", "203.0.113.20"));
     let first = Ike::v1(client(1), SERVER);
     let second = Ike::v1(client(2), SERVER);
     first.establish(&mut lab);

@@ -9,7 +9,7 @@
 )]
 #![allow(dead_code, unreachable_pub)]
 
-use ike_esp_alg::engine::{Action, Engine, EngineConfig, Event, Verdict};
+use ike_esp_alg::engine::{Action, AddressRange, Engine, EngineConfig, Event, PoolConfig, SourceNat, Verdict};
 use ike_esp_alg::time::Instant;
 use ike_esp_alg::wire::build::{self, IkeHeader};
 use ike_esp_alg::wire::{ExchangeType, IkeFlags, IkeSpi, MessageId, Spi};
@@ -22,6 +22,18 @@ pub const WAN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
 
 pub fn client(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(192, 168, 1, 9 + n)
+}
+
+/// The default configuration with one pool, `pool1`, of the addresses `first` to `last`,
+/// which the default rule translates to.
+pub fn pool_config(first: &str, last: &str) -> EngineConfig {
+    let mut config = EngineConfig::default();
+    config.pools = vec![PoolConfig {
+        name: "pool1".into(),
+        ranges: vec![AddressRange::new(first.parse().unwrap(), last.parse().unwrap()).unwrap()],
+    }];
+    config.rules[0].source_nat = SourceNat::Pool(0);
+    config
 }
 
 pub struct Lab {
