@@ -16,6 +16,7 @@ use core::time::Duration;
 use ike_esp_alg::engine::{Action, Direction, EngineConfig, EspSessionSpec, SessionKey};
 use ike_esp_alg::shell::nft::{render_ruleset, DatapathSettings, Nft, QueueBackend};
 use ike_esp_alg::shell::nft_netlink::NftNetlink;
+use ike_esp_alg::shell::table_names::SetName;
 use ike_esp_alg::wire::Spi;
 use std::net::Ipv4Addr;
 use std::time::Instant;
@@ -74,7 +75,7 @@ fn main() {
         let t = Instant::now();
         let mut seen = 0usize;
         for _ in 0..3 {
-            elements.dump_set("esp_in", |_| seen += 1).expect("dump");
+            elements.dump_set(SetName::EspIn, |_| seen += 1).expect("dump");
         }
         assert_eq!(seen, 3 * size as usize);
         let dump = t.elapsed() / 3;

@@ -14,9 +14,10 @@ mod support;
 use core::time::Duration;
 use ike_esp_alg::engine::{Action, BindingSpec, Direction, EngineConfig, EspSessionSpec, IkeNatSpec, SessionKey};
 use ike_esp_alg::shell::nft::{
-    parse_listed_elements, render_ruleset, DatapathSettings, ListedElement, Nft, QueueBackend,
+    parse_listed_elements, render_ruleset, render_teardown, DatapathSettings, ListedElement, Nft, QueueBackend,
 };
 use ike_esp_alg::shell::nft_netlink::NftNetlink;
+use ike_esp_alg::shell::table_names::SetName;
 use ike_esp_alg::wire::Spi;
 use std::net::Ipv4Addr;
 use support::netns::{root_tools, Netns};
@@ -162,7 +163,7 @@ fn exercise_elements() {
     // A dump reads every element with its value and counter, across many parts.
     let mut dumped = Vec::new();
     elements
-        .dump_set("esp_out", |e| {
+        .dump_set(SetName::EspOut, |e| {
             dumped.push((
                 e.esp_key().expect("an SA key"),
                 e.value.map(<[u8]>::to_vec),
@@ -181,13 +182,15 @@ fn exercise_elements() {
     // The named counters come from one object dump.
     let mut counters = Vec::new();
     elements
-        .dump_counters(|name, packets, bytes| counters.push((name.to_string(), packets, bytes)))
+        .dump_counters(|name, packets, bytes| counters.push((name.as_str().to_string(), packets, bytes)))
         .expect("counter dump");
     counters.sort();
     let names: Vec<&str> = counters.iter().map(|(n, ..)| n.as_str()).collect();
     assert_eq!(names, ["queued_esp_in", "queued_esp_out", "queued_ike", "queued_natt"]);
     assert!(counters.iter().all(|(_, p, b)| (*p, *b) == (0, 0)));
-    // A set that does not exist is an error naming it.
-    let missing = elements.dump_set("no_such_set", |_| {}).unwrap_err();
+    // A set that does not exist (its table is gone) is an error naming it.
+    nft.apply(&render_teardown()).expect("delete the table");
+    let missing = elements.dump_set(SetName::EspOut, |_| {}).unwrap_err();
     assert_eq!(missing.errno, libc::ENOENT, "{missing}");
+    assert!(missing.to_string().starts_with("set esp_out: "), "{missing}");
 }

@@ -25,6 +25,7 @@ use super::nft_netlink::NftNetlink;
 use super::pool_addresses;
 use super::signals::{Signal, Signals};
 use super::state_file;
+use super::table_names::{SetName, TABLE};
 use super::xtables;
 use crate::cli::status::{render_json, render_text, Part, ShellCounters};
 use crate::config::model::AlgConfig;
@@ -552,7 +553,7 @@ impl Daemon {
         }
         self.last_activity = now;
         let mut read = Vec::new();
-        for (map, direction) in [("esp_out", Direction::Outbound), ("esp_in", Direction::Inbound)] {
+        for (map, direction) in [(SetName::EspOut, Direction::Outbound), (SetName::EspIn, Direction::Inbound)] {
             let dumped = self.elements.dump_set(map, |e| {
                 if let (Some((src, dst, spi)), Some(counter)) = (e.esp_key(), e.counter) {
                     read.push((SessionKey { direction, src, dst, spi }, counter, e.expires));
@@ -610,15 +611,12 @@ impl Daemon {
             Ok(true) => return,
             Ok(false) => {}
             Err(e) => {
-                self.log.log(now, &format!("ike-esp-alg: checking for table ip {}: {e}", super::nft::TABLE));
+                self.log.log(now, &format!("ike-esp-alg: checking for table ip {}: {e}", TABLE));
                 return;
             }
         }
         if let Err(e) = self.install_ruleset() {
-            self.log.log(
-                now,
-                &format!("ike-esp-alg: table ip {} is gone and cannot be re-installed: {e}", super::nft::TABLE),
-            );
+            self.log.log(now, &format!("ike-esp-alg: table ip {} is gone and cannot be re-installed: {e}", TABLE));
             return;
         }
         let queue_rule = match xtables::ensure_rule(self.options.backend, self.config.queue.number) {
@@ -632,7 +630,7 @@ impl Daemon {
         let failed = self.apply_engine_output(now).len();
         eprintln!(
             "ike-esp-alg: table ip {} was deleted (fw4 flush?); re-installed it with {} sessions, {} bindings, {} IKE mappings{}{queue_rule}",
-            super::nft::TABLE,
+            TABLE,
             queued.sessions,
             queued.bindings,
             queued.flows,

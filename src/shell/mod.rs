@@ -15,4 +15,5 @@ pub mod pool_addresses;
 pub mod programs;
 pub mod signals;
 pub mod state_file;
+pub mod table_names;
 pub mod xtables;

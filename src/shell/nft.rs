@@ -50,8 +50,8 @@ use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
-/// The table's name, family `ip`.
-pub const TABLE: &str = "ike_esp_alg";
+pub use super::table_names::TABLE;
+use super::table_names::{CounterName, SetName};
 
 /// How packets reach the daemon's queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,7 +141,9 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     };
     let mut o = String::new();
     let _ = writeln!(o, "add table {t}");
-    for (set, nets) in [("clients", &s.clients), ("servers", &s.servers), ("nat_addresses", &s.nat_addresses)] {
+    for (set, nets) in
+        [(SetName::Clients, &s.clients), (SetName::Servers, &s.servers), (SetName::NatAddresses, &s.nat_addresses)]
+    {
         let _ = writeln!(o, "add set {t} {set} {{ type ipv4_addr; flags interval; }}");
         let _ = writeln!(o, "flush set {t} {set}");
         if !nets.is_empty() {
@@ -152,19 +154,25 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     // Every per-session set and map holds as many elements as the engine's session table,
     // and no more: the kernel refuses what the engine could never have learned.
     let size = s.max_sessions;
+    let (clients, servers, nat_addresses) = (SetName::Clients, SetName::Servers, SetName::NatAddresses);
+    let (esp_out, esp_in, esp_out_keys) = (SetName::EspOut, SetName::EspIn, SetName::EspOutKeys);
+    let (bindings, bound_clients, ike_nat) = (SetName::Bindings, SetName::BoundClients, SetName::IkeNat);
+    let [queued_esp_out, queued_esp_in, queued_ike, queued_natt] = CounterName::ALL;
     // Each element counts its SA's packets and bytes: the daemon's measure of activity.
-    let _ = writeln!(o, "add map {t} esp_out {{ typeof ip saddr . ip daddr . esp spi : ip saddr; size {size}; flags timeout; counter; }}");
-    let _ = writeln!(o, "add map {t} esp_in {{ typeof ip saddr . ip daddr . esp spi : ip daddr; size {size}; flags timeout; counter; }}");
+    let _ = writeln!(o, "add map {t} {esp_out} {{ typeof ip saddr . ip daddr . esp spi : ip saddr; size {size}; flags timeout; counter; }}");
+    let _ = writeln!(o, "add map {t} {esp_in} {{ typeof ip saddr . ip daddr . esp spi : ip daddr; size {size}; flags timeout; counter; }}");
     // The outbound membership test uses a set: kernels before 6.3 or so refuse a map as a set.
-    let _ =
-        writeln!(o, "add set {t} esp_out_keys {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags timeout; }}");
-    let _ = writeln!(o, "add map {t} bindings {{ typeof ip saddr : ip saddr; }}");
-    let _ = writeln!(o, "add set {t} bound_clients {{ typeof ip saddr; }}");
     let _ = writeln!(
         o,
-        "add map {t} ike_nat {{ typeof ip saddr . udp sport . ip daddr . udp dport : ip saddr . udp sport; }}"
+        "add set {t} {esp_out_keys} {{ typeof ip saddr . ip daddr . esp spi; size {size}; flags timeout; }}"
     );
-    for counter in ["queued_esp_out", "queued_esp_in", "queued_ike", "queued_natt"] {
+    let _ = writeln!(o, "add map {t} {bindings} {{ typeof ip saddr : ip saddr; }}");
+    let _ = writeln!(o, "add set {t} {bound_clients} {{ typeof ip saddr; }}");
+    let _ = writeln!(
+        o,
+        "add map {t} {ike_nat} {{ typeof ip saddr . udp sport . ip daddr . udp dport : ip saddr . udp sport; }}"
+    );
+    for counter in CounterName::ALL {
         let _ = writeln!(o, "add counter {t} {counter}");
     }
     let chains = [
@@ -188,24 +196,24 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     let rules = [
         // Learned SAs first: a learned key implies the classification below matched when
         // it was learned. Inbound: one map lookup is the test and the rewrite.
-        ("prerouting", format!("ip protocol esp ip daddr set {key} map @esp_in notrack accept")),
-        ("prerouting", format!("ip protocol esp {key} @esp_out_keys notrack accept")),
+        ("prerouting", format!("ip protocol esp ip daddr set {key} map @{esp_in} notrack accept")),
+        ("prerouting", format!("ip protocol esp {key} @{esp_out_keys} notrack accept")),
         // Unknown SPIs between rule clients and servers, or from a server to a NAT address.
-        ("prerouting", format!("ip protocol esp ip saddr @clients ip daddr @servers notrack counter name queued_esp_out {queue}")),
-        ("prerouting", format!("ip protocol esp ip saddr @servers ip daddr @nat_addresses notrack counter name queued_esp_in {queue}")),
-        ("prerouting", format!("udp dport {ike} ip saddr @clients ip daddr @servers counter name queued_ike {queue}")),
-        ("prerouting", format!("udp sport {ike} ip saddr @servers ip daddr @nat_addresses counter name queued_ike {queue}")),
+        ("prerouting", format!("ip protocol esp ip saddr @{clients} ip daddr @{servers} notrack counter name {queued_esp_out} {queue}")),
+        ("prerouting", format!("ip protocol esp ip saddr @{servers} ip daddr @{nat_addresses} notrack counter name {queued_esp_in} {queue}")),
+        ("prerouting", format!("udp dport {ike} ip saddr @{clients} ip daddr @{servers} counter name {queued_ike} {queue}")),
+        ("prerouting", format!("udp sport {ike} ip saddr @{servers} ip daddr @{nat_addresses} counter name {queued_ike} {queue}")),
         (
             "prerouting",
-            format!("udp dport {natt} ip saddr @clients ip daddr @servers ip saddr != @bound_clients counter name queued_natt {queue}"),
+            format!("udp dport {natt} ip saddr @{clients} ip daddr @{servers} ip saddr != @{bound_clients} counter name {queued_natt} {queue}"),
         ),
         // A key missing from the map ends the rule: other ESP leaves untouched.
-        ("postrouting", format!("ip protocol esp ip saddr set {key} map @esp_out")),
+        ("postrouting", format!("ip protocol esp ip saddr set {key} map @{esp_out}")),
         (
             "srcnat",
-            "meta l4proto udp snat ip to ip saddr . udp sport . ip daddr . udp dport map @ike_nat".to_string(),
+            format!("meta l4proto udp snat ip to ip saddr . udp sport . ip daddr . udp dport map @{ike_nat}"),
         ),
-        ("srcnat", format!("ip saddr @bound_clients ip daddr @servers udp dport {{ {ike}, {natt} }} snat ip to ip saddr map @bindings")),
+        ("srcnat", format!("ip saddr @{bound_clients} ip daddr @{servers} udp dport {{ {ike}, {natt} }} snat ip to ip saddr map @{bindings}")),
     ];
     for (chain, rule) in rules {
         let _ = writeln!(o, "add rule {t} {chain} {rule}");

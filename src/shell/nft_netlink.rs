@@ -21,7 +21,7 @@
 //! loads the table's sets too, which takes seconds when they are full.
 
 use super::netlink_socket::{bind_netlink, open_netfilter, recv_datagram, send_all, set_int_option, wait_readable};
-use super::nft::TABLE;
+use super::table_names::{CounterName, SetName, TABLE};
 use crate::engine::{Action, Direction, EspSessionSpec};
 use crate::wire::nfnetlink::{messages, Received, NLMSG_DONE, NLMSG_ERROR};
 use crate::wire::nftables::{
@@ -44,15 +44,33 @@ const RECV_BUFFER: usize = 64 * 1024;
 /// One element operation on one of our sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ElementUpdate {
-    set: &'static str,
+    set: SetName,
     op: ElementOp,
     element: SetElement,
 }
 
-/// A failed update: which set, and the kernel's errno.
+/// What a netlink request was about, for naming it in an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableObject {
+    Table,
+    Set(SetName),
+    Counters,
+}
+
+impl fmt::Display for TableObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TableObject::Table => write!(f, "table ip {TABLE}"),
+            TableObject::Set(set) => write!(f, "set {set}"),
+            TableObject::Counters => write!(f, "counters of table ip {TABLE}"),
+        }
+    }
+}
+
+/// A failed request: what it was about, and the kernel's errno.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ElementError {
-    pub set: &'static str,
+    pub object: TableObject,
     pub errno: i32,
 }
 
@@ -64,7 +82,7 @@ impl fmt::Display for ElementError {
             libc::EEXIST => " (an element with this key and another value exists)",
             _ => "",
         };
-        write!(f, "set {}: {}{hint}", self.set, io::Error::from_raw_os_error(self.errno))
+        write!(f, "{}: {}{hint}", self.object, io::Error::from_raw_os_error(self.errno))
     }
 }
 
@@ -151,7 +169,7 @@ impl NftNetlink {
         // The kernel answers with the table, then the ACK that ends the exchange as a
         // dump's DONE would; or with ENOENT alone.
         let request = |buf: &mut Vec<u8>, seq| put_table_get_request(buf, seq, TABLE);
-        match self.dump("table", request, nftables_message_type(NFT_MSG_NEWTABLE), |_| Ok(())) {
+        match self.dump(TableObject::Table, request, nftables_message_type(NFT_MSG_NEWTABLE), |_| Ok(())) {
             Ok(()) => Ok(true),
             Err(e) if e.errno == libc::ENOENT => Ok(false),
             Err(e) => Err(e),
@@ -159,25 +177,24 @@ impl NftNetlink {
     }
 
     /// Reads every element of `set` and hands each to `visit`.
-    pub fn dump_set(
-        &mut self,
-        set: &'static str,
-        mut visit: impl FnMut(&DumpedElement<'_>),
-    ) -> Result<(), ElementError> {
-        let request = |buf: &mut Vec<u8>, seq| put_set_dump_request(buf, seq, TABLE, set);
-        self.dump(set, request, nftables_message_type(NFT_MSG_NEWSETELEM), |payload| {
+    pub fn dump_set(&mut self, set: SetName, mut visit: impl FnMut(&DumpedElement<'_>)) -> Result<(), ElementError> {
+        let request = |buf: &mut Vec<u8>, seq| put_set_dump_request(buf, seq, TABLE, set.as_str());
+        self.dump(TableObject::Set(set), request, nftables_message_type(NFT_MSG_NEWSETELEM), |payload| {
             let elements = dumped_elements(payload).map_err(|_| libc::EBADMSG)?;
             elements.iter().for_each(&mut visit);
             Ok(())
         })
     }
 
-    /// Reads the named counters of our table: `(name, packets, bytes)` each.
-    pub fn dump_counters(&mut self, mut visit: impl FnMut(&str, u64, u64)) -> Result<(), ElementError> {
+    /// Reads the named counters of our table: `(name, packets, bytes)` each. A counter of
+    /// another name (none today) is skipped.
+    pub fn dump_counters(&mut self, mut visit: impl FnMut(CounterName, u64, u64)) -> Result<(), ElementError> {
         let request = |buf: &mut Vec<u8>, seq| put_counters_dump_request(buf, seq, TABLE);
-        self.dump("counters", request, nftables_message_type(NFT_MSG_NEWOBJ), |payload| {
+        self.dump(TableObject::Counters, request, nftables_message_type(NFT_MSG_NEWOBJ), |payload| {
             if let Some(c) = dumped_counter(payload).map_err(|_| libc::EBADMSG)? {
-                visit(&String::from_utf8_lossy(c.name), c.packets, c.bytes);
+                if let Some(name) = CounterName::from_name(c.name) {
+                    visit(name, c.packets, c.bytes);
+                }
             }
             Ok(())
         })
@@ -187,7 +204,7 @@ impl NftNetlink {
     /// `read` until the kernel says done. `what` names the dump in errors.
     fn dump(
         &mut self,
-        what: &'static str,
+        what: TableObject,
         request: impl FnOnce(&mut Vec<u8>, u32),
         answer_type: u16,
         mut read: impl FnMut(&[u8]) -> Result<(), i32>,
@@ -195,7 +212,7 @@ impl NftNetlink {
         let seq = self.take_seq();
         self.send_buf.clear();
         request(&mut self.send_buf, seq);
-        let error = |errno| ElementError { set: what, errno };
+        let error = |errno| ElementError { object: what, errno };
         let io_error = |e: io::Error| error(e.raw_os_error().unwrap_or(libc::EIO));
         send_all(&self.fd, &self.send_buf).map_err(io_error)?;
         loop {
@@ -232,9 +249,9 @@ impl NftNetlink {
         self.send_buf.clear();
         let begin = self.take_seq();
         put_batch_begin(&mut self.send_buf, begin);
-        let mut pending: Vec<(u32, &'static str)> = Vec::new();
+        let mut pending: Vec<(u32, SetName)> = Vec::new();
         let mut elements: Vec<SetElement> = Vec::with_capacity(MAX_ELEMENTS_PER_MESSAGE);
-        let mut run: Option<(&'static str, ElementOp)> = None;
+        let mut run: Option<(SetName, ElementOp)> = None;
         for update in ordered.iter().map(|u| Some(*u)).chain([None]) {
             let same = match (update, run) {
                 (Some(u), Some((set, op))) => u.set == set && u.op == op && elements.len() < MAX_ELEMENTS_PER_MESSAGE,
@@ -244,7 +261,7 @@ impl NftNetlink {
                 if let Some((set, op)) = run.take() {
                     let seq = self.take_seq();
                     // At most MAX_ELEMENTS_PER_MESSAGE by construction.
-                    if put_set_elements(&mut self.send_buf, seq, op, TABLE, set, &elements).is_ok() {
+                    if put_set_elements(&mut self.send_buf, seq, op, TABLE, set.as_str(), &elements).is_ok() {
                         pending.push((seq, set));
                     }
                     elements.clear();
@@ -257,20 +274,20 @@ impl NftNetlink {
         }
         let end = self.take_seq();
         put_batch_end(&mut self.send_buf, end);
-        let first_set = pending.first().map_or("?", |(_, set)| *set);
-        let io_error = |e: io::Error| ElementError { set: first_set, errno: e.raw_os_error().unwrap_or(libc::EIO) };
+        let first = pending.first().map_or(TableObject::Table, |(_, set)| TableObject::Set(*set));
+        let io_error = |e: io::Error| ElementError { object: first, errno: e.raw_os_error().unwrap_or(libc::EIO) };
         send_all(&self.fd, &self.send_buf).map_err(io_error)?;
         let mut failure = None;
         while !pending.is_empty() {
             let len = self.recv_reply().map_err(io_error)?;
             let Some(datagram) = self.recv_buf.get(..len) else {
-                return Err(ElementError { set: first_set, errno: libc::EMSGSIZE });
+                return Err(ElementError { object: first, errno: libc::EMSGSIZE });
             };
             for message in messages(datagram).flatten() {
                 let Some(at) = pending.iter().position(|(seq, _)| *seq == message.seq) else { continue };
                 let (_, set) = pending.swap_remove(at);
                 if let Ok(Received::Error { errno, .. }) = message.decode() {
-                    failure = failure.or(Some(ElementError { set, errno }));
+                    failure = failure.or(Some(ElementError { object: TableObject::Set(set), errno }));
                 }
             }
         }
@@ -306,21 +323,26 @@ fn updates_for(action: &Action) -> Vec<ElementUpdate> {
     let update = |set, op, key, value| ElementUpdate { set, op, element: SetElement { key, value, timeout: None } };
     match action {
         Action::InstallBinding(b) => vec![
-            update("bindings", ElementOp::Add, RegisterData::address(b.client), Some(RegisterData::address(b.nat))),
-            update("bound_clients", ElementOp::Add, RegisterData::address(b.client), None),
+            update(
+                SetName::Bindings,
+                ElementOp::Add,
+                RegisterData::address(b.client),
+                Some(RegisterData::address(b.nat)),
+            ),
+            update(SetName::BoundClients, ElementOp::Add, RegisterData::address(b.client), None),
         ],
         Action::RemoveBinding(b) => vec![
-            update("bindings", ElementOp::Delete, RegisterData::address(b.client), None),
-            update("bound_clients", ElementOp::Delete, RegisterData::address(b.client), None),
+            update(SetName::Bindings, ElementOp::Delete, RegisterData::address(b.client), None),
+            update(SetName::BoundClients, ElementOp::Delete, RegisterData::address(b.client), None),
         ],
         Action::InstallIkeNat(f) => vec![update(
-            "ike_nat",
+            SetName::IkeNat,
             ElementOp::Add,
             RegisterData::udp_flow(f.client, f.client_port, f.server, f.server_port),
             Some(RegisterData::address_port(f.nat, f.nat_port)),
         )],
         Action::RemoveIkeNat(f) => vec![update(
-            "ike_nat",
+            SetName::IkeNat,
             ElementOp::Delete,
             RegisterData::udp_flow(f.client, f.client_port, f.server, f.server_port),
             None,
@@ -338,10 +360,10 @@ fn session_updates(op: ElementOp, s: &EspSessionSpec) -> Vec<ElementUpdate> {
     let rewrite = SetElement { key, value: Some(RegisterData::address(s.translated)), timeout };
     match s.key.direction {
         Direction::Outbound => vec![
-            ElementUpdate { set: "esp_out", op, element: rewrite },
-            ElementUpdate { set: "esp_out_keys", op, element: SetElement { key, value: None, timeout } },
+            ElementUpdate { set: SetName::EspOut, op, element: rewrite },
+            ElementUpdate { set: SetName::EspOutKeys, op, element: SetElement { key, value: None, timeout } },
         ],
-        Direction::Inbound => vec![ElementUpdate { set: "esp_in", op, element: rewrite }],
+        Direction::Inbound => vec![ElementUpdate { set: SetName::EspIn, op, element: rewrite }],
     }
 }
 
@@ -381,23 +403,23 @@ mod tests {
         let binding = BindingSpec { client: C, nat: N };
         assert_eq!(
             sets(Action::InstallBinding(binding)),
-            [("bindings", ElementOp::Add), ("bound_clients", ElementOp::Add)]
+            [(SetName::Bindings, ElementOp::Add), (SetName::BoundClients, ElementOp::Add)]
         );
         assert_eq!(
             sets(Action::RemoveBinding(binding)),
-            [("bindings", ElementOp::Delete), ("bound_clients", ElementOp::Delete)]
+            [(SetName::Bindings, ElementOp::Delete), (SetName::BoundClients, ElementOp::Delete)]
         );
         let flow = IkeNatSpec { client: C, client_port: 500, server: S, server_port: 500, nat: N, nat_port: 501 };
         let install = updates_for(&Action::InstallIkeNat(flow));
         assert_eq!(install[0].element.key, RegisterData::udp_flow(C, 500, S, 500));
         assert_eq!(install[0].element.value, Some(RegisterData::address_port(N, 501)));
         let out = updates_for(&Action::InstallEspSession(session(Direction::Outbound)));
-        assert_eq!((out[0].set, out[1].set), ("esp_out", "esp_out_keys"));
+        assert_eq!((out[0].set, out[1].set), (SetName::EspOut, SetName::EspOutKeys));
         assert_eq!(out[0].element.value, Some(RegisterData::address(N)));
         assert_eq!(out[1].element.value, None);
         assert_eq!(out[0].element.timeout, Some(Duration::from_secs(1800)));
         let inbound = updates_for(&Action::RemoveEspSession(session(Direction::Inbound)));
-        assert_eq!((inbound[0].set, inbound[0].op), ("esp_in", ElementOp::Delete));
+        assert_eq!((inbound[0].set, inbound[0].op), (SetName::EspIn, ElementOp::Delete));
         assert_eq!(inbound[0].element.key, RegisterData::esp_key(S, N, Spi(0x1234)));
     }
 
@@ -408,10 +430,10 @@ mod tests {
         assert_eq!(
             shape,
             [
-                ("esp_out", ElementOp::Delete),
-                ("esp_out_keys", ElementOp::Delete),
-                ("esp_out", ElementOp::Add),
-                ("esp_out_keys", ElementOp::Add)
+                (SetName::EspOut, ElementOp::Delete),
+                (SetName::EspOutKeys, ElementOp::Delete),
+                (SetName::EspOut, ElementOp::Add),
+                (SetName::EspOutKeys, ElementOp::Add)
             ]
         );
         // After the per-set ordering of a transaction, each set still sees delete, then add.
@@ -423,12 +445,12 @@ mod tests {
         );
         // Inbound sessions live in their map alone.
         let inbound: Vec<_> = refresh_updates(&session(Direction::Inbound)).iter().map(|u| (u.set, u.op)).collect();
-        assert_eq!(inbound, [("esp_in", ElementOp::Delete), ("esp_in", ElementOp::Add)]);
+        assert_eq!(inbound, [(SetName::EspIn, ElementOp::Delete), (SetName::EspIn, ElementOp::Add)]);
     }
 
     #[test]
     fn errors_read_as_one_line() {
-        let e = ElementError { set: "esp_out", errno: libc::ENFILE };
+        let e = ElementError { object: TableObject::Set(SetName::EspOut), errno: libc::ENFILE };
         assert!(e.to_string().starts_with("set esp_out: "), "{e}");
         assert!(e.to_string().ends_with("(set full: raise the session limit or wait for expiry)"));
         assert!(!e.to_string().contains('\n'));
