@@ -1,42 +1,42 @@
 //! The daemon: one thread, one `poll(2)` over the NFQUEUE socket, the signal fd and the
-//! control socket, with the engine's next deadline as the timeout. The clock is read in
-//! one place ([`Clock`]); with no traffic the daemon sleeps until a timer is due.
+//! control socket, with the soonest deadline as the timeout. The clock is read once per
+//! wake ([`Clock`]), and that `now` goes to everything that runs in the pass; with no
+//! traffic the daemon sleeps until a timer is due.
+//!
+//! This file is the driver only. What it decides lives in small pure parts with their own
+//! tests: the engine (ALG state), [`super::held`] (packets waiting for a gate),
+//! [`super::verdicts`] (engine verdict to kernel verdict), [`super::activity`] (the
+//! kernel's per-SA counters to activity reports and renewals) and [`super::schedule`]
+//! (when each periodic job is due).
 //!
 //! Order for each batch of queued packets: the engine decides every packet, the batch's
 //! actions go to the kernel as set elements over netlink (one transaction per few hundred
 //! actions), and only then are the verdicts sent, so the packets that follow find their
 //! session or NAT mapping installed (SPEC rule 3).
-//!
-//! A packet the engine refuses only until a gate frees up (a phase-2 message, or the first
-//! ESP of an SA whose inbound SPI is owed) is held without a verdict and offered again when
-//! the engine's slot generation changes, for at most two gate timeouts (one for the
-//! holder's gates to end, one for the turns of clients queued ahead). Gates usually
-//! collapse within a round trip, so a client waiting its turn loses nothing instead of
-//! waiting for its peer's retransmission.
 
+use super::activity::{CounterRead, KernelCounters};
 use super::clock::Clock;
 use super::control::{respond, ControlSocket};
 use super::egress;
+use super::held::{HeldPackets, Offer};
 use super::kernel_state;
 use super::log::RateLimitedLog;
-use super::nfqueue::{NfQueue, NfVerdict, QueueSettings, QueuedPacket};
+use super::nfqueue::{NfQueue, QueueSettings, QueuedPacket};
 use super::nft::{render_ruleset, render_teardown, DatapathSettings, Nft, QueueBackend};
 use super::nft_netlink::NftNetlink;
 use super::pool_addresses;
+use super::schedule::Schedule;
 use super::signals::{Signal, Signals};
 use super::state_file;
 use super::table_names::{SetName, TABLE};
+use super::verdicts::{kernel_verdict, VerdictCounts};
 use super::xtables;
 use crate::cli::status::{render_json, render_text, Part, ShellCounters};
 use crate::config::model::AlgConfig;
-use crate::engine::{
-    Action, ActivityReport, ClearScope, Direction, Engine, EspSessionSpec, SessionKey, Translation, Verdict,
-};
+use crate::engine::{Action, ClearScope, Direction, Engine, EspSessionSpec, SessionKey, Verdict};
 use crate::time::Instant;
-use crate::wire::rewrite_ipv4_addresses;
 use core::fmt;
 use core::time::Duration;
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -73,13 +73,9 @@ impl fmt::Display for DaemonError {
 }
 
 pub use super::xtables::XTABLES_MARK;
-const HOUSEKEEPING: Duration = Duration::from_secs(1);
 const EGRESS_POLL: Duration = Duration::from_secs(5);
-/// How often, at most, the daemon asks whether its table still exists. It wakes at least
-/// once per [`HOUSEKEEPING`], so a deleted table is back within about a second.
-const TABLE_CHECK: Duration = Duration::from_millis(250);
-const STATE_SAVE: Duration = Duration::from_secs(15);
-const ACTIVITY_MIN_INTERVAL: Duration = Duration::from_secs(2);
+/// Packets held back at most this many at once; beyond it a waiting packet is dropped.
+const MAX_HELD: usize = 256;
 
 /// Loads the configuration file into a checked [`AlgConfig`], or every problem in it.
 pub fn load_config(path: &std::path::Path) -> Result<AlgConfig, DaemonError> {
@@ -113,37 +109,34 @@ pub fn teardown(nft: &Nft, options: &DaemonOptions, queue_num: u16) {
     xtables::remove_rule(options.backend, queue_num);
 }
 
+/// The kernel's side: the ruleset (through `nft`), the set elements (every session, binding
+/// and IKE mapping goes through this netlink socket) and the queue.
+struct Kernel {
+    nft: Nft,
+    elements: NftNetlink,
+    queue: NfQueue,
+}
+
+/// The daemon: the engine, the kernel, the operator's ends (signals, control socket) and
+/// the small pure parts that keep the shell's own state ([`HeldPackets`],
+/// [`KernelCounters`], [`Schedule`]).
 struct Daemon {
     options: DaemonOptions,
     config: AlgConfig,
     engine: Engine,
-    nft: Nft,
-    /// Set elements: every session, binding and IKE mapping goes through this socket.
-    elements: NftNetlink,
-    queue: NfQueue,
+    kernel: Kernel,
     signals: Signals,
     control: ControlSocket,
     clock: Clock,
     log: RateLimitedLog,
     egress: Option<Ipv4Addr>,
-    stats: ShellStats,
-    packets: Vec<QueuedPacket>,
     last_egress_check: Instant,
-    last_table_check: Instant,
-    last_activity: Instant,
-    last_refresh: Instant,
-    last_save: Instant,
-    dirty: bool,
-    /// The kernel's per-SA counters as last read, to report only what is new.
-    kernel_counters: HashMap<SessionKey, (u64, u64)>,
-    held: std::collections::VecDeque<HeldPacket>,
-    held_generation: u64,
+    stats: ShellStats,
+    held: HeldPackets<QueuedPacket>,
+    counters: KernelCounters,
+    schedule: Schedule,
 }
 
-/// Packets held back at most this many at once; beyond it a waiting packet is dropped.
-const MAX_HELD: usize = 256;
-
-/// A queued packet waiting for a gate, with when it arrived.
 /// What the loop does after a SIGHUP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum AfterReload {
@@ -151,19 +144,10 @@ enum AfterReload {
     Stop,
 }
 
-struct HeldPacket {
-    packet: QueuedPacket,
-    since: Instant,
-}
-
+/// The shell's own counters; the held packets' are kept by [`HeldPackets`].
 #[derive(Debug, Default)]
 struct ShellStats {
-    packets_held: u64,
-    held_released: u64,
-    held_expired: u64,
-    verdict_accept: u64,
-    verdict_drop: u64,
-    verdict_rewritten: u64,
+    verdicts: VerdictCounts,
     queue_overflow: u64,
     nft_failures: u64,
     sessions_refreshed: u64,
@@ -214,8 +198,7 @@ impl Daemon {
             }
         };
         // The kernel's counters as they stand are already in the records taken from it.
-        let kernel_counters: HashMap<SessionKey, (u64, u64)> =
-            from_kernel.sessions.iter().map(|s| (s.key, (s.packets, s.bytes))).collect();
+        let counters = KernelCounters::from_restored(from_kernel.sessions.iter().map(|s| (s.key, s.packets, s.bytes)));
         let snapshot = kernel_state::merge(from_kernel, from_file);
         let skipped = engine.restore(now, &snapshot);
         let records = snapshot.sessions.len() + snapshot.bindings.len() + snapshot.flows.len();
@@ -230,190 +213,109 @@ impl Daemon {
             records.saturating_sub(skipped),
             skipped
         );
+        let timeouts = config.engine.timeouts;
         let mut daemon = Daemon {
             options,
             config,
             engine,
-            nft,
-            elements,
-            queue,
+            kernel: Kernel { nft, elements, queue },
             signals,
             control,
             clock,
             log: RateLimitedLog::new(50, 10),
             egress,
-            stats: ShellStats::default(),
-            packets: Vec::new(),
             last_egress_check: now,
-            last_table_check: now,
-            last_activity: Instant::ZERO,
-            last_refresh: now,
-            last_save: now,
-            dirty: true,
-            kernel_counters,
-            held: std::collections::VecDeque::new(),
-            held_generation: 0,
+            stats: ShellStats::default(),
+            held: HeldPackets::new(MAX_HELD, hold_limit(timeouts.esp_gate)),
+            counters,
+            schedule: Schedule::new(now, timeouts.esp_session),
         };
         daemon.apply_engine_output(now);
         Ok(daemon)
     }
 
+    /// The loop: sleep until a packet, a signal, a request or the next deadline; read the
+    /// clock once; hand that `now` to everything due.
     fn run(&mut self) -> Result<(), DaemonError> {
+        let mut now = self.clock.now();
         loop {
-            let now = self.clock.now();
-            let wake = match self.engine.poll_timeout() {
-                Some(t) => t.min(now + HOUSEKEEPING),
-                None => now + HOUSEKEEPING,
-            };
+            let wake = self.schedule.next_wake(now, [self.engine.poll_timeout(), self.held.next_deadline()]);
             let timeout_ms = i32::try_from(wake.saturating_since(now).as_millis()).unwrap_or(i32::MAX);
-            let ready = poll3(self.queue.as_raw_fd(), self.signals.as_raw_fd(), self.control.as_raw_fd(), timeout_ms);
+            let ready =
+                poll3(self.kernel.queue.as_raw_fd(), self.signals.as_raw_fd(), self.control.as_raw_fd(), timeout_ms);
+            now = self.clock.now();
             if ready[1] {
                 match self.signals.read() {
                     Some(Signal::Terminate) => {
-                        self.save_state();
-                        if self.options.flush_on_exit {
-                            teardown(&self.nft, &self.options, self.config.queue.number);
-                            release_pool_addresses(&self.options, &self.config);
-                            eprintln!("ike-esp-alg: stopping; rules, queues and pool addresses removed");
-                        } else {
-                            // Pool addresses stay, like the table: learned SAs keep flowing.
-                            eprintln!("ike-esp-alg: stopping; learned sessions keep flowing in the kernel");
-                        }
+                        self.stop(now);
                         return Ok(());
                     }
-                    Some(Signal::Reload) => match self.reload() {
-                        AfterReload::Stop => return Ok(()),
-                        AfterReload::Run => {}
-                    },
-                    None => {}
+                    Some(Signal::Reload) if self.reload(now) == AfterReload::Stop => return Ok(()),
+                    Some(Signal::Reload) | None => {}
                 }
             }
             if ready[0] {
-                self.handle_queue();
+                self.handle_queue(now);
             }
-            self.offer_held();
+            self.offer_held(now);
             if ready[2] {
-                self.handle_control();
+                self.handle_control(now);
             }
-            self.housekeeping();
+            self.housekeeping(now);
             // Timers may have freed a gate: offer what waits for one in the same pass.
-            self.offer_held();
+            self.offer_held(now);
         }
     }
 
-    fn handle_queue(&mut self) {
-        self.packets.clear();
-        if let Err(e) = self.queue.recv(&mut self.packets) {
+    /// SIGTERM: save, and with `--flush-on-exit` remove everything of ours.
+    fn stop(&mut self, now: Instant) {
+        self.save_state(now);
+        if self.options.flush_on_exit {
+            teardown(&self.kernel.nft, &self.options, self.config.queue.number);
+            release_pool_addresses(&self.options, &self.config);
+            eprintln!("ike-esp-alg: stopping; rules, queues and pool addresses removed");
+        } else {
+            // Pool addresses stay, like the table: learned SAs keep flowing.
+            eprintln!("ike-esp-alg: stopping; learned sessions keep flowing in the kernel");
+        }
+    }
+
+    fn handle_queue(&mut self, now: Instant) {
+        let mut packets = Vec::new();
+        if let Err(e) = self.kernel.queue.recv(&mut packets) {
             if e.raw_os_error() == Some(libc::ENOBUFS) {
                 self.stats.queue_overflow += 1;
             } else {
-                let now = self.clock.now();
                 self.log.log(now, &format!("ike-esp-alg: queue receive: {e}"));
             }
         }
-        if self.packets.is_empty() {
-            return;
-        }
-        let now = self.clock.now();
-        let packets = std::mem::take(&mut self.packets);
-        self.decide(now, packets.into_iter().map(|packet| HeldPacket { packet, since: now }).collect());
+        self.decide(now, packets.into_iter().map(|packet| Offer::new(packet, now)).collect());
     }
 
     /// Decides a batch: the engine's verdicts, then the datapath updates, then the kernel
-    /// verdicts. Packets that must wait for a gate are held instead.
-    fn decide(&mut self, now: Instant, batch: Vec<HeldPacket>) {
+    /// verdicts (SPEC rule 3). Packets that must wait for a gate are held instead.
+    fn decide(&mut self, now: Instant, batch: Vec<Offer<QueuedPacket>>) {
         if batch.is_empty() {
             return;
         }
-        let verdicts: Vec<Verdict> = batch.iter().map(|h| self.engine.handle_packet(now, &h.packet.payload)).collect();
-        let failed = self.apply_engine_output(now);
-        let hold_limit = self.hold_limit();
-        for (held, verdict) in batch.into_iter().zip(verdicts) {
-            if let Verdict::Drop(reason) = verdict {
-                let young = now.saturating_since(held.since) < hold_limit;
-                if reason.is_wait() && young && self.held.len() < MAX_HELD {
-                    if held.since == now {
-                        self.stats.packets_held += 1;
-                    }
-                    self.held.push_back(held);
-                    continue;
-                }
-                if reason.is_wait() {
-                    self.stats.held_expired += 1;
-                }
-            } else if held.since != now {
-                self.stats.held_released += 1;
-            }
-            let (nf, payload) = self.nf_verdict(&held.packet, verdict, &failed);
-            match nf {
-                NfVerdict::Drop => self.stats.verdict_drop += 1,
-                _ if payload.is_some() => self.stats.verdict_rewritten += 1,
-                _ => self.stats.verdict_accept += 1,
-            }
-            if let Err(e) = self.queue.verdict(held.packet.id, nf, payload.as_deref()) {
-                self.log.log(now, &format!("ike-esp-alg: verdict for packet {}: {e}", held.packet.id));
+        let verdicts: Vec<Verdict> =
+            batch.iter().map(|offer| self.engine.handle_packet(now, &offer.packet.payload)).collect();
+        let refused = self.apply_engine_output(now);
+        for (offer, verdict) in batch.into_iter().zip(verdicts) {
+            let waits = matches!(verdict, Verdict::Drop(reason) if reason.is_wait());
+            let Some(offer) = self.held.settle(now, offer, waits) else { continue };
+            let kernel = kernel_verdict(verdict, &offer.packet.payload, self.config.engine.ports, &refused);
+            self.stats.verdicts.count(&kernel);
+            if let Err(e) = self.kernel.queue.verdict(offer.packet.id, kernel.verdict, kernel.payload.as_deref()) {
+                self.log.log(now, &format!("ike-esp-alg: verdict for packet {}: {e}", offer.packet.id));
             }
         }
     }
 
-    /// How long a packet may wait for a gate: the holder's gates end within one gate
-    /// timeout of the first refusal, and each client queued ahead gets one more.
-    fn hold_limit(&self) -> Duration {
-        self.config.engine.timeouts.esp_gate * 2
-    }
-
-    /// Offers held packets again once a gate has freed up, in arrival order; packets held
-    /// for longer than the gate timeout are dropped.
-    fn offer_held(&mut self) {
-        if self.held.is_empty() {
-            return;
-        }
-        let now = self.clock.now();
-        let generation = self.engine.slot_generation();
-        let hold_limit = self.hold_limit();
-        let expired = self.held.front().is_some_and(|h| now.saturating_since(h.since) >= hold_limit);
-        if generation == self.held_generation && !expired {
-            return;
-        }
-        self.held_generation = generation;
-        let batch: Vec<HeldPacket> = self.held.drain(..).collect();
-        self.decide(now, batch);
-    }
-
-    /// The kernel verdict for the engine's: inbound rewrites travel in the payload;
-    /// outbound ones are done by the `postrouting` map, which was filled before this.
-    fn nf_verdict(
-        &self,
-        packet: &QueuedPacket,
-        verdict: Verdict,
-        failed: &[SessionKey],
-    ) -> (NfVerdict, Option<Vec<u8>>) {
-        match verdict {
-            Verdict::Accept => (NfVerdict::Accept, None),
-            Verdict::Drop(_) => (NfVerdict::Drop, None),
-            Verdict::AcceptTranslated(Translation { new_dst: Some(dst), new_src }) => {
-                let mut copy = packet.payload.clone();
-                match rewrite_ipv4_addresses(&mut copy, new_src, Some(dst)) {
-                    Ok(()) => (NfVerdict::Accept, Some(copy)),
-                    Err(_) => (NfVerdict::Drop, None),
-                }
-            }
-            Verdict::AcceptTranslated(Translation { new_src: Some(_), new_dst: None }) => {
-                // Without its map element the packet would leave with the client's own address.
-                let key = crate::wire::classify(&packet.payload, self.config.engine.ports).ok().and_then(|c| match c {
-                    crate::wire::Classified::Esp(e) => {
-                        Some(SessionKey { direction: Direction::Outbound, src: e.src, dst: e.dst, spi: e.spi })
-                    }
-                    _ => None,
-                });
-                if key.is_some_and(|k| failed.contains(&k)) {
-                    (NfVerdict::Drop, None)
-                } else {
-                    (NfVerdict::Accept, None)
-                }
-            }
-            Verdict::AcceptTranslated(Translation { new_src: None, new_dst: None }) => (NfVerdict::Accept, None),
-        }
+    /// Offers held packets again once a gate has freed up or the oldest waited its limit.
+    fn offer_held(&mut self, now: Instant) {
+        let due = self.held.take_due(now, self.engine.slot_generation());
+        self.decide(now, due);
     }
 
     /// Applies queued actions in one transaction and logs queued events. Returns the
@@ -425,8 +327,8 @@ impl Daemon {
         }
         let mut failed = Vec::new();
         if !actions.is_empty() {
-            self.dirty = true;
-            for (action, error) in self.elements.apply_actions(&actions) {
+            self.schedule.mark_dirty();
+            for (action, error) in self.kernel.elements.apply_actions(&actions) {
                 self.stats.nft_failures += 1;
                 if let Action::InstallEspSession(s) = action {
                     failed.push(s.key);
@@ -440,10 +342,11 @@ impl Daemon {
         failed
     }
 
-    fn handle_control(&mut self) {
+    fn handle_control(&mut self, now: Instant) {
         while let Some((stream, request)) = self.control.accept() {
-            let now = self.clock.now();
-            self.refresh_activity(now, false);
+            if self.schedule.take_activity_read(now) {
+                self.read_activity(now, false);
+            }
             let words: Vec<&str> = request.split_whitespace().collect();
             let answer = match words.as_slice() {
                 ["show", part, rest @ ..] => match Part::parse(part) {
@@ -477,21 +380,26 @@ impl Daemon {
     }
 
     fn shell_counters(&mut self) -> ShellCounters {
-        let mut list = vec![
-            ("packets_held".to_string(), self.stats.packets_held),
-            ("held_released".to_string(), self.stats.held_released),
-            ("held_expired".to_string(), self.stats.held_expired),
-            ("verdict_accept".to_string(), self.stats.verdict_accept),
-            ("verdict_drop".to_string(), self.stats.verdict_drop),
-            ("verdict_rewritten".to_string(), self.stats.verdict_rewritten),
-            ("queue_overflow".to_string(), self.stats.queue_overflow),
-            ("nft_failures".to_string(), self.stats.nft_failures),
-            ("sessions_refreshed".to_string(), self.stats.sessions_refreshed),
-            ("reloads".to_string(), self.stats.reloads),
-            ("reload_failures".to_string(), self.stats.reload_failures),
-            ("table_reinstalls".to_string(), self.stats.table_reinstalls),
-        ];
-        let q = self.queue.stats();
+        let held = self.held.stats();
+        let s = &self.stats;
+        let mut list: ShellCounters = [
+            ("packets_held", held.held),
+            ("held_released", held.released),
+            ("held_expired", held.expired),
+            ("verdict_accept", s.verdicts.accept),
+            ("verdict_drop", s.verdicts.drop),
+            ("verdict_rewritten", s.verdicts.rewritten),
+            ("queue_overflow", s.queue_overflow),
+            ("nft_failures", s.nft_failures),
+            ("sessions_refreshed", s.sessions_refreshed),
+            ("reloads", s.reloads),
+            ("reload_failures", s.reload_failures),
+            ("table_reinstalls", s.table_reinstalls),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
+        let q = self.kernel.queue.stats();
         list.push(("queue_packets".to_string(), q.packets));
         // ENOBUFS reports and packets the kernel numbered but could not deliver (fail-open
         // accepted them); SPEC §5's "queue overflow".
@@ -499,8 +407,10 @@ impl Daemon {
         list.push(("queue_lost".to_string(), q.lost));
         list.push(("queue_verdict_errors".to_string(), q.verdict_errors));
         let mut kernel = Vec::new();
-        let read =
-            self.elements.dump_counters(|name, packets, _| kernel.push((format!("kernel_{name}_packets"), packets)));
+        let read = self
+            .kernel
+            .elements
+            .dump_counters(|name, packets, _| kernel.push((format!("kernel_{name}_packets"), packets)));
         if read.is_ok() {
             kernel.sort();
             list.extend(kernel);
@@ -508,10 +418,9 @@ impl Daemon {
         list
     }
 
-    fn housekeeping(&mut self) {
-        let now = self.clock.now();
-        if now.saturating_since(self.last_table_check) >= TABLE_CHECK {
-            self.last_table_check = now;
+    fn housekeeping(&mut self, now: Instant) {
+        let due = self.schedule.take_due(now);
+        if due.table_check {
             self.reinstall_if_table_gone(now);
         }
         if now.saturating_since(self.last_egress_check) >= EGRESS_POLL {
@@ -527,36 +436,31 @@ impl Daemon {
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             // The kernel counts activity: read it before deciding that a session expired
             // (only then: a read of a full table takes a noticeable part of a second).
-            if self.engine.session_expiry_due(now) {
-                self.refresh_activity(now, false);
+            if self.engine.session_expiry_due(now) && self.schedule.take_activity_read(now) {
+                self.read_activity(now, false);
             }
             self.engine.handle_timeout(now);
             self.apply_engine_output(now);
         }
-        let refresh_every = (self.config.engine.timeouts.esp_session / 4).min(Duration::from_secs(60));
-        if now.saturating_since(self.last_refresh) >= refresh_every {
-            self.last_refresh = now;
-            self.refresh_activity(now, true);
+        if due.renewal {
+            self.read_activity(now, true);
         }
-        if self.dirty && now.saturating_since(self.last_save) >= STATE_SAVE {
-            self.save_state();
+        if due.save {
+            self.save_state(now);
         }
     }
 
     /// Reads the kernel's per-SA counters (`esp_out`, `esp_in`) and reports each SA whose
     /// count grew since the last read as active now. With `renew`, also renews the kernel
     /// elements of active SAs whose timeout has run past half, so that an SA in use never
-    /// lapses in the kernel (a renewal restarts the element's counter, hence the reset).
-    fn refresh_activity(&mut self, now: Instant, renew: bool) {
-        if !renew && now.saturating_since(self.last_activity) < ACTIVITY_MIN_INTERVAL {
-            return;
-        }
-        self.last_activity = now;
-        let mut read = Vec::new();
+    /// lapses in the kernel.
+    fn read_activity(&mut self, now: Instant, renew: bool) {
+        let mut reads = Vec::new();
         for (map, direction) in [(SetName::EspOut, Direction::Outbound), (SetName::EspIn, Direction::Inbound)] {
-            let dumped = self.elements.dump_set(map, |e| {
-                if let (Some((src, dst, spi)), Some(counter)) = (e.esp_key(), e.counter) {
-                    read.push((SessionKey { direction, src, dst, spi }, counter, e.expires));
+            let dumped = self.kernel.elements.dump_set(map, |e| {
+                if let (Some((src, dst, spi)), Some((packets, bytes))) = (e.esp_key(), e.counter) {
+                    let key = SessionKey { direction, src, dst, spi };
+                    reads.push(CounterRead { key, packets, bytes, expires: e.expires });
                 }
             });
             if let Err(e) = dumped {
@@ -564,38 +468,20 @@ impl Daemon {
                 return;
             }
         }
-        let timeout = self.config.engine.timeouts.esp_session;
-        let mut renewals = Vec::new();
-        for (key, (packets, bytes), expires) in read {
-            let (old_packets, old_bytes) = self.kernel_counters.insert(key, (packets, bytes)).unwrap_or((0, 0));
-            // A counter that went down belongs to an element added again since.
-            let (new_packets, new_bytes) = if packets >= old_packets && bytes >= old_bytes {
-                (packets - old_packets, bytes - old_bytes)
-            } else {
-                (packets, bytes)
-            };
-            if new_packets == 0 {
-                continue;
-            }
-            self.engine.handle_session_activity(
-                key,
-                ActivityReport { packets: new_packets, bytes: new_bytes, last_seen: now },
-            );
-            if renew && expires.is_some_and(|left| left < timeout / 2) {
-                renewals.push(key);
-            }
+        let renew_below = renew.then_some(self.config.engine.timeouts.esp_session / 2);
+        let accounting = self.counters.account(now, &reads, renew_below);
+        for (key, report) in accounting.active {
+            self.engine.handle_session_activity(key, report);
         }
         let engine = &self.engine;
-        self.kernel_counters.retain(|key, _| engine.has_session(key));
-        if renewals.is_empty() {
+        self.counters.retain(|key| engine.has_session(key));
+        let specs: Vec<EspSessionSpec> =
+            accounting.renew.iter().filter_map(|key| self.engine.session_spec(key)).collect();
+        if specs.is_empty() {
             return;
         }
-        let specs: Vec<EspSessionSpec> = renewals.iter().filter_map(|key| self.engine.session_spec(key)).collect();
-        for spec in &specs {
-            self.kernel_counters.insert(spec.key, (0, 0));
-        }
         self.stats.sessions_refreshed += specs.len() as u64;
-        if let Err((failures, e)) = self.elements.refresh_sessions(&specs) {
+        if let Err((failures, e)) = self.kernel.elements.refresh_sessions(&specs) {
             self.stats.nft_failures += failures as u64;
             self.log.log(now, &format!("ike-esp-alg: renewing {failures} session(s) in the kernel: {e}"));
         }
@@ -607,16 +493,16 @@ impl Daemon {
     /// ESP session go back in, with one log line. A polled check rather than nf_tables
     /// notifications: subscribing would also deliver an event for every element we write.
     fn reinstall_if_table_gone(&mut self, now: Instant) {
-        match self.elements.table_exists() {
+        match self.kernel.elements.table_exists() {
             Ok(true) => return,
             Ok(false) => {}
             Err(e) => {
-                self.log.log(now, &format!("ike-esp-alg: checking for table ip {}: {e}", TABLE));
+                self.log.log(now, &format!("ike-esp-alg: checking for table ip {TABLE}: {e}"));
                 return;
             }
         }
         if let Err(e) = self.install_ruleset() {
-            self.log.log(now, &format!("ike-esp-alg: table ip {} is gone and cannot be re-installed: {e}", TABLE));
+            self.log.log(now, &format!("ike-esp-alg: table ip {TABLE} is gone and cannot be re-installed: {e}"));
             return;
         }
         let queue_rule = match xtables::ensure_rule(self.options.backend, self.config.queue.number) {
@@ -625,12 +511,11 @@ impl Daemon {
         };
         self.stats.table_reinstalls += 1;
         // Elements added again start counting from zero.
-        self.kernel_counters.clear();
+        self.counters.clear();
         let queued = self.engine.reinstall_all();
         let failed = self.apply_engine_output(now).len();
         eprintln!(
-            "ike-esp-alg: table ip {} was deleted (fw4 flush?); re-installed it with {} sessions, {} bindings, {} IKE mappings{}{queue_rule}",
-            TABLE,
+            "ike-esp-alg: table ip {TABLE} was deleted (fw4 flush?); re-installed it with {} sessions, {} bindings, {} IKE mappings{}{queue_rule}",
             queued.sessions,
             queued.bindings,
             queued.flows,
@@ -646,7 +531,7 @@ impl Daemon {
             self.config.queue.number,
             self.options.backend,
         );
-        let applied = self.nft.apply(&render_ruleset(&settings));
+        let applied = self.kernel.nft.apply(&render_ruleset(&settings));
         if applied.is_err() {
             self.stats.nft_failures += 1;
         }
@@ -663,8 +548,7 @@ impl Daemon {
     /// SIGHUP: a bad file is reported and the old configuration stays (nothing half-applied:
     /// the pool addresses change only once the new configuration is accepted). `enabled 0`
     /// removes the datapath and asks the loop to stop.
-    fn reload(&mut self) -> AfterReload {
-        let now = self.clock.now();
+    fn reload(&mut self, now: Instant) -> AfterReload {
         let config = match load_config(&self.options.config_path) {
             Ok(c) => c,
             Err(e) => {
@@ -676,7 +560,7 @@ impl Daemon {
             }
         };
         if !config.enabled {
-            teardown(&self.nft, &self.options, self.config.queue.number);
+            teardown(&self.kernel.nft, &self.options, self.config.queue.number);
             release_pool_addresses(&self.options, &self.config);
             eprintln!("ike-esp-alg: disabled by reload; rules and pool addresses removed, exiting");
             return AfterReload::Stop;
@@ -694,6 +578,8 @@ impl Daemon {
         let skipped = engine.restore(now, &snapshot);
         release_pool_addresses(&self.options, &self.config);
         claim_pool_addresses(&self.options, &config);
+        self.held.set_limit(hold_limit(config.engine.timeouts.esp_gate));
+        self.schedule.set_session_timeout(config.engine.timeouts.esp_session);
         self.engine = engine;
         self.config = config;
         self.stats.reloads += 1;
@@ -702,16 +588,21 @@ impl Daemon {
         AfterReload::Run
     }
 
-    fn save_state(&mut self) {
-        let now = self.clock.now();
-        self.last_save = now;
+    fn save_state(&mut self, now: Instant) {
         match state_file::save(&self.options.state_path, &self.engine.snapshot(now)) {
-            Ok(()) => self.dirty = false,
+            Ok(()) => self.schedule.saved(now),
             Err(e) => {
+                self.schedule.save_failed(now);
                 self.log.log(now, &format!("ike-esp-alg: saving state to {}: {e}", self.options.state_path.display()))
             }
         }
     }
+}
+
+/// How long a packet may wait for a gate: the holder's gates end within one gate timeout
+/// of the first refusal, and each client queued ahead gets one more.
+fn hold_limit(esp_gate_timeout: Duration) -> Duration {
+    esp_gate_timeout * 2
 }
 
 fn find_egress(options: &DaemonOptions, config: &AlgConfig) -> Option<Ipv4Addr> {

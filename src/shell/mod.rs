@@ -1,10 +1,12 @@
 //! The shell: all I/O around the sans-IO engine. NFQUEUE, nftables, the clock, signals,
 //! the state file and the control socket live here and nowhere else.
 
+pub mod activity;
 pub mod clock;
 pub mod control;
 pub mod daemon;
 pub mod egress;
+pub mod held;
 pub mod kernel_state;
 pub mod log;
 pub mod netlink_socket;
@@ -13,7 +15,9 @@ pub mod nft;
 pub mod nft_netlink;
 pub mod pool_addresses;
 pub mod programs;
+pub mod schedule;
 pub mod signals;
 pub mod state_file;
 pub mod table_names;
+pub mod verdicts;
 pub mod xtables;

@@ -1,0 +1,140 @@
+//! From the engine's verdict on a queued packet to the kernel's (`NF_ACCEPT`/`NF_DROP`,
+//! with a rewritten payload where the rewrite must travel with the packet). Pure.
+//!
+//! Inbound rewrites (a new destination) travel in the verdict's payload: the packet is in
+//! `prerouting` and must be routed to the client. Outbound ones (a new source) are done by
+//! the `postrouting` map, which the batch's actions filled before the verdicts went out
+//! (SPEC §3 rule 3); if the kernel refused that session's element, the packet is dropped,
+//! because it would leave with the client's own address.
+
+use super::nfqueue::NfVerdict;
+use crate::engine::{Direction, SessionKey, Translation, Verdict};
+use crate::wire::{classify, rewrite_ipv4_addresses, Classified, Ports};
+
+/// The kernel verdict for one packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelVerdict {
+    pub verdict: NfVerdict,
+    /// The packet as it must continue, when the daemon rewrote it.
+    pub payload: Option<Vec<u8>>,
+}
+
+impl KernelVerdict {
+    const ACCEPT: KernelVerdict = KernelVerdict { verdict: NfVerdict::Accept, payload: None };
+    const DROP: KernelVerdict = KernelVerdict { verdict: NfVerdict::Drop, payload: None };
+}
+
+/// The kernel verdict for `verdict` on `payload`. `refused` lists the sessions whose
+/// installation the kernel refused in this batch (usually empty: then nothing is parsed).
+pub fn kernel_verdict(verdict: Verdict, payload: &[u8], ports: Ports, refused: &[SessionKey]) -> KernelVerdict {
+    match verdict {
+        Verdict::Accept => KernelVerdict::ACCEPT,
+        Verdict::Drop(_) => KernelVerdict::DROP,
+        Verdict::AcceptTranslated(Translation { new_dst: Some(dst), new_src }) => {
+            let mut copy = payload.to_vec();
+            match rewrite_ipv4_addresses(&mut copy, new_src, Some(dst)) {
+                Ok(()) => KernelVerdict { verdict: NfVerdict::Accept, payload: Some(copy) },
+                Err(_) => KernelVerdict::DROP,
+            }
+        }
+        Verdict::AcceptTranslated(Translation { new_src: Some(_), new_dst: None }) => {
+            if !refused.is_empty() && outbound_key(payload, ports).is_some_and(|k| refused.contains(&k)) {
+                KernelVerdict::DROP
+            } else {
+                KernelVerdict::ACCEPT
+            }
+        }
+        Verdict::AcceptTranslated(Translation { new_src: None, new_dst: None }) => KernelVerdict::ACCEPT,
+    }
+}
+
+/// The outbound session an ESP packet belongs to.
+fn outbound_key(payload: &[u8], ports: Ports) -> Option<SessionKey> {
+    match classify(payload, ports).ok()? {
+        Classified::Esp(e) => Some(SessionKey { direction: Direction::Outbound, src: e.src, dst: e.dst, spi: e.spi }),
+        _ => None,
+    }
+}
+
+/// How many verdicts of each kind went out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerdictCounts {
+    pub accept: u64,
+    pub drop: u64,
+    pub rewritten: u64,
+}
+
+impl VerdictCounts {
+    pub fn count(&mut self, v: &KernelVerdict) {
+        match (v.verdict, &v.payload) {
+            (NfVerdict::Drop, _) => self.drop += 1,
+            (_, Some(_)) => self.rewritten += 1,
+            _ => self.accept += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::DropReason;
+    use crate::wire::build::esp;
+    use crate::wire::{internet_checksum, Ipv4Packet, Spi};
+    use std::net::Ipv4Addr;
+
+    const C: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
+    const S: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+    const N: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
+
+    fn ports() -> Ports {
+        Ports { ike: 500, natt: 4500 }
+    }
+
+    #[test]
+    fn accept_and_drop_pass_through() {
+        let p = esp(C, S, Spi(1), 1, 16);
+        assert_eq!(kernel_verdict(Verdict::Accept, &p, ports(), &[]), KernelVerdict::ACCEPT);
+        assert_eq!(
+            kernel_verdict(Verdict::Drop(DropReason::InboundEspWithoutGate), &p, ports(), &[]),
+            KernelVerdict::DROP
+        );
+    }
+
+    #[test]
+    fn an_inbound_rewrite_travels_in_the_payload() {
+        let p = esp(S, N, Spi(7), 1, 16);
+        let v = Verdict::AcceptTranslated(Translation { new_src: None, new_dst: Some(C) });
+        let out = kernel_verdict(v, &p, ports(), &[]);
+        assert_eq!(out.verdict, NfVerdict::Accept);
+        let rewritten = out.payload.expect("a rewritten packet");
+        let ip = Ipv4Packet::new_checked(&rewritten[..]).expect("still IPv4");
+        assert_eq!((ip.src(), ip.dst()), (S, C));
+        assert_eq!(internet_checksum(&rewritten[..ip.header_len()]), 0, "the header checksum follows the rewrite");
+    }
+
+    #[test]
+    fn an_inbound_rewrite_of_a_broken_packet_is_dropped() {
+        let v = Verdict::AcceptTranslated(Translation { new_src: None, new_dst: Some(C) });
+        assert_eq!(kernel_verdict(v, &[0x45, 0, 0], ports(), &[]), KernelVerdict::DROP);
+    }
+
+    #[test]
+    fn an_outbound_packet_whose_session_the_kernel_refused_is_dropped() {
+        let p = esp(C, S, Spi(9), 1, 16);
+        let v = Verdict::AcceptTranslated(Translation { new_src: Some(N), new_dst: None });
+        assert_eq!(kernel_verdict(v, &p, ports(), &[]), KernelVerdict::ACCEPT, "postrouting rewrites it");
+        let refused = SessionKey { direction: Direction::Outbound, src: C, dst: S, spi: Spi(9) };
+        assert_eq!(kernel_verdict(v, &p, ports(), &[refused]), KernelVerdict::DROP);
+        let other = SessionKey { spi: Spi(10), ..refused };
+        assert_eq!(kernel_verdict(v, &p, ports(), &[other]), KernelVerdict::ACCEPT);
+    }
+
+    #[test]
+    fn counts_by_kind() {
+        let mut c = VerdictCounts::default();
+        c.count(&KernelVerdict::ACCEPT);
+        c.count(&KernelVerdict::DROP);
+        c.count(&KernelVerdict { verdict: NfVerdict::Accept, payload: Some(vec![1]) });
+        assert_eq!(c, VerdictCounts { accept: 1, drop: 1, rewritten: 1 });
+    }
+}
