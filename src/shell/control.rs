@@ -46,6 +46,12 @@ impl ControlSocket {
     }
 }
 
+impl std::os::fd::AsFd for ControlSocket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.listener.as_fd()
+    }
+}
+
 impl std::os::fd::AsRawFd for ControlSocket {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.listener.as_raw_fd()

@@ -21,6 +21,7 @@ use super::egress;
 use super::held::{HeldPackets, Offer};
 use super::kernel_state;
 use super::log::RateLimitedLog;
+use super::netlink_socket::readable;
 use super::nfqueue::{NfQueue, QueueSettings, QueuedPacket};
 use super::nft::{render_ruleset, render_teardown, DatapathSettings, Nft, QueueBackend};
 use super::nft_netlink::NftNetlink;
@@ -38,7 +39,7 @@ use crate::time::Instant;
 use core::fmt;
 use core::time::Duration;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 /// How the daemon was started.
@@ -241,8 +242,7 @@ impl Daemon {
         loop {
             let wake = self.schedule.next_wake(now, [self.engine.poll_timeout(), self.held.next_deadline()]);
             let timeout_ms = i32::try_from(wake.saturating_since(now).as_millis()).unwrap_or(i32::MAX);
-            let ready =
-                poll3(self.kernel.queue.as_raw_fd(), self.signals.as_raw_fd(), self.control.as_raw_fd(), timeout_ms);
+            let ready = readable([self.kernel.queue.as_fd(), self.signals.as_fd(), self.control.as_fd()], timeout_ms);
             now = self.clock.now();
             if ready[1] {
                 match self.signals.read() {
@@ -668,16 +668,4 @@ fn kernel_error(message: &str) -> DaemonError {
         ""
     };
     DaemonError::Kernel(format!("cannot install the ike-esp-alg nftables table: {message}{hint}"))
-}
-
-/// Polls three fds; returns which are readable. EINTR counts as nothing ready.
-#[allow(unsafe_code)]
-fn poll3(a: i32, b: i32, c: i32, timeout_ms: i32) -> [bool; 3] {
-    let mut fds = [a, b, c].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
-    // SAFETY: fds is a valid array of three pollfd for the duration of the call.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout_ms) };
-    if n <= 0 {
-        return [false; 3];
-    }
-    fds.map(|p| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0)
 }

@@ -51,38 +51,14 @@ pub fn ipv4_address_of(device: &str) -> Option<Ipv4Addr> {
     interface_addresses().into_iter().find(|(name, _)| name == device).map(|(_, addr)| addr)
 }
 
-/// Every (interface, IPv4 address) pair of this network namespace.
-#[allow(unsafe_code)]
+/// Every (interface, IPv4 address) pair of this network namespace, from `getifaddrs(3)`.
 pub fn interface_addresses() -> Vec<(String, Ipv4Addr)> {
-    let mut list = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs writes a list head we own until freeifaddrs.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return list;
-    }
-    let mut cursor = head;
-    while !cursor.is_null() {
-        // SAFETY: cursor is a node of the list getifaddrs returned, not yet freed.
-        let entry = unsafe { &*cursor };
-        cursor = entry.ifa_next;
-        if entry.ifa_addr.is_null() || entry.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: ifa_addr is non-null and points to a sockaddr of at least sa_family.
-        let family = i32::from(unsafe { (*entry.ifa_addr).sa_family });
-        if family != libc::AF_INET {
-            continue;
-        }
-        // SAFETY: for AF_INET the address is a sockaddr_in.
-        let sin = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in) };
-        let addr = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let name = unsafe { std::ffi::CStr::from_ptr(entry.ifa_name) }.to_string_lossy().into_owned();
-        list.push((name, addr));
-    }
-    // SAFETY: head came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    list
+    let Ok(list) = nix::ifaddrs::getifaddrs() else { return Vec::new() };
+    list.filter_map(|entry| {
+        let address = entry.address?.as_sockaddr_in()?.ip();
+        Some((entry.interface_name, address))
+    })
+    .collect()
 }
 
 #[cfg(test)]

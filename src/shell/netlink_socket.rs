@@ -1,95 +1,126 @@
-//! The few libc calls every netlink socket of the daemon needs: open a non-blocking
-//! `NETLINK_NETFILTER` socket, set options, bind, send one datagram, wait, receive one.
-//! Used by the NFQUEUE client ([`super::nfqueue`]) and the nf_tables element writer
-//! ([`super::nft_netlink`]); the messages themselves are built and read in `crate::wire`.
+//! One netlink socket as every part of the daemon uses it: non-blocking, close-on-exec,
+//! bound to a kernel-chosen port, with a blocking wait of bounded length for answers.
+//! Used by the NFQUEUE client ([`super::nfqueue`]), the nf_tables element writer
+//! ([`super::nft_netlink`]) and the route watcher; the messages themselves are built and
+//! read elsewhere.
+//!
+//! The socket calls come from `netlink-sys` (the rust-netlink project's socket type, about
+//! 6 KB in a static mipsel build) and the wait from `nix`'s `poll`, so no `unsafe` is left
+//! here. Read first: netlink(7) for `NETLINK_CAP_ACK`, `MSG_TRUNC` and multicast groups.
 
-// Sockets need libc calls, which are unsafe. The crate denies unsafe code; this module and
-// nfqueue (for its own receive path) opt out, one SAFETY note per block.
-#![allow(unsafe_code)]
-
+use netlink_sys::{Socket, SocketAddr};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-/// Opens a non-blocking, close-on-exec `NETLINK_NETFILTER` socket.
-pub fn open_netfilter() -> io::Result<OwnedFd> {
-    // SAFETY: socket() takes no pointers; a negative return is handled below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            libc::NETLINK_NETFILTER,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+pub use netlink_sys::protocols::{NETLINK_NETFILTER, NETLINK_ROUTE};
+
+/// A bound netlink socket.
+#[derive(Debug)]
+pub struct NetlinkSocket {
+    socket: Socket,
 }
 
-pub fn set_int_option(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4);
-    // SAFETY: the pointer and length describe `value`, which lives across the call.
-    let rc = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, std::ptr::from_ref(&value).cast(), len) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
+impl NetlinkSocket {
+    /// Opens a non-blocking socket of `protocol` (`NETLINK_NETFILTER`, `NETLINK_ROUTE`).
+    pub fn open(protocol: isize) -> io::Result<NetlinkSocket> {
+        let socket = Socket::new(protocol)?;
+        socket.set_non_blocking(true)?;
+        Ok(NetlinkSocket { socket })
     }
-    Ok(())
-}
 
-pub fn bind_netlink(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: sockaddr_nl is plain data for which all-zero is valid (pid 0: the kernel
-    // picks our port id; no multicast groups).
-    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    addr.nl_family = libc::sa_family_t::try_from(libc::AF_NETLINK).unwrap_or_default();
-    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_nl>()).unwrap_or_default();
-    // SAFETY: the pointer and length describe `addr`, which lives across the call.
-    let rc = unsafe { libc::bind(fd.as_raw_fd(), std::ptr::from_ref(&addr).cast(), len) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
+    /// Asks for a receive buffer of `bytes`; the kernel silently caps it at `rmem_max`.
+    pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
+        self.socket.set_rx_buf_sz(bytes)
     }
-    Ok(())
-}
 
-/// Sends one datagram to the kernel (port 0, the default destination of a netlink socket).
-pub fn send_all(fd: &OwnedFd, bytes: &[u8]) -> io::Result<()> {
-    loop {
-        // SAFETY: the pointer and length describe `bytes`, borrowed across the call.
-        let n = unsafe { libc::send(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), 0) };
-        match usize::try_from(n) {
-            Ok(sent) if sent == bytes.len() => return Ok(()),
-            Ok(_) => return Err(io::Error::new(io::ErrorKind::WriteZero, "short netlink send")),
-            Err(_) => {
-                let error = io::Error::last_os_error();
-                if error.kind() != io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
+    /// Error answers echo only the request's header (`NETLINK_CAP_ACK`, Linux 4.3).
+    pub fn set_cap_ack(&self) -> io::Result<()> {
+        self.socket.set_cap_ack(true)
+    }
+
+    /// Binds to a port the kernel picks, joined to the multicast `groups` (a bit mask of
+    /// `RTMGRP_*` for route sockets; 0 for none).
+    pub fn bind(&mut self, groups: u32) -> io::Result<()> {
+        self.socket.bind(&SocketAddr::new(0, groups))
+    }
+
+    /// Sends one datagram to the kernel.
+    pub fn send_all(&self, bytes: &[u8]) -> io::Result<()> {
+        loop {
+            match self.socket.send(bytes, 0) {
+                Ok(sent) if sent == bytes.len() => return Ok(()),
+                Ok(_) => return Err(io::Error::new(io::ErrorKind::WriteZero, "short netlink send")),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
     }
+
+    /// Waits up to `timeout_ms` for the socket to become readable; false on timeout.
+    pub fn wait_readable(&self, timeout_ms: i32) -> io::Result<bool> {
+        wait_readable(self.as_fd(), timeout_ms)
+    }
+
+    /// One `recv` into `buf`; returns the datagram's full length (`MSG_TRUNC`), which is
+    /// larger than `buf` when the tail was cut off.
+    pub fn recv_datagram(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut window = buf;
+        self.socket.recv(&mut window, libc::MSG_TRUNC)
+    }
 }
 
-/// Waits up to `timeout_ms` for the socket to become readable; false on timeout.
-pub fn wait_readable(fd: &OwnedFd, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+impl AsFd for NetlinkSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+impl AsRawFd for NetlinkSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// Waits up to `timeout_ms` for `fd` to become readable; false on timeout. EINTR waits again.
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
+    let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX);
     loop {
-        // SAFETY: one valid pollfd, passed with count 1.
-        let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        if rc >= 0 {
-            return Ok(rc > 0);
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(n) => return Ok(n > 0),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(io::Error::from(e)),
         }
     }
 }
 
-/// One `recv` into `buf`; returns the datagram's full length (`MSG_TRUNC`), which is larger
-/// than `buf` when the tail was cut off.
-pub fn recv_datagram(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: the pointer and length describe `buf`, which we borrow mutably for the
-    // duration of the call; the kernel writes at most `buf.len()` bytes into it.
-    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC) };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+/// Waits up to `timeout_ms` for any of `fds`; returns which are readable (or hung up).
+/// EINTR, and any other poll failure, count as nothing ready: the loop simply goes round.
+pub fn readable<const N: usize>(fds: [BorrowedFd<'_>; N], timeout_ms: i32) -> [bool; N] {
+    let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX);
+    let mut polled = fds.map(|fd| PollFd::new(fd, PollFlags::POLLIN));
+    if !matches!(poll(&mut polled, timeout), Ok(n) if n > 0) {
+        return [false; N];
+    }
+    let ready = PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP;
+    polled.map(|p| p.revents().is_some_and(|r| r.intersects(ready)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn readable_reports_which_fds_have_data() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let (c, _d) = UnixStream::pair().unwrap();
+        assert_eq!(readable([b.as_fd(), c.as_fd()], 0), [false, false]);
+        a.write_all(b"x").unwrap();
+        assert_eq!(readable([b.as_fd(), c.as_fd()], 100), [true, false]);
+        assert!(wait_readable(b.as_fd(), 0).unwrap());
+        assert!(!wait_readable(c.as_fd(), 10).unwrap(), "times out");
+    }
 }

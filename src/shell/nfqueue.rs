@@ -26,11 +26,11 @@
 //!   `copy_range` bytes; `cap_len` tells when the kernel cut one (then a rewritten
 //!   payload must not be sent back, the tail would be lost).
 
-use super::netlink_socket::{self, bind_netlink, send_all, set_int_option, wait_readable};
+use super::netlink_socket::{NetlinkSocket, NETLINK_NETFILTER};
 use crate::wire::nfnetlink::{self, QueueConfig, Received, AF_INET};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 pub use crate::wire::nfnetlink::NfVerdict;
 
@@ -151,7 +151,7 @@ pub const RECV_BATCH: usize = 256;
 /// (skb overhead included), so this holds a few hundred; the kernel caps it at
 /// `net.core.rmem_max` (about 208 KiB by default), which is also fine: with fail-open an
 /// overflow only means packets pass unseen, and it is counted.
-pub const RECV_BUFFER_BYTES: i32 = 1 << 20;
+pub const RECV_BUFFER_BYTES: usize = 1 << 20;
 
 /// How long to wait for each ACK while opening.
 const ACK_TIMEOUT_MS: i32 = 2000;
@@ -162,7 +162,7 @@ const HEADER_ROOM: usize = 4096;
 
 /// A bound NFQUEUE queue.
 pub struct NfQueue {
-    fd: OwnedFd,
+    fd: NetlinkSocket,
     queue_num: u16,
     next_seq: u32,
     recv_buf: Vec<u8>,
@@ -187,14 +187,14 @@ impl NfQueue {
     /// Opens a netlink socket, binds it to queue `queue_num` and configures the queue,
     /// waiting for the kernel's ACK to each step.
     pub fn open(queue_num: u16, settings: QueueSettings) -> Result<NfQueue, NfQueueError> {
-        let fd = open_socket()?;
+        let mut fd = open_socket()?;
         // Ask for a bigger receive buffer; the kernel silently caps it at rmem_max.
-        set_int_option(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RECV_BUFFER_BYTES)
+        fd.set_receive_buffer(RECV_BUFFER_BYTES)
             .map_err(|error| NfQueueError::Io { step: "setting SO_RCVBUF", error })?;
         // Error replies echo only the request's header, not a 64 KiB rewritten payload.
         // Best effort: without it (Linux < 4.3) errors are just bigger.
-        let _ = set_int_option(&fd, libc::SOL_NETLINK, libc::NETLINK_CAP_ACK, 1);
-        bind_netlink(&fd).map_err(|error| NfQueueError::Io { step: "binding the netlink socket", error })?;
+        let _ = fd.set_cap_ack();
+        fd.bind(0).map_err(|error| NfQueueError::Io { step: "binding the netlink socket", error })?;
 
         let mut queue = NfQueue {
             fd,
@@ -263,7 +263,7 @@ impl NfQueue {
         let seq = self.take_seq();
         nfnetlink::put_verdict(&mut self.send_buf, seq, self.queue_num, id, verdict, new_payload)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        send_all(&self.fd, &self.send_buf)
+        self.fd.send_all(&self.send_buf)
     }
 
     /// Sends one config message and waits for its ACK, keeping packets that arrive first.
@@ -271,7 +271,7 @@ impl NfQueue {
         self.send_buf.clear();
         let seq = self.take_seq();
         nfnetlink::put_config(&mut self.send_buf, seq, self.queue_num, config);
-        send_all(&self.fd, &self.send_buf).map_err(ConfigFailure::Io)?;
+        self.fd.send_all(&self.send_buf).map_err(ConfigFailure::Io)?;
 
         let mut pending = std::mem::take(&mut self.pending);
         let mut outcome = None;
@@ -280,7 +280,7 @@ impl NfQueue {
             if datagrams >= ACK_MAX_DATAGRAMS {
                 break;
             }
-            if !wait_readable(&self.fd, ACK_TIMEOUT_MS).map_err(ConfigFailure::Io)? {
+            if !self.fd.wait_readable(ACK_TIMEOUT_MS).map_err(ConfigFailure::Io)? {
                 break;
             }
             match self.recv_datagram() {
@@ -356,7 +356,7 @@ impl NfQueue {
 
     /// One `recv`; returns the datagram's full length (MSG_TRUNC), which may exceed the buffer.
     fn recv_datagram(&mut self) -> io::Result<usize> {
-        netlink_socket::recv_datagram(&self.fd, &mut self.recv_buf)
+        self.fd.recv_datagram(&mut self.recv_buf)
     }
 
     fn take_seq(&mut self) -> u32 {
@@ -405,8 +405,8 @@ fn bind_error(queue: u16, errno: i32) -> NfQueueError {
     }
 }
 
-fn open_socket() -> Result<OwnedFd, NfQueueError> {
-    netlink_socket::open_netfilter().map_err(|error| match error.raw_os_error() {
+fn open_socket() -> Result<NetlinkSocket, NfQueueError> {
+    NetlinkSocket::open(NETLINK_NETFILTER).map_err(|error| match error.raw_os_error() {
         // No nfnetlink at all (errno values differ on MIPS, hence the libc names).
         Some(libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT) => NfQueueError::KernelLacksQueue,
         Some(libc::EPERM | libc::EACCES) => NfQueueError::PermissionDenied,

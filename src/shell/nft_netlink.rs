@@ -20,7 +20,7 @@
 //! the set; `examples/nft_netlink_costs.rs` measures it). The named counters (`queued_*`) come from a `GETOBJ` dump: `nft list counter`
 //! loads the table's sets too, which takes seconds when they are full.
 
-use super::netlink_socket::{bind_netlink, open_netfilter, recv_datagram, send_all, set_int_option, wait_readable};
+use super::netlink_socket::{NetlinkSocket, NETLINK_NETFILTER};
 use super::table_names::{CounterName, SetName, TABLE};
 use crate::engine::{Action, Direction, EspSessionSpec};
 use crate::wire::nfnetlink::{messages, Received, NLMSG_DONE, NLMSG_ERROR};
@@ -31,7 +31,6 @@ use crate::wire::nftables::{
 };
 use core::fmt;
 use std::io;
-use std::os::fd::OwnedFd;
 
 /// Actions per transaction: about 30 KiB of messages, well inside a socket's send buffer.
 const ACTIONS_PER_TRANSACTION: usize = 256;
@@ -90,7 +89,7 @@ impl std::error::Error for ElementError {}
 
 /// The nf_tables socket.
 pub struct NftNetlink {
-    fd: OwnedFd,
+    fd: NetlinkSocket,
     next_seq: u32,
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
@@ -105,11 +104,11 @@ impl fmt::Debug for NftNetlink {
 impl NftNetlink {
     /// Opens and binds the socket.
     pub fn open() -> io::Result<NftNetlink> {
-        let fd = open_netfilter()?;
+        let mut fd = NetlinkSocket::open(NETLINK_NETFILTER)?;
         // Answers to our own requests only; a larger buffer lets a dump run ahead of us.
-        let _ = set_int_option(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 1 << 20);
-        let _ = set_int_option(&fd, libc::SOL_NETLINK, libc::NETLINK_CAP_ACK, 1);
-        bind_netlink(&fd)?;
+        let _ = fd.set_receive_buffer(1 << 20);
+        let _ = fd.set_cap_ack();
+        fd.bind(0)?;
         Ok(NftNetlink { fd, next_seq: 1, send_buf: Vec::with_capacity(32 * 1024), recv_buf: vec![0; RECV_BUFFER] })
     }
 
@@ -214,7 +213,7 @@ impl NftNetlink {
         request(&mut self.send_buf, seq);
         let error = |errno| ElementError { object: what, errno };
         let io_error = |e: io::Error| error(e.raw_os_error().unwrap_or(libc::EIO));
-        send_all(&self.fd, &self.send_buf).map_err(io_error)?;
+        self.fd.send_all(&self.send_buf).map_err(io_error)?;
         loop {
             let len = self.recv_reply().map_err(io_error)?;
             let datagram = self.recv_buf.get(..len).ok_or(error(libc::EMSGSIZE))?;
@@ -276,7 +275,7 @@ impl NftNetlink {
         put_batch_end(&mut self.send_buf, end);
         let first = pending.first().map_or(TableObject::Table, |(_, set)| TableObject::Set(*set));
         let io_error = |e: io::Error| ElementError { object: first, errno: e.raw_os_error().unwrap_or(libc::EIO) };
-        send_all(&self.fd, &self.send_buf).map_err(io_error)?;
+        self.fd.send_all(&self.send_buf).map_err(io_error)?;
         let mut failure = None;
         while !pending.is_empty() {
             let len = self.recv_reply().map_err(io_error)?;
@@ -297,10 +296,10 @@ impl NftNetlink {
     /// Waits for one datagram and receives it.
     fn recv_reply(&mut self) -> io::Result<usize> {
         loop {
-            if !wait_readable(&self.fd, REPLY_TIMEOUT_MS)? {
+            if !self.fd.wait_readable(REPLY_TIMEOUT_MS)? {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer from nf_tables"));
             }
-            match recv_datagram(&self.fd, &mut self.recv_buf) {
+            match self.fd.recv_datagram(&mut self.recv_buf) {
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
                 other => return other,
             }

@@ -1,8 +1,10 @@
 //! SIGTERM, SIGINT and SIGHUP as a file descriptor (`signalfd(2)`), so the event loop
 //! waits on signals, the queue and the clock in one `poll`.
 
+use nix::sys::signal::{SigSet, Signal as Posix};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 /// What the daemon was asked to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,51 +18,35 @@ pub enum Signal {
 /// A signalfd for the signals above; they are blocked for normal delivery.
 #[derive(Debug)]
 pub struct Signals {
-    fd: OwnedFd,
+    fd: SignalFd,
 }
 
-#[allow(unsafe_code)]
 impl Signals {
     /// Blocks the signals in this thread (call before starting any other) and opens the fd.
     pub fn open() -> io::Result<Signals> {
-        // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.
-        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` is a valid sigset_t owned by this frame.
-        unsafe {
-            libc::sigemptyset(&mut set);
-            for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-                libc::sigaddset(&mut set, signal);
-            }
+        let mut set = SigSet::empty();
+        for signal in [Posix::SIGTERM, Posix::SIGINT, Posix::SIGHUP] {
+            set.add(signal);
         }
-        // SAFETY: blocking signals for this thread; `set` is initialised.
-        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        // SAFETY: -1 asks for a new fd; flags are valid.
-        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh descriptor we own.
-        Ok(Signals { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+        set.thread_block()?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+        Ok(Signals { fd })
     }
 
     /// The next pending signal, if any.
-    pub fn read(&self) -> Option<Signal> {
-        // SAFETY: signalfd_siginfo is plain data.
-        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::signalfd_siginfo>();
-        // SAFETY: reading at most `size` bytes into `info`.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
-        if usize::try_from(n).ok() != Some(size) {
-            return None;
-        }
-        match i32::try_from(info.ssi_signo).unwrap_or(0) {
-            libc::SIGHUP => Some(Signal::Reload),
-            libc::SIGTERM | libc::SIGINT => Some(Signal::Terminate),
+    pub fn read(&mut self) -> Option<Signal> {
+        let info = self.fd.read_signal().ok()??;
+        match Posix::try_from(i32::try_from(info.ssi_signo).ok()?).ok()? {
+            Posix::SIGHUP => Some(Signal::Reload),
+            Posix::SIGTERM | Posix::SIGINT => Some(Signal::Terminate),
             _ => None,
         }
+    }
+}
+
+impl AsFd for Signals {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 
