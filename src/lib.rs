@@ -24,6 +24,8 @@
 //! - [`config`]: UCI configuration (grammar and typed model) and the Junos importer.
 //! - [`shell`]: the I/O around the engine: NFQUEUE, nftables, clock, signals, state file.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod config;
 pub mod engine;

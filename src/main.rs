@@ -11,6 +11,8 @@
 //! ike-esp-alg version
 //! ```
 
+#![forbid(unsafe_code)]
+
 use ike_esp_alg::cli::junos_show;
 use ike_esp_alg::config::junos;
 use ike_esp_alg::config::model::AlgConfig;
