@@ -22,13 +22,16 @@
 //! - [`wire`]: checked, panic-free views over IPv4/IPv6, UDP, ESP and the ISAKMP header.
 //! - [`engine`]: the ALG itself: IKE SA tracking, phase-2 gates, ESP sessions, NAT pools.
 //! - [`config`]: UCI configuration (grammar and typed model) and the Junos importer.
+//! - [`netlink`]: the kernel's netlink protocols (NFQUEUE, nf_tables, rtnetlink) as pure codecs.
 //! - [`shell`]: the I/O around the engine: NFQUEUE, nftables, clock, signals, state file.
 
 #![forbid(unsafe_code)]
 
+mod bytes;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod netlink;
 pub mod shell;
 pub mod time;
 pub mod wire;

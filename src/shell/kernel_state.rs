@@ -11,7 +11,7 @@ use super::table_names::SetName;
 use crate::engine::{
     BindingRecord, Direction, EngineConfig, IkeFlowRecord, IkeNatSpec, SessionKey, SessionRecord, Snapshot,
 };
-use crate::wire::nftables::{registers, DumpedElement};
+use crate::netlink::nftables::{registers, DumpedElement};
 use crate::wire::Spi;
 use core::time::Duration;
 use std::collections::HashSet;
@@ -104,7 +104,7 @@ pub fn merge(mut base: Snapshot, extra: Snapshot) -> Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::nftables::RegisterData;
+    use crate::netlink::nftables::RegisterData;
 
     const C: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
     const S: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);

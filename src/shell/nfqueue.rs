@@ -1,6 +1,6 @@
 //! The NFQUEUE socket: our own small nfnetlink_queue client over a raw netlink socket.
 //!
-//! Kernel side: `net/netfilter/nfnetlink_queue.c`; messages: [`crate::wire::nfnetlink`]
+//! Kernel side: `net/netfilter/nfnetlink_queue.c`; messages: [`crate::netlink::queue`]
 //! (which follows `linux/netfilter/nfnetlink_queue.h`). We don't use the `nfq` crate
 //! because its released version exposes no fd, and the daemon needs to poll this socket
 //! together with signals and timers.
@@ -27,12 +27,13 @@
 //!   payload must not be sent back, the tail would be lost).
 
 use super::netlink_socket::{NetlinkSocket, NETLINK_NETFILTER};
-use crate::wire::nfnetlink::{self, QueueConfig, Received, AF_INET};
+use crate::netlink::framing::{self, AF_INET};
+use crate::netlink::queue::{self, QueueConfig, Received};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-pub use crate::wire::nfnetlink::NfVerdict;
+pub use crate::netlink::queue::NfVerdict;
 
 /// How the queue is configured when it is bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,7 +262,7 @@ impl NfQueue {
     pub fn verdict(&mut self, id: u32, verdict: NfVerdict, new_payload: Option<&[u8]>) -> io::Result<()> {
         self.send_buf.clear();
         let seq = self.take_seq();
-        nfnetlink::put_verdict(&mut self.send_buf, seq, self.queue_num, id, verdict, new_payload)
+        queue::put_verdict(&mut self.send_buf, seq, self.queue_num, id, verdict, new_payload)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         self.fd.send_all(&self.send_buf)
     }
@@ -270,7 +271,7 @@ impl NfQueue {
     fn configure(&mut self, config: &QueueConfig) -> Result<(), ConfigFailure> {
         self.send_buf.clear();
         let seq = self.take_seq();
-        nfnetlink::put_config(&mut self.send_buf, seq, self.queue_num, config);
+        queue::put_config(&mut self.send_buf, seq, self.queue_num, config);
         self.fd.send_all(&self.send_buf).map_err(ConfigFailure::Io)?;
 
         let mut pending = std::mem::take(&mut self.pending);
@@ -315,7 +316,7 @@ impl NfQueue {
             return None;
         };
         let mut outcome = None;
-        for message in nfnetlink::messages(datagram) {
+        for message in framing::messages(datagram) {
             let decoded = message.and_then(|m| m.decode());
             match decoded {
                 Ok(Received::Packet(p)) => {

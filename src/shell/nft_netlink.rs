@@ -23,8 +23,8 @@
 use super::netlink_socket::{NetlinkSocket, NETLINK_NETFILTER};
 use super::table_names::{CounterName, SetName, TABLE};
 use crate::engine::{Action, Direction, EspSessionSpec};
-use crate::wire::nfnetlink::{messages, Received, NLMSG_DONE, NLMSG_ERROR};
-use crate::wire::nftables::{
+use crate::netlink::framing::{messages, NLMSG_DONE, NLMSG_ERROR};
+use crate::netlink::nftables::{
     dumped_counter, dumped_elements, nftables_message_type, put_batch_begin, put_batch_end, put_counters_dump_request,
     put_set_dump_request, put_set_elements, put_table_get_request, DumpedElement, ElementOp, RegisterData, SetElement,
     MAX_ELEMENTS_PER_MESSAGE, NFT_MSG_NEWOBJ, NFT_MSG_NEWSETELEM, NFT_MSG_NEWTABLE,
@@ -225,8 +225,8 @@ impl NftNetlink {
                 match message.message_type {
                     NLMSG_DONE => return Ok(()),
                     NLMSG_ERROR => {
-                        return match message.decode() {
-                            Ok(Received::Error { errno, .. }) => Err(error(errno)),
+                        return match message.error_code() {
+                            Some(errno) if errno != 0 => Err(error(errno)),
                             _ => Ok(()),
                         }
                     }
@@ -285,7 +285,8 @@ impl NftNetlink {
             for message in messages(datagram).flatten() {
                 let Some(at) = pending.iter().position(|(seq, _)| *seq == message.seq) else { continue };
                 let (_, set) = pending.swap_remove(at);
-                if let Ok(Received::Error { errno, .. }) = message.decode() {
+                let errno = message.error_code().filter(|_| message.message_type == NLMSG_ERROR);
+                if let Some(errno) = errno.filter(|&e| e != 0) {
                     failure = failure.or(Some(ElementError { object: TableObject::Set(set), errno }));
                 }
             }

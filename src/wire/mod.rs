@@ -19,8 +19,6 @@ mod esp;
 mod ipv4;
 mod ipv6;
 mod isakmp;
-pub mod nfnetlink;
-pub mod nftables;
 mod numbers;
 mod udp;
 
@@ -57,20 +55,4 @@ impl fmt::Display for WireError {
 
 impl std::error::Error for WireError {}
 
-/// Reads a big-endian `u16` at `at`, or `None` past the end.
-fn be_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    let b = bytes.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes([b.first().copied()?, b.get(1).copied()?]))
-}
-
-/// Reads a big-endian `u32` at `at`, or `None` past the end.
-fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_be_bytes(b))
-}
-
-/// Reads a big-endian `u64` at `at`, or `None` past the end.
-fn be_u64(bytes: &[u8], at: usize) -> Option<u64> {
-    let b: [u8; 8] = bytes.get(at..at.checked_add(8)?)?.try_into().ok()?;
-    Some(u64::from_be_bytes(b))
-}
+use crate::bytes::{be_u16, be_u32, be_u64};

@@ -16,13 +16,14 @@
 //! below match the `typeof` declarations of [`crate::shell::nft`]'s ruleset:
 //! `ip saddr . ip daddr . esp spi` is 12 bytes, `ip saddr . udp sport . ip daddr . udp dport`
 //! is 16, `ip saddr . udp sport` is 8, `ip saddr` is 4. Byte order as in
-//! [`super::nfnetlink`]: framing in host order, attribute payloads in network order.
+//! [`super::framing`]: framing in host order, attribute payloads in network order.
 
-use super::nfnetlink::{
-    attributes, be_u32, begin_nfnl_message, finish_message, put_attribute, EncodeError, NetlinkError, AF_INET,
-    AF_UNSPEC, NLM_F_ACK, NLM_F_REQUEST,
+use super::framing::{
+    attributes, begin_nfnl_message, finish_message, put_attribute, EncodeError, NetlinkError, AF_INET, AF_UNSPEC,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST,
 };
-use super::Spi;
+use crate::bytes::{be_u32, be_u64};
+use crate::wire::Spi;
 use core::time::Duration;
 use std::net::Ipv4Addr;
 
@@ -34,11 +35,6 @@ pub const NFNL_SUBSYS_NFTABLES: u8 = 10;
 pub const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 /// `NFNL_MSG_BATCH_END`: commits it.
 pub const NFNL_MSG_BATCH_END: u16 = 0x11;
-/// `NLM_F_CREATE`: create the element if it does not exist (without `NLM_F_EXCL`, an
-/// existing one is not an error).
-pub const NLM_F_CREATE: u16 = 0x400;
-/// `NLM_F_DUMP` (`NLM_F_ROOT | NLM_F_MATCH`).
-pub const NLM_F_DUMP: u16 = 0x300;
 /// `NLA_F_NESTED`: the attribute holds attributes.
 pub const NLA_F_NESTED: u16 = 0x8000;
 
@@ -306,8 +302,8 @@ pub fn dumped_counter(payload: &[u8]) -> Result<Option<DumpedCounter<'_>>, Netli
                 for field in attributes(data) {
                     let (field_kind, value) = field?;
                     match field_kind {
-                        NFTA_COUNTER_PACKETS => packets = be_u64(value),
-                        NFTA_COUNTER_BYTES => bytes = be_u64(value),
+                        NFTA_COUNTER_PACKETS => packets = be_u64(value, 0),
+                        NFTA_COUNTER_BYTES => bytes = be_u64(value, 0),
                         _ => {}
                     }
                 }
@@ -379,10 +375,12 @@ fn decode_element(bytes: &[u8]) -> Result<DumpedElement<'_>, NetlinkError> {
             NFTA_SET_ELEM_KEY => element.key = data_value(data)?.unwrap_or_default(),
             NFTA_SET_ELEM_DATA => element.value = data_value(data)?,
             NFTA_SET_ELEM_TIMEOUT => {
-                element.timeout = Some(Duration::from_millis(be_u64(data).ok_or(NetlinkError::ShortAttribute(kind))?))
+                element.timeout =
+                    Some(Duration::from_millis(be_u64(data, 0).ok_or(NetlinkError::ShortAttribute(kind))?))
             }
             NFTA_SET_ELEM_EXPIRATION => {
-                element.expires = Some(Duration::from_millis(be_u64(data).ok_or(NetlinkError::ShortAttribute(kind))?))
+                element.expires =
+                    Some(Duration::from_millis(be_u64(data, 0).ok_or(NetlinkError::ShortAttribute(kind))?))
             }
             NFTA_SET_ELEM_EXPR => element.counter = element.counter.or(counter_of(data)?),
             NFTA_SET_ELEM_EXPRESSIONS => {
@@ -422,8 +420,8 @@ fn counter_of(expr: &[u8]) -> Result<Option<(u64, u64)>, NetlinkError> {
                 for field in attributes(data) {
                     let (kind, value) = field?;
                     match kind {
-                        NFTA_COUNTER_PACKETS => counts.0 = be_u64(value),
-                        NFTA_COUNTER_BYTES => counts.1 = be_u64(value),
+                        NFTA_COUNTER_PACKETS => counts.0 = be_u64(value, 0),
+                        NFTA_COUNTER_BYTES => counts.1 = be_u64(value, 0),
                         _ => {}
                     }
                 }
@@ -464,11 +462,6 @@ fn end_nested(buf: &mut [u8], start: usize) {
     }
 }
 
-fn be_u64(bytes: &[u8]) -> Option<u64> {
-    let b: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
-    Some(u64::from_be_bytes(b))
-}
-
 fn address_at(bytes: &[u8], at: usize) -> Option<Ipv4Addr> {
     let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
     Some(Ipv4Addr::from(b))
@@ -479,7 +472,7 @@ mod tests {
     //! Expected bytes are spelled out from the uapi layouts; host-order fields go through
     //! `to_ne_bytes` so the tests hold on big-endian mips too.
 
-    use super::super::nfnetlink::messages;
+    use super::super::framing::messages;
     use super::*;
 
     fn nla(kind: u16, data: &[u8]) -> Vec<u8> {

@@ -1,5 +1,6 @@
 //! nfnetlink_queue messages (NFQUEUE over raw netlink): the bytes we send and the bytes we
-//! read back. Pure codec, no syscalls; [`crate::shell::nfqueue`] owns the socket.
+//! read back, on top of [`super::framing`]. Pure codec, no syscalls; [`crate::shell::nfqueue`]
+//! owns the socket.
 //!
 //! Read first, in the kernel's uapi headers: `linux/netlink.h` (`nlmsghdr`, `nlattr`,
 //! `nlmsgerr`), `linux/netfilter/nfnetlink.h` (`nfgenmsg`, subsystem ids) and
@@ -19,52 +20,17 @@
 //! verdict. The parser is a checked iterator: any length that points outside the buffer is
 //! an error, never a panic and never an out-of-bounds read.
 
+use super::framing::{
+    attributes, begin_nfnl_message, finish_message, put_attribute, EncodeError, NetlinkError, NetlinkMessage,
+    AF_UNSPEC, MAX_ATTRIBUTE_PAYLOAD, NFGENMSG_LEN, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST,
+};
+use crate::bytes::{be_u16, be_u32};
 use core::fmt;
-
-// --- linux/netlink.h -------------------------------------------------------------------
-
-/// `NLMSG_HDRLEN`: `struct nlmsghdr` is `u32 len, u16 type, u16 flags, u32 seq, u32 pid`.
-pub const NLMSG_HDRLEN: usize = 16;
-/// `NLA_HDRLEN`: `struct nlattr` is `u16 len, u16 type`.
-pub const NLA_HDRLEN: usize = 4;
-/// `NLMSG_ALIGNTO` and `NLA_ALIGNTO`: messages and attributes start on 4-byte boundaries.
-pub const NLMSG_ALIGNTO: usize = 4;
-
-/// `NLM_F_REQUEST`: every message to the kernel carries it.
-pub const NLM_F_REQUEST: u16 = 0x1;
-/// `NLM_F_MULTI`: part of a multipart reply, ended by `NLMSG_DONE`.
-pub const NLM_F_MULTI: u16 = 0x2;
-/// `NLM_F_ACK`: ask for an `NLMSG_ERROR` with error 0 on success.
-pub const NLM_F_ACK: u16 = 0x4;
-
-/// `NLMSG_NOOP`: to be ignored.
-pub const NLMSG_NOOP: u16 = 0x1;
-/// `NLMSG_ERROR`: an error report or, with error 0, an acknowledgement.
-pub const NLMSG_ERROR: u16 = 0x2;
-/// `NLMSG_DONE`: the end of a multipart reply.
-pub const NLMSG_DONE: u16 = 0x3;
-/// `NLMSG_OVERRUN`: data lost (reserved by the kernel, not sent today).
-pub const NLMSG_OVERRUN: u16 = 0x4;
-
-/// `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER` share the top of `nla_type`;
-/// `NLA_TYPE_MASK` strips them.
-pub const NLA_TYPE_MASK: u16 = 0x3fff;
 
 // --- linux/netfilter/nfnetlink.h -------------------------------------------------------
 
-/// `sizeof(struct nfgenmsg)`: `u8 family, u8 version, be16 res_id`.
-pub const NFGENMSG_LEN: usize = 4;
-/// `NFNETLINK_V0`, the only version.
-pub const NFNETLINK_V0: u8 = 0;
 /// `NFNL_SUBSYS_QUEUE`: the high byte of every nfnetlink_queue message type.
 pub const NFNL_SUBSYS_QUEUE: u8 = 3;
-
-/// `AF_UNSPEC`. Address family numbers are the same on every Linux architecture.
-pub const AF_UNSPEC: u8 = 0;
-/// `AF_INET`.
-pub const AF_INET: u8 = 2;
-/// `AF_INET6`.
-pub const AF_INET6: u8 = 10;
 
 // --- linux/netfilter/nfnetlink_queue.h -------------------------------------------------
 
@@ -132,9 +98,6 @@ pub const NFQA_SKB_CSUMNOTREADY: u32 = 1 << 0;
 pub const NFQA_SKB_GSO: u32 = 1 << 1;
 /// `NFQA_SKB_CSUM_NOTVERIFIED`: nobody has verified the checksum yet.
 pub const NFQA_SKB_CSUM_NOTVERIFIED: u32 = 1 << 2;
-
-/// The largest payload an `nlattr` can carry (`nla_len` is a `u16` that counts its header).
-pub const MAX_ATTRIBUTE_PAYLOAD: usize = u16::MAX as usize - NLA_HDRLEN;
 
 /// The netlink message type of an nfnetlink_queue message: subsystem in the high byte.
 pub const fn queue_message_type(message: u8) -> u16 {
@@ -224,23 +187,6 @@ impl QueueConfig {
     }
 }
 
-/// Why a message could not be built.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EncodeError {
-    /// The replacement payload does not fit an `nlattr` (more than [`MAX_ATTRIBUTE_PAYLOAD`]).
-    PayloadTooLarge,
-}
-
-impl fmt::Display for EncodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EncodeError::PayloadTooLarge => write!(f, "payload larger than {MAX_ATTRIBUTE_PAYLOAD} bytes"),
-        }
-    }
-}
-
-impl std::error::Error for EncodeError {}
-
 /// Appends an NFQNL_MSG_CONFIG message for `queue` (flags `NLM_F_REQUEST | NLM_F_ACK`).
 pub fn put_config(buf: &mut Vec<u8>, seq: u32, queue: u16, config: &QueueConfig) {
     let family = config.command.map_or(AF_UNSPEC, |c| c.pf);
@@ -289,81 +235,6 @@ pub fn put_verdict(
     }
     finish_message(buf, start);
     Ok(())
-}
-
-/// Why a received buffer could not be read. All are the sender's fault (malformed input);
-/// from the kernel they would mean a bug on one side, so the shell counts and skips them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum NetlinkError {
-    /// Fewer bytes than a header needs.
-    Truncated,
-    /// An `nlmsg_len` or `nla_len` smaller than its header or past the end of the buffer.
-    BadLength,
-    /// A packet message without `NFQA_PACKET_HDR`.
-    MissingPacketHeader,
-    /// A known attribute whose payload is shorter than its structure; carries the type.
-    ShortAttribute(u16),
-}
-
-impl fmt::Display for NetlinkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NetlinkError::Truncated => f.write_str("truncated netlink message"),
-            NetlinkError::BadLength => f.write_str("netlink length field out of bounds"),
-            NetlinkError::MissingPacketHeader => f.write_str("NFQNL_MSG_PACKET without NFQA_PACKET_HDR"),
-            NetlinkError::ShortAttribute(t) => write!(f, "nfqueue attribute {t} too short"),
-        }
-    }
-}
-
-impl std::error::Error for NetlinkError {}
-
-/// One netlink message, header fields decoded, payload borrowed from the receive buffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NetlinkMessage<'a> {
-    /// `nlmsg_type`.
-    pub message_type: u16,
-    /// `nlmsg_flags`.
-    pub flags: u16,
-    /// `nlmsg_seq`: for replies, the sequence number of the request.
-    pub seq: u32,
-    /// `nlmsg_pid`: 0 for messages from the kernel.
-    pub port_id: u32,
-    /// Everything after the 16-byte header, up to `nlmsg_len`.
-    pub payload: &'a [u8],
-}
-
-/// Iterates over the netlink messages in one `recv` buffer. Yields at most one error and
-/// then stops, since nothing after a bad length can be trusted.
-#[derive(Clone, Debug)]
-pub struct NetlinkMessages<'a> {
-    rest: &'a [u8],
-}
-
-/// The messages in `buf`, as returned by one `recv` on a netlink socket.
-pub fn messages(buf: &[u8]) -> NetlinkMessages<'_> {
-    NetlinkMessages { rest: buf }
-}
-
-impl<'a> Iterator for NetlinkMessages<'a> {
-    type Item = Result<NetlinkMessage<'a>, NetlinkError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let result = split_message(self.rest);
-        match result {
-            Ok((message, rest)) => {
-                self.rest = rest;
-                Some(Ok(message))
-            }
-            Err(e) => {
-                self.rest = &[];
-                Some(Err(e))
-            }
-        }
-    }
 }
 
 /// What a netlink message from the nfnetlink_queue socket means.
@@ -424,50 +295,16 @@ impl<'a> NetlinkMessage<'a> {
     pub fn decode(&self) -> Result<Received<'a>, NetlinkError> {
         match self.message_type {
             NLMSG_ERROR => {
-                // struct nlmsgerr: int error (host order, negative errno), then the request's header.
-                let code = ne_i32(self.payload, 0).ok_or(NetlinkError::Truncated)?;
-                if code == 0 {
+                let errno = self.error_code().ok_or(NetlinkError::Truncated)?;
+                if errno == 0 {
                     Ok(Received::Ack { seq: self.seq })
                 } else {
-                    Ok(Received::Error { seq: self.seq, errno: code.saturating_neg() })
+                    Ok(Received::Error { seq: self.seq, errno })
                 }
             }
             NLMSG_DONE => Ok(Received::Done),
             t if t == queue_message_type(NFQNL_MSG_PACKET) => decode_packet(self.payload).map(Received::Packet),
             message_type => Ok(Received::Other { message_type }),
-        }
-    }
-}
-
-/// Iterates over the attributes (`nlattr`) in `bytes`: (type without flag bits, payload).
-#[derive(Clone, Debug)]
-pub struct Attributes<'a> {
-    rest: &'a [u8],
-}
-
-/// The attributes in `bytes` (what follows `nfgenmsg` in an nfnetlink message).
-pub fn attributes(bytes: &[u8]) -> Attributes<'_> {
-    Attributes { rest: bytes }
-}
-
-impl<'a> Iterator for Attributes<'a> {
-    type Item = Result<(u16, &'a [u8]), NetlinkError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        // Fewer bytes than a header left over is alignment slack, not an attribute.
-        if self.rest.len() < NLA_HDRLEN {
-            return None;
-        }
-        let result = split_attribute(self.rest);
-        match result {
-            Ok((kind, payload, rest)) => {
-                self.rest = rest;
-                Some(Ok((kind, payload)))
-            }
-            Err(e) => {
-                self.rest = &[];
-                Some(Err(e))
-            }
         }
     }
 }
@@ -520,118 +357,9 @@ fn decode_packet(payload: &[u8]) -> Result<PacketMessage<'_>, NetlinkError> {
     Ok(packet)
 }
 
-/// Splits the first message off `buf`. The kernel may leave the last message unpadded
-/// (the NFQA_PAYLOAD attribute ends where the packet does), so the step to the next
-/// message is `NLMSG_ALIGN(len)` capped at the buffer's end, as `nlmsg_next` does.
-fn split_message(buf: &[u8]) -> Result<(NetlinkMessage<'_>, &[u8]), NetlinkError> {
-    if buf.len() < NLMSG_HDRLEN {
-        return Err(NetlinkError::Truncated);
-    }
-    let len = ne_u32(buf, 0).ok_or(NetlinkError::Truncated)?;
-    let len = usize::try_from(len).map_err(|_| NetlinkError::BadLength)?;
-    if len < NLMSG_HDRLEN || len > buf.len() {
-        return Err(NetlinkError::BadLength);
-    }
-    let message = NetlinkMessage {
-        message_type: ne_u16(buf, 4).ok_or(NetlinkError::Truncated)?,
-        flags: ne_u16(buf, 6).ok_or(NetlinkError::Truncated)?,
-        seq: ne_u32(buf, 8).ok_or(NetlinkError::Truncated)?,
-        port_id: ne_u32(buf, 12).ok_or(NetlinkError::Truncated)?,
-        payload: buf.get(NLMSG_HDRLEN..len).ok_or(NetlinkError::BadLength)?,
-    };
-    let next = align(len).min(buf.len());
-    Ok((message, buf.get(next..).unwrap_or_default()))
-}
-
-/// Splits the first attribute off `buf`: (type, payload, rest).
-fn split_attribute(buf: &[u8]) -> Result<(u16, &[u8], &[u8]), NetlinkError> {
-    let len = usize::from(ne_u16(buf, 0).ok_or(NetlinkError::Truncated)?);
-    let kind = ne_u16(buf, 2).ok_or(NetlinkError::Truncated)? & NLA_TYPE_MASK;
-    if len < NLA_HDRLEN || len > buf.len() {
-        return Err(NetlinkError::BadLength);
-    }
-    let payload = buf.get(NLA_HDRLEN..len).ok_or(NetlinkError::BadLength)?;
-    let next = align(len).min(buf.len());
-    Ok((kind, payload, buf.get(next..).unwrap_or_default()))
-}
-
 /// Writes `nlmsghdr` (length patched later) and `nfgenmsg`; returns where the message starts.
 fn begin_message(buf: &mut Vec<u8>, message: u8, flags: u16, seq: u32, family: u8, queue: u16) -> usize {
     begin_nfnl_message(buf, queue_message_type(message), flags, seq, family, queue)
-}
-
-/// Writes the header of any nfnetlink message: `nlmsghdr` with `message_type` (subsystem
-/// in the high byte; length patched by [`finish_message`]) and `nfgenmsg` with `res_id`
-/// in network order. Returns where the message starts.
-pub(crate) fn begin_nfnl_message(
-    buf: &mut Vec<u8>,
-    message_type: u16,
-    flags: u16,
-    seq: u32,
-    family: u8,
-    res_id: u16,
-) -> usize {
-    let start = buf.len();
-    buf.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_len, see finish_message
-    buf.extend_from_slice(&message_type.to_ne_bytes());
-    buf.extend_from_slice(&flags.to_ne_bytes());
-    buf.extend_from_slice(&seq.to_ne_bytes());
-    buf.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid: 0 = to the kernel
-    buf.push(family);
-    buf.push(NFNETLINK_V0);
-    buf.extend_from_slice(&res_id.to_be_bytes()); // res_id: network order
-    start
-}
-
-/// Patches `nlmsg_len` of the message that starts at `start`.
-pub(crate) fn finish_message(buf: &mut [u8], start: usize) {
-    let len = buf.len().saturating_sub(start);
-    // Our messages are at most a verdict with a 64 KiB payload, far below u32::MAX.
-    let len = u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes();
-    if let Some(slot) = buf.get_mut(start..start.saturating_add(4)) {
-        slot.copy_from_slice(&len);
-    }
-}
-
-/// Appends one attribute, padded to 4 bytes (`nla_len` counts header + data, not padding).
-/// Callers keep `data` within [`MAX_ATTRIBUTE_PAYLOAD`].
-pub(crate) fn put_attribute(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
-    let len = u16::try_from(NLA_HDRLEN.saturating_add(data.len())).unwrap_or(u16::MAX);
-    buf.extend_from_slice(&len.to_ne_bytes());
-    buf.extend_from_slice(&kind.to_ne_bytes());
-    buf.extend_from_slice(data);
-    let padded = align(usize::from(len));
-    buf.resize(buf.len() + (padded - usize::from(len)), 0);
-}
-
-/// `NLMSG_ALIGN` / `NLA_ALIGN`.
-const fn align(len: usize) -> usize {
-    len.saturating_add(NLMSG_ALIGNTO - 1) & !(NLMSG_ALIGNTO - 1)
-}
-
-pub(crate) fn ne_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    let b: [u8; 2] = bytes.get(at..at.checked_add(2)?)?.try_into().ok()?;
-    Some(u16::from_ne_bytes(b))
-}
-
-pub(crate) fn ne_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_ne_bytes(b))
-}
-
-pub(crate) fn ne_i32(bytes: &[u8], at: usize) -> Option<i32> {
-    let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(i32::from_ne_bytes(b))
-}
-
-pub(crate) fn be_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    let b: [u8; 2] = bytes.get(at..at.checked_add(2)?)?.try_into().ok()?;
-    Some(u16::from_be_bytes(b))
-}
-
-pub(crate) fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_be_bytes(b))
 }
 
 #[cfg(test)]
@@ -640,6 +368,7 @@ mod tests {
     //! in each comment. Host-order fields go through `to_ne_bytes` so the same test holds
     //! on big-endian mips; network-order fields are literal big-endian bytes.
 
+    use super::super::framing::*;
     use super::*;
     use proptest::prelude::*;
 
