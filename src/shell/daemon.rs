@@ -17,7 +17,7 @@
 use super::activity::{CounterRead, KernelCounters};
 use super::clock::Clock;
 use super::control::{respond, ControlSocket};
-use super::egress;
+use super::egress::{self, Egress, EgressHints};
 use super::held::{HeldPackets, Offer};
 use super::kernel_state;
 use super::log::RateLimitedLog;
@@ -26,6 +26,7 @@ use super::nfqueue::{NfQueue, QueueSettings, QueuedPacket};
 use super::nft::{render_ruleset, render_teardown, DatapathSettings, Nft, QueueBackend};
 use super::nft_netlink::NftNetlink;
 use super::pool_addresses;
+use super::routes::{interface_index, RouteSocket};
 use super::schedule::Schedule;
 use super::signals::{Signal, Signals};
 use super::state_file;
@@ -35,9 +36,11 @@ use super::xtables;
 use crate::cli::status::{render_json, render_text, Part, ShellCounters};
 use crate::config::model::AlgConfig;
 use crate::engine::{Action, ClearScope, Direction, Engine, EspSessionSpec, SessionKey, Verdict};
+use crate::netlink::route::AddressOp;
 use crate::time::Instant;
 use core::fmt;
 use core::time::Duration;
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -74,7 +77,6 @@ impl fmt::Display for DaemonError {
 }
 
 pub use super::xtables::XTABLES_MARK;
-const EGRESS_POLL: Duration = Duration::from_secs(5);
 /// Packets held back at most this many at once; beyond it a waiting packet is dropped.
 const MAX_HELD: usize = 256;
 
@@ -91,16 +93,18 @@ pub fn run(options: DaemonOptions) -> Result<(), DaemonError> {
     let signals = Signals::open().map_err(|e| DaemonError::Io(format!("signalfd: {e}")))?;
     let config = load_config(&options.config_path)?;
     let nft = Nft::default();
+    let mut routes = RouteSocket::open().map_err(|e| DaemonError::Kernel(e.to_string()))?;
     if !config.enabled {
         teardown(&nft, &options, config.queue.number);
-        release_pool_addresses(&options, &config);
+        let egress = find_egress(&mut routes, &options, &config);
+        release_pool_addresses(&mut routes, egress, &config);
         eprintln!(
             "ike-esp-alg: disabled in {}; rules removed, IPsec passes through as on a stock router",
             options.config_path.display()
         );
         return Ok(());
     }
-    let mut daemon = Daemon::start(options, config, nft, signals)?;
+    let mut daemon = Daemon::start(options, config, nft, routes, signals)?;
     daemon.run()
 }
 
@@ -111,11 +115,13 @@ pub fn teardown(nft: &Nft, options: &DaemonOptions, queue_num: u16) {
 }
 
 /// The kernel's side: the ruleset (through `nft`), the set elements (every session, binding
-/// and IKE mapping goes through this netlink socket) and the queue.
+/// and IKE mapping goes through this netlink socket), the queue and rtnetlink (the egress
+/// address and the pool addresses).
 struct Kernel {
     nft: Nft,
     elements: NftNetlink,
     queue: NfQueue,
+    routes: RouteSocket,
 }
 
 /// The daemon: the engine, the kernel, the operator's ends (signals, control socket) and
@@ -130,8 +136,7 @@ struct Daemon {
     control: ControlSocket,
     clock: Clock,
     log: RateLimitedLog,
-    egress: Option<Ipv4Addr>,
-    last_egress_check: Instant,
+    egress: Egress,
     stats: ShellStats,
     held: HeldPackets<QueuedPacket>,
     counters: KernelCounters,
@@ -158,14 +163,21 @@ struct ShellStats {
 }
 
 impl Daemon {
-    fn start(options: DaemonOptions, config: AlgConfig, nft: Nft, signals: Signals) -> Result<Daemon, DaemonError> {
+    fn start(
+        options: DaemonOptions,
+        config: AlgConfig,
+        nft: Nft,
+        mut routes: RouteSocket,
+        signals: Signals,
+    ) -> Result<Daemon, DaemonError> {
         let clock = Clock;
         let now = clock.now();
         let mut engine = Engine::new(config.engine.clone())
             .map_err(|e| DaemonError::Config(vec![format!("{}: {e}", options.config_path.display())]))?;
-        let egress = find_egress(&options, &config);
-        engine.handle_egress_address(now, egress);
-        let settings = DatapathSettings::from_config(&config.engine, egress, config.queue.number, options.backend);
+        let egress = find_egress(&mut routes, &options, &config);
+        engine.handle_egress_address(now, egress.address);
+        let settings =
+            DatapathSettings::from_config(&config.engine, egress.address, config.queue.number, options.backend);
         // What a previous daemon learned is read first: if its table no longer matches this
         // version's definitions, the table is replaced and everything re-installed from here.
         let mut elements = NftNetlink::open()
@@ -181,7 +193,7 @@ impl Daemon {
                 Err(_) => return Err(kernel_error(&first.message)),
             }
         }
-        claim_pool_addresses(&options, &config);
+        claim_pool_addresses(&mut routes, egress, &config);
         xtables::ensure_rule(options.backend, config.queue.number).map_err(DaemonError::Kernel)?;
         let queue = NfQueue::open(
             config.queue.number,
@@ -210,7 +222,7 @@ impl Daemon {
                 QueueBackend::Nft => "nft queue",
                 QueueBackend::XtablesMark(_) => "iptables-nft NFQUEUE",
             },
-            egress.map_or_else(|| "unknown".to_string(), |a| a.to_string()),
+            egress.address.map_or_else(|| "unknown".to_string(), |a| a.to_string()),
             records.saturating_sub(skipped),
             skipped
         );
@@ -219,13 +231,12 @@ impl Daemon {
             options,
             config,
             engine,
-            kernel: Kernel { nft, elements, queue },
+            kernel: Kernel { nft, elements, queue, routes },
             signals,
             control,
             clock,
             log: RateLimitedLog::new(50, 10),
             egress,
-            last_egress_check: now,
             stats: ShellStats::default(),
             held: HeldPackets::new(MAX_HELD, hold_limit(timeouts.esp_gate)),
             counters,
@@ -242,7 +253,13 @@ impl Daemon {
         loop {
             let wake = self.schedule.next_wake(now, [self.engine.poll_timeout(), self.held.next_deadline()]);
             let timeout_ms = i32::try_from(wake.saturating_since(now).as_millis()).unwrap_or(i32::MAX);
-            let ready = readable([self.kernel.queue.as_fd(), self.signals.as_fd(), self.control.as_fd()], timeout_ms);
+            let fds = [
+                self.kernel.queue.as_fd(),
+                self.signals.as_fd(),
+                self.control.as_fd(),
+                self.kernel.routes.changes_fd(),
+            ];
+            let ready = readable(fds, timeout_ms);
             now = self.clock.now();
             if ready[1] {
                 match self.signals.read() {
@@ -253,6 +270,9 @@ impl Daemon {
                     Some(Signal::Reload) if self.reload(now) == AfterReload::Stop => return Ok(()),
                     Some(Signal::Reload) | None => {}
                 }
+            }
+            if ready[3] && self.kernel.routes.drain_changes() {
+                self.follow_egress(now);
             }
             if ready[0] {
                 self.handle_queue(now);
@@ -272,7 +292,7 @@ impl Daemon {
         self.save_state(now);
         if self.options.flush_on_exit {
             teardown(&self.kernel.nft, &self.options, self.config.queue.number);
-            release_pool_addresses(&self.options, &self.config);
+            release_pool_addresses(&mut self.kernel.routes, self.egress, &self.config);
             eprintln!("ike-esp-alg: stopping; rules, queues and pool addresses removed");
         } else {
             // Pool addresses stay, like the table: learned SAs keep flowing.
@@ -418,20 +438,27 @@ impl Daemon {
         list
     }
 
+    /// An address or route changed: re-resolve the egress, and if its address is another
+    /// now, tell the engine (interface SNAT rebinds) and re-render the ruleset.
+    fn follow_egress(&mut self, now: Instant) {
+        let egress = find_egress(&mut self.kernel.routes, &self.options, &self.config);
+        if egress.address != self.egress.address {
+            let show = |a: Option<Ipv4Addr>| a.map_or_else(|| "none".to_string(), |a| a.to_string());
+            let line =
+                format!("ike-esp-alg: egress address now {} (was {})", show(egress.address), show(self.egress.address));
+            self.log.log(now, &line);
+            self.engine.handle_egress_address(now, egress.address);
+            self.egress = egress;
+            self.apply_ruleset(now);
+        } else {
+            self.egress = egress;
+        }
+    }
+
     fn housekeeping(&mut self, now: Instant) {
         let due = self.schedule.take_due(now);
         if due.table_check {
             self.reinstall_if_table_gone(now);
-        }
-        if now.saturating_since(self.last_egress_check) >= EGRESS_POLL {
-            self.last_egress_check = now;
-            let egress = find_egress(&self.options, &self.config);
-            if egress != self.egress {
-                self.log.log(now, &format!("ike-esp-alg: egress address now {egress:?} (was {:?})", self.egress));
-                self.egress = egress;
-                self.engine.handle_egress_address(now, egress);
-                self.apply_ruleset(now);
-            }
         }
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             // The kernel counts activity: read it before deciding that a session expired
@@ -527,7 +554,7 @@ impl Daemon {
     fn install_ruleset(&mut self) -> Result<(), super::nft::NftError> {
         let settings = DatapathSettings::from_config(
             &self.config.engine,
-            self.egress,
+            self.egress.address,
             self.config.queue.number,
             self.options.backend,
         );
@@ -561,7 +588,7 @@ impl Daemon {
         };
         if !config.enabled {
             teardown(&self.kernel.nft, &self.options, self.config.queue.number);
-            release_pool_addresses(&self.options, &self.config);
+            release_pool_addresses(&mut self.kernel.routes, self.egress, &self.config);
             eprintln!("ike-esp-alg: disabled by reload; rules and pool addresses removed, exiting");
             return AfterReload::Stop;
         }
@@ -573,11 +600,17 @@ impl Daemon {
                 return AfterReload::Run;
             }
         };
-        engine.handle_egress_address(now, self.egress);
+        // The new rule sets may name other zones, so the egress is resolved again.
+        let egress = find_egress(&mut self.kernel.routes, &self.options, &config);
+        engine.handle_egress_address(now, egress.address);
         let snapshot = self.engine.snapshot(now);
         let skipped = engine.restore(now, &snapshot);
-        release_pool_addresses(&self.options, &self.config);
-        claim_pool_addresses(&self.options, &config);
+        // Only the addresses that left the pools go; the ones that stay keep answering ARP.
+        let kept: HashSet<Ipv4Addr> = proxy_arp_addresses(&config).into_iter().collect();
+        let gone: Vec<Ipv4Addr> = proxy_arp_addresses(&self.config).into_iter().filter(|a| !kept.contains(a)).collect();
+        change_pool_addresses(&mut self.kernel.routes, self.egress, AddressOp::Remove, &gone);
+        claim_pool_addresses(&mut self.kernel.routes, egress, &config);
+        self.egress = egress;
         self.held.set_limit(hold_limit(config.engine.timeouts.esp_gate));
         self.schedule.set_session_timeout(config.engine.timeouts.esp_session);
         self.engine = engine;
@@ -605,27 +638,37 @@ fn hold_limit(esp_gate_timeout: Duration) -> Duration {
     esp_gate_timeout * 2
 }
 
-fn find_egress(options: &DaemonOptions, config: &AlgConfig) -> Option<Ipv4Addr> {
-    egress::ipv4_address_of(&egress_device(options, config)?)
+/// Resolves the egress interface and its address from the kernel's current addresses and
+/// routes ([`egress::resolve`]). A dump that fails leaves that part empty (logged).
+fn find_egress(routes: &mut RouteSocket, options: &DaemonOptions, config: &AlgConfig) -> Egress {
+    let addresses = routes.addresses().unwrap_or_else(|e| {
+        eprintln!("ike-esp-alg: egress: {e}");
+        Vec::new()
+    });
+    let explicit = options.egress_device.as_deref().map(interface_index);
+    let (route_list, zone_devices) = if explicit.is_some() {
+        (Vec::new(), Vec::new())
+    } else {
+        let route_list = routes.routes().unwrap_or_else(|e| {
+            eprintln!("ike-esp-alg: egress: {e}");
+            Vec::new()
+        });
+        (route_list, rule_set_zone_devices(config))
+    };
+    egress::resolve(&EgressHints { explicit, zone_devices: &zone_devices }, &addresses, &route_list)
 }
 
-/// `--egress-device`, else the default route's device, else the first device of a rule
-/// set's `to_zone` that has an IPv4 address.
-fn egress_device(options: &DaemonOptions, config: &AlgConfig) -> Option<String> {
-    if let Some(device) = &options.egress_device {
-        return Some(device.clone());
-    }
-    if let Some(device) = std::fs::read_to_string("/proc/net/route").ok().and_then(|t| egress::default_route_device(&t))
-    {
-        return Some(device);
-    }
+/// The indexes of the devices of every rule set's `to_zone`, read from firewall4's and
+/// netifd's UCI files (used only when neither `--egress-device` nor a default route says).
+fn rule_set_zone_devices(config: &AlgConfig) -> Vec<u32> {
     let firewall = std::fs::read_to_string("/etc/config/firewall").unwrap_or_default();
     let network = std::fs::read_to_string("/etc/config/network").unwrap_or_default();
     config
         .rule_sets
         .iter()
         .flat_map(|rs| egress::zone_devices(&firewall, &network, &rs.to_zone.name))
-        .find(|device| egress::ipv4_address_of(device).is_some())
+        .filter_map(|device| interface_index(&device))
+        .collect()
 }
 
 /// Addresses of the pools with `proxy_arp '1'`.
@@ -634,27 +677,29 @@ fn proxy_arp_addresses(config: &AlgConfig) -> Vec<Ipv4Addr> {
 }
 
 /// Makes the kernel answer ARP for `config`'s proxy-ARP pools on the egress device.
-fn claim_pool_addresses(options: &DaemonOptions, config: &AlgConfig) {
-    let addresses = proxy_arp_addresses(config);
+fn claim_pool_addresses(routes: &mut RouteSocket, egress: Egress, config: &AlgConfig) {
+    change_pool_addresses(routes, egress, AddressOp::Add, &proxy_arp_addresses(config));
+}
+
+fn release_pool_addresses(routes: &mut RouteSocket, egress: Egress, config: &AlgConfig) {
+    change_pool_addresses(routes, egress, AddressOp::Remove, &proxy_arp_addresses(config));
+}
+
+/// Adds or removes pool addresses on the egress device; each refusal is one log line.
+fn change_pool_addresses(routes: &mut RouteSocket, egress: Egress, op: AddressOp, addresses: &[Ipv4Addr]) {
     if addresses.is_empty() {
         return;
     }
-    match egress_device(options, config) {
-        Some(device) => {
-            for problem in pool_addresses::add(&device, &addresses) {
-                eprintln!("ike-esp-alg: proxy ARP: {problem}");
-            }
-        }
-        None => eprintln!("ike-esp-alg: proxy ARP: no egress device known (use --egress-device)"),
-    }
-}
-
-fn release_pool_addresses(options: &DaemonOptions, config: &AlgConfig) {
-    let addresses = proxy_arp_addresses(config);
-    if let (false, Some(device)) = (addresses.is_empty(), egress_device(options, config)) {
-        for problem in pool_addresses::remove(&device, &addresses) {
-            eprintln!("ike-esp-alg: proxy ARP: {problem}");
-        }
+    let Some(index) = egress.index else {
+        eprintln!("ike-esp-alg: proxy ARP: no egress device known (use --egress-device)");
+        return;
+    };
+    let problems = match op {
+        AddressOp::Add => pool_addresses::add(routes, index, addresses),
+        AddressOp::Remove => pool_addresses::remove(routes, index, addresses),
+    };
+    for problem in problems {
+        eprintln!("ike-esp-alg: proxy ARP: {problem}");
     }
 }
 

@@ -1,25 +1,46 @@
-//! Finding the egress interface's IPv4 address, for interface SNAT.
+//! Finding the egress interface and its IPv4 address, for interface SNAT and the pool
+//! addresses.
 //!
 //! The device is given (`--egress-device`, from the init script's `network_get_device wan`),
-//! or taken from the default route in `/proc/net/route`, or else read from UCI: the rule
+//! or is the one of the main table's default route, or else is read from UCI: the rule
 //! set's `to_zone` names a firewall zone, whose networks name `/etc/config/network`
-//! interfaces, whose `device` (or older `ifname`) is the device. Its address comes from
-//! `getifaddrs(3)`. Polled by the daemon, so a WAN address change is picked up without a
-//! restart.
+//! interfaces, whose `device` (or older `ifname`) is the device. Its address is its first
+//! IPv4 address as rtnetlink lists them (the primary). The daemon re-resolves on every
+//! address or route notification ([`super::routes`]), so a WAN address change is picked up
+//! without a restart and without polling.
 
 use crate::config::uci;
+use crate::netlink::route::{default_route_interface, InterfaceAddress, Route};
 use std::net::Ipv4Addr;
 
-/// The device that holds the IPv4 default route, from `/proc/net/route` text.
-pub fn default_route_device(proc_net_route: &str) -> Option<String> {
-    proc_net_route.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        match fields.as_slice() {
-            // Iface Destination Gateway Flags RefCnt Use Metric Mask ...
-            [iface, "00000000", _, _, _, _, _, "00000000", ..] => Some((*iface).to_string()),
-            _ => None,
-        }
-    })
+/// The egress as resolved at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Egress {
+    /// The interface's index; `None` when no device is known.
+    pub index: Option<u32>,
+    /// Its first IPv4 address; `None` when it has none (yet).
+    pub address: Option<Ipv4Addr>,
+}
+
+/// Where the egress device's name may come from, first that answers wins.
+#[derive(Debug, Default)]
+pub struct EgressHints<'a> {
+    /// `--egress-device`'s index, when given (`Some(None)`: given, but no such device now).
+    pub explicit: Option<Option<u32>>,
+    /// The indexes of the rule sets' `to_zone` devices, from UCI, in order.
+    pub zone_devices: &'a [u32],
+}
+
+/// Resolves the egress from the kernel's addresses and routes. An explicit device is taken
+/// even while it has no address (the address comes later, with a notification).
+pub fn resolve(hints: &EgressHints<'_>, addresses: &[InterfaceAddress], routes: &[Route]) -> Egress {
+    let address_of = |index: u32| addresses.iter().find(|a| a.index == index).map(|a| a.address);
+    let index = match hints.explicit {
+        Some(explicit) => explicit,
+        None => default_route_interface(routes)
+            .or_else(|| hints.zone_devices.iter().copied().find(|&i| address_of(i).is_some())),
+    };
+    Egress { index, address: index.and_then(address_of) }
 }
 
 /// The devices of firewall zone `zone`, from the texts of `/etc/config/firewall` and
@@ -46,32 +67,53 @@ pub fn zone_devices(firewall: &str, network: &str, zone: &str) -> Vec<String> {
         .collect()
 }
 
-/// The first IPv4 address of `device`, if it has one.
-pub fn ipv4_address_of(device: &str) -> Option<Ipv4Addr> {
-    interface_addresses().into_iter().find(|(name, _)| name == device).map(|(_, addr)| addr)
-}
-
-/// Every (interface, IPv4 address) pair of this network namespace, from `getifaddrs(3)`.
-pub fn interface_addresses() -> Vec<(String, Ipv4Addr)> {
-    let Ok(list) = nix::ifaddrs::getifaddrs() else { return Vec::new() };
-    list.filter_map(|entry| {
-        let address = entry.address?.as_sockaddr_in()?.ip();
-        Some((entry.interface_name, address))
-    })
-    .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn address(index: u32, last: u8) -> InterfaceAddress {
+        InterfaceAddress { index, address: Ipv4Addr::new(192, 0, 2, last), prefix_len: 24 }
+    }
+
+    fn default_via(oif: u32) -> Route {
+        Route {
+            table: crate::netlink::route::RT_TABLE_MAIN,
+            route_type: crate::netlink::route::RTN_UNICAST,
+            dst_len: 0,
+            oif: Some(oif),
+            gateway: None,
+            priority: 0,
+        }
+    }
+
     #[test]
-    fn finds_the_default_route_device() {
-        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
-                     br-lan\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
-                     wan\t00000000\t017100CB\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
-        assert_eq!(default_route_device(table).as_deref(), Some("wan"));
-        assert_eq!(default_route_device("Iface\tDestination\n"), None);
+    fn the_explicit_device_wins_even_without_an_address() {
+        let addresses = [address(2, 7), address(3, 8)];
+        let hints = EgressHints { explicit: Some(Some(2)), zone_devices: &[3] };
+        assert_eq!(
+            resolve(&hints, &addresses, &[default_via(3)]),
+            Egress { index: Some(2), address: address(2, 7).address.into() }
+        );
+        let hints = EgressHints { explicit: Some(Some(4)), zone_devices: &[] };
+        assert_eq!(resolve(&hints, &addresses, &[]), Egress { index: Some(4), address: None });
+        let hints = EgressHints { explicit: Some(None), zone_devices: &[3] };
+        assert_eq!(resolve(&hints, &addresses, &[default_via(3)]), Egress::default(), "named but absent");
+    }
+
+    #[test]
+    fn then_the_default_route_then_the_first_zone_device_with_an_address() {
+        let addresses = [address(2, 7), address(2, 9), address(3, 8)];
+        let none = EgressHints::default();
+        assert_eq!(
+            resolve(&none, &addresses, &[default_via(2)]),
+            Egress { index: Some(2), address: Some(Ipv4Addr::new(192, 0, 2, 7)) }
+        );
+        let zones = EgressHints { explicit: None, zone_devices: &[5, 3] };
+        assert_eq!(
+            resolve(&zones, &addresses, &[]),
+            Egress { index: Some(3), address: Some(Ipv4Addr::new(192, 0, 2, 8)) }
+        );
+        assert_eq!(resolve(&none, &addresses, &[]), Egress::default());
     }
 
     #[test]
@@ -85,10 +127,5 @@ mod tests {
         assert_eq!(zone_devices(firewall, network, "lan"), vec!["br-lan"]);
         assert!(zone_devices(firewall, network, "dmz").is_empty());
         assert!(zone_devices("config 'broken", network, "wan").is_empty());
-    }
-
-    #[test]
-    fn loopback_has_its_address() {
-        assert_eq!(ipv4_address_of("lo"), Some(Ipv4Addr::LOCALHOST));
     }
 }

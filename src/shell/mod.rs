@@ -15,6 +15,7 @@ pub mod nft;
 pub mod nft_netlink;
 pub mod pool_addresses;
 pub mod programs;
+pub mod routes;
 pub mod schedule;
 pub mod signals;
 pub mod state_file;

@@ -7,35 +7,25 @@
 //! the kernel answers ARP for it and accepts packets to it, and the ALG's prerouting rules
 //! still rewrite inbound ESP to the client before the local-delivery decision. Other
 //! traffic to a pool address meets the router's own input policy, as on Junos.
-//! Added with `ip` at start and on reload. They stay when the daemon stops, like its table,
+//! Added and removed over rtnetlink ([`super::routes`], a few hundred per datagram, with
+//! the kernel's errno for each refusal) at start and on reload, instead of one `ip` process
+//! per address: a pool may hold 65,536. They stay when the daemon stops, like its table,
 //! so learned SAs keep flowing; they go when the ALG is disabled. Errors are reported, not
 //! fatal.
 
+use super::routes::{RouteError, RouteSocket};
+use crate::netlink::route::AddressOp;
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
 
-/// Adds `addresses` to `device` as /32s; returns one message per failure.
-pub fn add(device: &str, addresses: &[Ipv4Addr]) -> Vec<String> {
-    addresses.iter().filter_map(|a| run("add", device, *a).err()).collect()
+/// Adds `addresses` to interface `index` as /32s; returns each failure. An address that is
+/// there already (EEXIST) is what we wanted.
+pub fn add(routes: &mut RouteSocket, index: u32, addresses: &[Ipv4Addr]) -> Vec<RouteError> {
+    let refused = routes.change_addresses(AddressOp::Add, index, addresses);
+    refused.into_iter().filter(|e| e.errno != libc::EEXIST).collect()
 }
 
-/// Removes them again; addresses already gone are not an error.
-pub fn remove(device: &str, addresses: &[Ipv4Addr]) -> Vec<String> {
-    addresses.iter().filter_map(|a| run("del", device, *a).err()).collect()
-}
-
-fn run(op: &str, device: &str, address: Ipv4Addr) -> Result<(), String> {
-    let output = Command::new(super::programs::program("ip"))
-        .args(["-4", "addr", op, &format!("{address}/32"), "dev", device])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    // Adding what is there, or removing what is gone, leaves the wanted state.
-    let benign = (op == "add" && stderr.contains("File exists")) || (op == "del" && stderr.contains("Cannot assign"));
-    if output.status.success() || benign {
-        Ok(())
-    } else {
-        Err(format!("ip addr {op} {address}/32 dev {device}: {}", stderr.trim()))
-    }
+/// Removes them again; an address already gone (EADDRNOTAVAIL) is not an error.
+pub fn remove(routes: &mut RouteSocket, index: u32, addresses: &[Ipv4Addr]) -> Vec<RouteError> {
+    let refused = routes.change_addresses(AddressOp::Remove, index, addresses);
+    refused.into_iter().filter(|e| e.errno != libc::EADDRNOTAVAIL).collect()
 }

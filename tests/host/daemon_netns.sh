@@ -6,7 +6,10 @@
 #   - inbound ESP reaches the client that negotiated its SPI, and no other;
 #   - unsolicited inbound ESP is dropped and counted;
 #   - after learning, ESP no longer reaches the queue (kernel counters stay flat);
-#   - kill -9 then restart: learned SAs keep flowing meanwhile and `show` lists them again.
+#   - kill -9 then restart: learned SAs keep flowing meanwhile and `show` lists them again;
+#   - a WAN address change reaches the ruleset from rtnetlink notifications within a second;
+#   - proxy-ARP pool addresses (over rtnetlink): claimed, kept by a refused reload, released
+#     only for what leaves a pool, removed on `enabled 0` and --flush-on-exit.
 # Prints one PASS/FAIL line per check and "N passed, M failed" at the end.
 # Usage: tests/host/daemon_netns.sh [path/to/ike-esp-alg]   (as root)
 set -uo pipefail
@@ -212,6 +215,28 @@ ip netns exec "$C1" python3 "$packets" ike 192.168.1.10 500 198.51.100.1 500 1 3
 sleep 0.2
 check "a new phase 2 after restart opens gates" test "$(show counters --json | json_num phase2_allowed)" = 1
 rpcd_clear_checks
+# A WAN address change (interface SNAT) is followed from the kernel's rtnetlink
+# notification, not from a poll: the ruleset's NAT addresses change within a second.
+wan_address_moves_to() { # new address, old address: prints the milliseconds it took, or "never"
+    local start=${EPOCHREALTIME/[.,]/}
+    # As a DHCP client does on a new lease: the old address goes (and the default route
+    # through it), the new one comes, and the default route is set again.
+    ip -n "$R" addr del "$2/24" dev wan; ip -n "$R" addr add "$1/24" dev wan
+    ip -n "$R" route replace default via 203.0.113.1
+    for _ in $(seq 100); do
+        if grep -q "egress address now $1 " "$work/daemon.log" \
+            && ip netns exec "$R" nft list set ip ike_esp_alg nat_addresses | grep -q "$1"; then
+            echo $(( (${EPOCHREALTIME/[.,]/} - start) / 1000 )); return 0
+        fi
+        sleep 0.02
+    done
+    echo never
+}
+moved=$(wan_address_moves_to 203.0.113.9 203.0.113.7)
+echo "  WAN address change followed in $moved ms"
+check "a WAN address change reaches the ruleset within a second" test "$moved" != never -a "${moved/never/9999}" -lt 1000
+moved=$(wan_address_moves_to 203.0.113.7 203.0.113.9)
+check "and changing it back too" test "$moved" != never
 kill -TERM "$daemon_pid"; wait "$daemon_pid"; rc=$?; daemon_pid=
 check "SIGTERM exits cleanly and writes the state file" sh -c "[ $rc = 0 ] && head -1 $work/state | grep -q ike-esp-alg-state"
 # A pool with proxy ARP: the router answers for the pool addresses and clients leave from them.
@@ -243,6 +268,19 @@ ip netns exec "$C1" python3 "$packets" ike 192.168.1.10 500 198.51.100.1 500 2 3
 sleep 0.3
 check "IKE leaves from the client's pool address" \
     sh -c "ip netns exec $S nft list chain inet sink in | grep -q 'saddr 203.0.113.20 counter packets 1'"
+# A refused reload changes nothing, the pool addresses included; an accepted one that
+# shrinks a pool removes only the addresses that left it.
+cp "$work/config" "$work/config.good"
+sed -i "s/option proxy_arp '1'/option proxy_arp '1'\n\toption proxy_arp_typo '1'/" "$work/config"
+kill -HUP "$daemon_pid"; sleep 0.5
+check "a refused reload keeps the pool addresses" \
+    sh -c "[ \$(grep -c 'reload refused' $work/daemon.log) = 2 ] && ip -n $R addr show dev wan | grep -q '203.0.113.20/32' && ip -n $R addr show dev wan | grep -q '203.0.113.21/32'"
+sed "s/203.0.113.20-203.0.113.21/203.0.113.20-203.0.113.20/" "$work/config.good" > "$work/config"
+kill -HUP "$daemon_pid"; sleep 0.5
+check "a reload that shrinks a pool releases only what left it" \
+    sh -c "ip -n $R addr show dev wan | grep -q '203.0.113.20/32' && ! ip -n $R addr show dev wan | grep -q '203.0.113.21/32'"
+cp "$work/config.good" "$work/config"
+kill -HUP "$daemon_pid"; sleep 0.5
 # SIGTERM leaves the datapath and the pool addresses in place: learned SAs keep flowing.
 kill -TERM "$daemon_pid"; wait "$daemon_pid"; daemon_pid=
 check "SIGTERM leaves the table and the pool addresses" \
@@ -255,7 +293,7 @@ check "enabled 0 exits cleanly" test $? = 0
 check "enabled 0 removes every rule and queue" sh -c "! ip netns exec $R nft list table ip ike_esp_alg >/dev/null 2>&1"
 check "enabled 0 releases the pool addresses" sh -c "! ip -n $R addr show dev wan | grep -q 203.0.113.20"
 # --flush-on-exit: SIGTERM removes everything too. This run has an empty environment, as
-# procd-ujail starts a jailed instance: no PATH, so nft, iptables-nft and ip are found by
+# procd-ujail starts a jailed instance: no PATH, so nft and iptables-nft are found by
 # their absolute paths.
 sed -i "s/option enabled '0'/option enabled '1'/" "$work/config"
 ip netns exec "$R" env -i "$bin" daemon --config "$work/config" --state "$work/state" --control "$work/sock" \
