@@ -17,6 +17,7 @@ use ike_esp_alg::cli::junos_show;
 use ike_esp_alg::config::junos;
 use ike_esp_alg::config::model::AlgConfig;
 use ike_esp_alg::config::uci;
+use ike_esp_alg::shell::config_file;
 use ike_esp_alg::shell::control::{request, DEFAULT_CONTROL_PATH};
 use ike_esp_alg::shell::daemon::{self, DaemonOptions, XTABLES_MARK};
 use ike_esp_alg::shell::nft::{render_ruleset, DatapathSettings, QueueBackend};
@@ -136,7 +137,7 @@ fn run_daemon(args: &Args) -> ExitCode {
     };
     match daemon::run(options) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ daemon::DaemonError::Config(_)) => fail(&e.to_string(), 2),
+        Err(e) if e.is_config() => fail(&e.to_string(), 2),
         Err(e) => fail(&format!("ike-esp-alg: {e}"), 1),
     }
 }
@@ -154,7 +155,7 @@ fn control(args: &Args, line: &str) -> ExitCode {
 
 /// The Junos-format `show security …` commands: the configuration file, no daemon needed.
 fn show_config(args: &Args, render: fn(&AlgConfig) -> String) -> ExitCode {
-    match daemon::load_config(&args.path("--config", DEFAULT_CONFIG)) {
+    match config_file::load(&args.path("--config", DEFAULT_CONFIG)) {
         Ok(config) => {
             print!("{}", render(&config));
             ExitCode::SUCCESS
@@ -165,7 +166,7 @@ fn show_config(args: &Args, render: fn(&AlgConfig) -> String) -> ExitCode {
 
 fn check(args: &Args) -> ExitCode {
     let path = args.path("--config", DEFAULT_CONFIG);
-    match daemon::load_config(&path) {
+    match config_file::load(&path) {
         Ok(config) => {
             let zones = std::fs::read_to_string("/etc/config/firewall")
                 .ok()
@@ -189,7 +190,7 @@ fn print_ruleset(args: &Args) -> ExitCode {
         Ok(b) => b,
         Err(e) => return fail(&e, 2),
     };
-    let config = match daemon::load_config(&args.path("--config", DEFAULT_CONFIG)) {
+    let config = match config_file::load(&args.path("--config", DEFAULT_CONFIG)) {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string(), 2),
     };

@@ -16,6 +16,7 @@
 
 use super::activity::{CounterRead, KernelCounters};
 use super::clock::Clock;
+use super::config_file;
 use super::control::{respond, ControlSocket};
 use super::egress::{self, Egress, EgressHints};
 use super::held::{HeldPackets, Offer};
@@ -38,7 +39,6 @@ use crate::config::model::AlgConfig;
 use crate::engine::{Action, ClearScope, Direction, Engine, EspSessionSpec, SessionKey, Verdict};
 use crate::netlink::route::AddressOp;
 use crate::time::Instant;
-use core::fmt;
 use core::time::Duration;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -59,41 +59,22 @@ pub struct DaemonOptions {
     pub flush_on_exit: bool,
 }
 
-/// Why the daemon stopped (or could not start). Each is one clear line.
-#[derive(Debug)]
-pub enum DaemonError {
-    Config(Vec<String>),
-    Kernel(String),
-    Io(String),
-}
-
-impl fmt::Display for DaemonError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DaemonError::Config(lines) => f.write_str(&lines.join("\n")),
-            DaemonError::Kernel(line) | DaemonError::Io(line) => f.write_str(line),
-        }
-    }
-}
-
+pub use super::daemon_error::DaemonError;
 pub use super::xtables::XTABLES_MARK;
 /// Packets held back at most this many at once; beyond it a waiting packet is dropped.
 const MAX_HELD: usize = 256;
 
-/// Loads the configuration file into a checked [`AlgConfig`], or every problem in it.
-pub fn load_config(path: &std::path::Path) -> Result<AlgConfig, DaemonError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| DaemonError::Config(vec![format!("{}: cannot read: {e}", path.display())]))?;
-    AlgConfig::load(&text, &path.display().to_string())
-        .map_err(|problems| DaemonError::Config(problems.iter().map(|p| p.to_string()).collect()))
+/// Loads the configuration file ([`config_file::load`]).
+fn load_config(path: &std::path::Path) -> Result<AlgConfig, DaemonError> {
+    config_file::load(path).map_err(DaemonError::Config)
 }
 
 /// Runs the daemon until SIGTERM. `enabled 0` removes our table and returns at once.
 pub fn run(options: DaemonOptions) -> Result<(), DaemonError> {
-    let signals = Signals::open().map_err(|e| DaemonError::Io(format!("signalfd: {e}")))?;
+    let signals = Signals::open().map_err(DaemonError::Signals)?;
     let config = load_config(&options.config_path)?;
     let nft = Nft::default();
-    let mut routes = RouteSocket::open().map_err(|e| DaemonError::Kernel(e.to_string()))?;
+    let mut routes = RouteSocket::open().map_err(DaemonError::Routes)?;
     if !config.enabled {
         teardown(&nft, &options, config.queue.number);
         let egress = find_egress(&mut routes, &options, &config);
@@ -173,15 +154,14 @@ impl Daemon {
         let clock = Clock;
         let now = clock.now();
         let mut engine = Engine::new(config.engine.clone())
-            .map_err(|e| DaemonError::Config(vec![format!("{}: {e}", options.config_path.display())]))?;
+            .map_err(|e| DaemonError::Engine { path: options.config_path.clone(), message: e.to_string() })?;
         let egress = find_egress(&mut routes, &options, &config);
         engine.handle_egress_address(now, egress.address);
         let settings =
             DatapathSettings::from_config(&config.engine, egress.address, config.queue.number, options.backend);
         // What a previous daemon learned is read first: if its table no longer matches this
         // version's definitions, the table is replaced and everything re-installed from here.
-        let mut elements = NftNetlink::open()
-            .map_err(|e| DaemonError::Kernel(format!("cannot open the nf_tables netlink socket: {e}")))?;
+        let mut elements = NftNetlink::open().map_err(DaemonError::Elements)?;
         let from_kernel = kernel_state::read(&mut elements, &config.engine);
         let ruleset = render_ruleset(&settings);
         if let Err(first) = nft.apply(&ruleset) {
@@ -190,18 +170,18 @@ impl Daemon {
                 Ok(()) => eprintln!(
                     "ike-esp-alg: replaced an incompatible ike_esp_alg table ({first}); learned state re-installed"
                 ),
-                Err(_) => return Err(kernel_error(&first.message)),
+                Err(_) => return Err(DaemonError::Ruleset(first)),
             }
         }
         claim_pool_addresses(&mut routes, egress, &config);
-        xtables::ensure_rule(options.backend, config.queue.number).map_err(DaemonError::Kernel)?;
+        xtables::ensure_rule(options.backend, config.queue.number).map_err(DaemonError::QueueRule)?;
         let queue = NfQueue::open(
             config.queue.number,
             QueueSettings { max_len: 4096, copy_range: 0xffff, fail_open: config.queue.fail_open },
         )
-        .map_err(|e| DaemonError::Kernel(e.to_string()))?;
+        .map_err(DaemonError::Queue)?;
         let control = ControlSocket::bind(&options.control_path)
-            .map_err(|e| DaemonError::Io(format!("control socket {}: {e}", options.control_path.display())))?;
+            .map_err(|source| DaemonError::Control { path: options.control_path.clone(), source })?;
         // Take back what a previous daemon learned: the kernel's maps, then the state file.
         let from_file = match state_file::load(&options.state_path) {
             Ok(s) => s,
@@ -701,16 +681,4 @@ fn change_pool_addresses(routes: &mut RouteSocket, egress: Egress, op: AddressOp
     for problem in problems {
         eprintln!("ike-esp-alg: proxy ARP: {problem}");
     }
-}
-
-/// Names the OpenWrt package for a kernel feature nft reports missing.
-fn kernel_error(message: &str) -> DaemonError {
-    let hint = if message.contains("queue") {
-        " (the kernel lacks the nft queue expression: install kmod-nft-queue)"
-    } else if message.contains("No such file or directory") {
-        " (a kernel module is missing: install kmod-nft-queue and kmod-nft-nat)"
-    } else {
-        ""
-    };
-    DaemonError::Kernel(format!("cannot install the ike-esp-alg nftables table: {message}{hint}"))
 }

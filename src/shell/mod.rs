@@ -3,8 +3,10 @@
 
 pub mod activity;
 pub mod clock;
+pub mod config_file;
 pub mod control;
 pub mod daemon;
+pub mod daemon_error;
 pub mod egress;
 pub mod held;
 pub mod kernel_state;

@@ -320,15 +320,42 @@ pub struct Nft {
     program: std::path::PathBuf,
 }
 
-/// A failed nft run, with what nft said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NftError {
-    pub message: String,
+/// Why `nft` did not do what was asked, by blame.
+#[derive(Debug)]
+pub enum NftError {
+    /// The program could not be started (not installed): the system's to fix.
+    NotRunnable { program: std::path::PathBuf, source: std::io::Error },
+    /// Talking to the running program failed.
+    Pipe { step: &'static str, source: std::io::Error },
+    /// `nft` refused the script or the request: its first line of complaint. A missing
+    /// kernel feature shows up here (see [`NftError::missing_kernel_module`]).
+    Refused { message: String },
+}
+
+impl NftError {
+    /// The OpenWrt package that would supply what the kernel lacks, when `nft`'s complaint
+    /// says a feature is missing.
+    pub fn missing_kernel_module(&self) -> Option<&'static str> {
+        let NftError::Refused { message } = self else { return None };
+        if message.contains("queue") {
+            Some("the kernel lacks the nft queue expression: install kmod-nft-queue")
+        } else if message.contains("No such file or directory") {
+            Some("a kernel module is missing: install kmod-nft-queue and kmod-nft-nat")
+        } else {
+            None
+        }
+    }
 }
 
 impl core::fmt::Display for NftError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(&self.message)
+        match self {
+            NftError::NotRunnable { program, source } => {
+                write!(f, "cannot run {}: {source} (install the nftables package)", program.display())
+            }
+            NftError::Pipe { step, source } => write!(f, "{step} nft: {source}"),
+            NftError::Refused { message } => f.write_str(message),
+        }
     }
 }
 
@@ -364,19 +391,17 @@ impl Nft {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| NftError {
-                message: format!("cannot run {}: {e} (install the nftables package)", self.program.display()),
-            })?;
+            .map_err(|source| NftError::NotRunnable { program: self.program.clone(), source })?;
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(input.as_bytes()).map_err(|e| NftError { message: format!("writing to nft: {e}") })?;
+            pipe.write_all(input.as_bytes()).map_err(|source| NftError::Pipe { step: "writing to", source })?;
         }
-        let output = child.wait_with_output().map_err(|e| NftError { message: format!("waiting for nft: {e}") })?;
+        let output = child.wait_with_output().map_err(|source| NftError::Pipe { step: "waiting for", source })?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
             let stderr = String::from_utf8_lossy(&output.stderr);
             let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("nft failed");
-            Err(NftError { message: first.trim().to_string() })
+            Err(NftError::Refused { message: first.trim().to_string() })
         }
     }
 }

@@ -37,9 +37,22 @@ fn rule(op: &str, mark: u32, queue_num: u16) -> Vec<String> {
     .collect()
 }
 
+/// The queue rule could not be added: iptables-nft is missing, or the kernel lacks
+/// `xt_NFQUEUE` (OpenWrt: `kmod-ipt-nfqueue`). Either is the system's to fix.
+#[derive(Debug, PartialEq, Eq)]
+pub struct QueueRuleError;
+
+impl core::fmt::Display for QueueRuleError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("cannot add the iptables-nft NFQUEUE rule (xt_NFQUEUE missing?)")
+    }
+}
+
+impl std::error::Error for QueueRuleError {}
+
 /// With the iptables-nft backend, adds the rule unless it is there already; with the nft
 /// backend, nothing.
-pub fn ensure_rule(backend: QueueBackend, queue_num: u16) -> Result<(), String> {
+pub fn ensure_rule(backend: QueueBackend, queue_num: u16) -> Result<(), QueueRuleError> {
     let QueueBackend::XtablesMark(mark) = backend else { return Ok(()) };
     let iptables = program("iptables-nft");
     let present = Command::new(&iptables).args(rule("-C", mark, queue_num)).stderr(Stdio::null()).status();
@@ -48,7 +61,7 @@ pub fn ensure_rule(backend: QueueBackend, queue_num: u16) -> Result<(), String> 
     }
     let added = Command::new(&iptables).args(rule("-I", mark, queue_num)).status();
     if !added.is_ok_and(|s| s.success()) {
-        return Err("cannot add the iptables-nft NFQUEUE rule (xt_NFQUEUE missing?)".into());
+        return Err(QueueRuleError);
     }
     Ok(())
 }
