@@ -43,6 +43,8 @@ set -uo pipefail
 # shellcheck disable=SC2317  # cleanup and the helpers run from traps and loops
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/netns.sh
+. "$here/../scripts/netns.sh"
 root=$(cd "$here/.." && pwd)
 reps=5 window=3 build=1 only=fast,slow,rss
 while [ $# -gt 0 ]; do
@@ -89,7 +91,7 @@ stop_daemon() {
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
     stop_daemon
-    for n in $C $R $S; do ip netns del "$n" 2>/dev/null; done
+    netns_cleanup
     if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -99,17 +101,12 @@ inr() { ip netns exec "$R" "$@"; }
 log() { echo "[$(date +%T)] $*" >&2; }
 
 # ---------------------------------------------------------------- topology
-for n in $C $R $S; do ip netns add "$n"; ip -n "$n" link set lo up; done
-ip link add c0 netns "$C" type veth peer name r0 netns "$R"
-ip link add r1 netns "$R" type veth peer name s0 netns "$S"
-ip -n "$C" addr add 192.168.1.2/24 dev c0
-ip -n "$R" addr add 192.168.1.1/24 dev r0
-ip -n "$R" addr add 203.0.113.7/24 dev r1
-ip -n "$S" addr add 203.0.113.1/24 dev s0
-# shellcheck disable=SC2086 # "namespace device" pairs, split on purpose
-for l in "$C c0" "$R r0" "$R r1" "$S s0"; do set -- $l; ip -n "$1" link set "$2" up; done
-mac() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
-MAC_C0=$(mac "$C" c0) MAC_R0=$(mac "$R" r0) MAC_R1=$(mac "$R" r1) MAC_S0=$(mac "$S" s0)
+netns_add "$C" "$R" "$S" || exit 1
+netns_veth "$C" c0 "$R" r0; netns_veth "$R" r1 "$S" s0
+netns_addr "$C" c0 192.168.1.2/24
+netns_addr "$R" r0 192.168.1.1/24; netns_addr "$R" r1 203.0.113.7/24
+netns_addr "$S" s0 203.0.113.1/24
+MAC_C0=$(netns_mac "$C" c0) MAC_R0=$(netns_mac "$R" r0) MAC_R1=$(netns_mac "$R" r1) MAC_S0=$(netns_mac "$S" s0)
 ip -n "$C" route add default via 192.168.1.1
 ip -n "$S" route add 192.168.0.0/16 via 203.0.113.7
 ip -n "$R" route add 192.168.0.0/16 via 192.168.1.2
@@ -117,8 +114,8 @@ ip -n "$R" neigh replace 192.168.1.2 lladdr "$MAC_C0" dev r0 nud permanent
 ip -n "$R" neigh replace 203.0.113.1 lladdr "$MAC_S0" dev r1 nud permanent
 ip -n "$C" neigh replace 192.168.1.1 lladdr "$MAC_R0" dev c0 nud permanent
 ip -n "$S" neigh replace 203.0.113.7 lladdr "$MAC_R1" dev s0 nud permanent
-inr sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-    net.ipv4.conf.r0.rp_filter=0 net.ipv4.conf.r1.rp_filter=0
+netns_router "$R"
+inr sysctl -qw net.ipv4.conf.r0.rp_filter=0 net.ipv4.conf.r1.rp_filter=0
 # RPS: every receive on these veths is processed on CPU1 (mask 2).
 for l in "$C c0" "$R r0" "$R r1" "$S s0"; do
     # shellcheck disable=SC2086 # split on purpose

@@ -17,6 +17,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-$here/../../target/debug/ike-esp-alg}
 bin=$(readlink -f "$bin")
 packets=$here/packets.py
+# shellcheck source=scripts/netns.sh
+. "$here/../../scripts/netns.sh"
 tag=iea$$
 C1=${tag}c1 C2=${tag}c2 R=${tag}r S=${tag}s
 work=$(mktemp -d)
@@ -33,25 +35,21 @@ check() { # name, then a command that must succeed
 }
 cleanup() {
     [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-    for n in $C1 $C2 $R $S; do ip netns del "$n" 2>/dev/null; done
+    netns_cleanup
     if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
-for n in $C1 $C2 $R $S; do ip netns add "$n"; ip -n "$n" link set lo up; done
-ip link add c1 netns "$C1" type veth peer name l1 netns "$R"
-ip link add c2 netns "$C2" type veth peer name l2 netns "$R"
-ip link add wan netns "$R" type veth peer name s0 netns "$S"
+netns_add "$C1" "$C2" "$R" "$S" || exit 1
+netns_veth "$C1" c1 "$R" l1; netns_veth "$C2" c2 "$R" l2; netns_veth "$R" wan "$S" s0
 ip -n "$R" link add br-lan type bridge
-ip -n "$R" link set l1 master br-lan; ip -n "$R" link set l2 master br-lan
-ip -n "$C1" addr add 192.168.1.10/24 dev c1; ip -n "$C2" addr add 192.168.1.11/24 dev c2
-ip -n "$R" addr add 192.168.1.1/24 dev br-lan; ip -n "$R" addr add 203.0.113.7/24 dev wan
-ip -n "$S" addr add 203.0.113.1/24 dev s0; ip -n "$S" addr add 198.51.100.1/32 dev lo
-# shellcheck disable=SC2086 # "namespace device" pairs, split on purpose
-for l in "$C1 c1" "$C2 c2" "$R l1" "$R l2" "$R br-lan" "$R wan" "$S s0"; do set -- $l; ip -n "$1" link set "$2" up; done
+ip -n "$R" link set l1 master br-lan; ip -n "$R" link set l2 master br-lan; ip -n "$R" link set br-lan up
+netns_addr "$C1" c1 192.168.1.10/24; netns_addr "$C2" c2 192.168.1.11/24
+netns_addr "$R" br-lan 192.168.1.1/24; netns_addr "$R" wan 203.0.113.7/24
+netns_addr "$S" s0 203.0.113.1/24; netns_addr "$S" lo 198.51.100.1/32
 ip -n "$C1" route add default via 192.168.1.1; ip -n "$C2" route add default via 192.168.1.1
 ip -n "$R" route add default via 203.0.113.1
-ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1
+netns_router "$R"
 # fw4's shape where it matters here: masquerade on wan.
 ip netns exec "$R" nft -f - <<'NFT'
 table inet fw4 {
