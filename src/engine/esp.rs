@@ -5,9 +5,9 @@
 //! can only be learned through a gate that names the client.
 
 use super::entries::{Exchange, ExchangeId, ExchangeKind, Gate, SessionEntry, SlotHolder};
-use super::nat::Hold;
 use super::output::{Action, DropReason, EspSessionSpec, Event, SessionOrigin, Table, Translation, Verdict};
-use super::table_keys::{Direction, PairKey, SessionKey, SlotKey, TimerKey};
+use super::table::Refusal;
+use super::table_keys::{Direction, PairKey, SessionKey, SlotKey};
 use super::Engine;
 use crate::time::Instant;
 use crate::wire::{EspInfo, IkeSpi, Spi};
@@ -110,10 +110,9 @@ impl Engine {
     fn resume_inbound_gate(&mut self, now: Instant, pair_key: PairKey, slot_key: SlotKey, outbound_spi: Spi) {
         let Some(owed) = self.pairs.get(&pair_key).and_then(|p| p.inbound_owed) else { return };
         let id = ExchangeId { initiator_spi: IkeSpi::ZERO, kind: ExchangeKind::Resumed };
-        let ticket = self.take_slot(now, slot_key, pair_key);
+        self.take_slot(now, slot_key, pair_key);
         let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
         pair.inbound_owed = None;
-        pair.gate_ticket = Some(ticket);
         pair.exchange = Some(Exchange {
             id,
             version: owed.version,
@@ -141,27 +140,14 @@ impl Engine {
         origin: SessionOrigin,
         ip_len: u16,
     ) -> Result<Verdict, DropReason> {
-        if self.sessions.len() >= self.config.limits.max_sessions {
-            return Err(self.table_full(Table::Sessions));
+        let entry =
+            SessionEntry { translated, origin, created: now, last_activity: now, packets: 1, bytes: u64::from(ip_len) };
+        match self.sessions.insert(key, entry, Some(client)) {
+            Ok(()) => {}
+            Err(Refusal::ClientLimit) => return Err(self.client_limit(Table::Sessions, client)),
+            Err(_) => return Err(self.table_full(Table::Sessions)),
         }
-        let held = self.bindings.get(&client).map(|b| b.sessions).unwrap_or(0);
-        if held >= self.config.limits.max_sessions_per_client {
-            return Err(self.client_limit(Table::Sessions, client));
-        }
-        let ticket = self.timers.arm(TimerKey::Session(key), now + self.config.timeouts.esp_session);
-        self.sessions.insert(
-            key,
-            SessionEntry {
-                translated,
-                origin,
-                created: now,
-                last_activity: now,
-                packets: 1,
-                bytes: u64::from(ip_len),
-                ticket,
-            },
-        );
-        self.hold_binding(client, Hold::Session);
+        self.sessions.arm(&mut self.timers, key, now + self.config.timeouts.esp_session);
         match origin {
             SessionOrigin::Gate => self.counters.sessions_created_gate += 1,
             SessionOrigin::WithoutGate => self.counters.sessions_created_without_gate += 1,
@@ -203,7 +189,7 @@ impl Engine {
             Direction::Outbound => key.src,
             Direction::Inbound => session.translated,
         };
-        self.release_binding(now, client, Hold::Session);
+        self.release_binding(now, client);
         let spec =
             EspSessionSpec { key, translated: session.translated, idle_timeout: self.config.timeouts.esp_session };
         self.actions.push_back(Action::RemoveEspSession(spec));
