@@ -22,11 +22,11 @@ use std::time::Duration;
 use support::lab::{client, pool_config, Ike, Lab, SERVER, SERVER2, WAN};
 
 fn out_translated(nat: Ipv4Addr) -> Verdict {
-    Verdict::AcceptTranslated(Translation { new_src: Some(nat), new_dst: None })
+    Verdict::AcceptTranslated(Translation::Source(nat))
 }
 
 fn in_translated(client: Ipv4Addr) -> Verdict {
-    Verdict::AcceptTranslated(Translation { new_src: None, new_dst: Some(client) })
+    Verdict::AcceptTranslated(Translation::Destination(client))
 }
 
 /// Runs one complete IKEv1 Quick Mode for `ike` and learns both SPIs.

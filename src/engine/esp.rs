@@ -33,7 +33,7 @@ impl Engine {
             self.counters.esp_session_packets += 1;
             let translated = session.translated;
             self.actions.extend(self.session_spec(&key).map(Action::InstallEspSession));
-            return Verdict::AcceptTranslated(session_translation(direction, translated));
+            return Verdict::AcceptTranslated(Translation::for_session(direction, translated));
         }
         if inbound {
             self.handle_unknown_inbound_esp(now, key, esp.ip_len)
@@ -194,12 +194,5 @@ impl Engine {
             EspSessionSpec { key, translated: session.translated, idle_timeout: self.config.timeouts.esp_session };
         self.actions.push_back(Action::RemoveEspSession(spec));
         self.push_event(Event::SessionEnded { key, end, packets: session.packets, bytes: session.bytes });
-    }
-}
-
-fn session_translation(direction: Direction, translated: Ipv4Addr) -> Translation {
-    match direction {
-        Direction::Outbound => Translation { new_src: Some(translated), new_dst: None },
-        Direction::Inbound => Translation { new_src: None, new_dst: Some(translated) },
     }
 }

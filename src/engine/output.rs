@@ -22,11 +22,25 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
-/// An address rewrite for one packet.
+/// The address rewrite of one ESP packet: exactly one address changes, and which one
+/// follows from the session's direction. A packet that needs no rewrite gets
+/// [`Verdict::Accept`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Translation {
-    pub new_src: Option<Ipv4Addr>,
-    pub new_dst: Option<Ipv4Addr>,
+pub enum Translation {
+    /// Outbound: the source (the client) becomes this NAT address.
+    Source(Ipv4Addr),
+    /// Inbound: the destination (the NAT address) becomes this client.
+    Destination(Ipv4Addr),
+}
+
+impl Translation {
+    /// The rewrite of a session going `direction` whose packets get `translated`.
+    pub fn for_session(direction: Direction, translated: Ipv4Addr) -> Translation {
+        match direction {
+            Direction::Outbound => Translation::Source(translated),
+            Direction::Inbound => Translation::Destination(translated),
+        }
+    }
 }
 
 /// Why a packet was dropped. Each one is counted.
@@ -136,10 +150,7 @@ pub struct EspSessionSpec {
 impl EspSessionSpec {
     /// The rewrite this session applies to each packet.
     pub fn translation(&self) -> Translation {
-        match self.key.direction {
-            Direction::Outbound => Translation { new_src: Some(self.translated), new_dst: None },
-            Direction::Inbound => Translation { new_src: None, new_dst: Some(self.translated) },
-        }
+        Translation::for_session(self.key.direction, self.translated)
     }
 }
 
