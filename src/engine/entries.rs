@@ -158,6 +158,9 @@ pub(crate) struct BindingEntry {
     pub(crate) pool: Option<usize>,
     pub(crate) created: Instant,
     pub(crate) last_activity: Instant,
+    /// The datapath refused this binding while flows or sessions used it: it goes as soon
+    /// as they do, without its linger (see [`super::Engine::handle_action_failed`]).
+    pub(crate) refused_by_datapath: bool,
 }
 
 /// Who has the inbound gate of one (server, NAT address).

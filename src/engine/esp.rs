@@ -184,15 +184,22 @@ impl Engine {
 
     /// Removes a session and its datapath entry.
     pub(super) fn remove_session(&mut self, now: Instant, key: SessionKey, end: super::SessionEnd) {
-        let Some(session) = self.sessions.remove(&key) else { return };
+        let Some(session) = self.forget_session(now, key) else { return };
+        let spec =
+            EspSessionSpec { key, translated: session.translated, idle_timeout: self.config.timeouts.esp_session };
+        self.actions.push_back(Action::RemoveEspSession(spec));
+        self.push_event(Event::SessionEnded { key, end, packets: session.packets, bytes: session.bytes });
+    }
+
+    /// Takes a session out of the engine and releases what it held on the client's binding.
+    /// Queues nothing: the caller says what the datapath must do.
+    pub(super) fn forget_session(&mut self, now: Instant, key: SessionKey) -> Option<SessionEntry> {
+        let session = self.sessions.remove(&key)?;
         let client = match key.direction {
             Direction::Outbound => key.src,
             Direction::Inbound => session.translated,
         };
         self.release_binding(now, client);
-        let spec =
-            EspSessionSpec { key, translated: session.translated, idle_timeout: self.config.timeouts.esp_session };
-        self.actions.push_back(Action::RemoveEspSession(spec));
-        self.push_event(Event::SessionEnded { key, end, packets: session.packets, bytes: session.bytes });
+        Some(session)
     }
 }

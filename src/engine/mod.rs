@@ -5,6 +5,7 @@
 //! crate docs. [`Engine`] explains the contract with the shell.
 
 mod config;
+mod datapath_refusal;
 mod entries;
 mod esp;
 mod expiry;
@@ -55,6 +56,8 @@ use timers::Timers;
 ///   and overflow is counted.
 /// - Sleep until [`Engine::poll_timeout`] (or the next packet), then call
 ///   [`Engine::handle_timeout`]. Calling it early is harmless.
+/// - Report every action the datapath refused with [`Engine::handle_action_failed`]: the
+///   engine then forgets the entry, so it never keeps one the kernel does not have.
 /// - Report kernel-side ESP traffic with [`Engine::handle_session_activity`] (the kernel
 ///   measures idleness in the fast path), NAT-T and other flows of a client with
 ///   [`Engine::handle_client_activity`], and the egress address with
@@ -101,6 +104,8 @@ pub struct Engine {
     counters: Counters,
     /// Bumped whenever an exchange ends or a slot changes hands.
     slot_generation: u64,
+    /// Install actions the datapath refused (see [`Engine::handle_action_failed`]).
+    datapath_refused: u64,
 }
 
 /// Kernel-side traffic of one ESP session since the previous report.
@@ -139,6 +144,7 @@ impl Engine {
             events: VecDeque::new(),
             counters: Counters::default(),
             slot_generation: 0,
+            datapath_refused: 0,
         })
     }
 

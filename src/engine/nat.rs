@@ -56,7 +56,7 @@ impl Engine {
         nat: Ipv4Addr,
         pool: Option<usize>,
     ) -> Option<u32> {
-        let entry = BindingEntry { nat, pool, created: now, last_activity: now };
+        let entry = BindingEntry { nat, pool, created: now, last_activity: now, refused_by_datapath: false };
         self.bindings.insert(client, entry, None).ok()?;
         let shared_with = self.usage.acquire(nat);
         self.bindings.arm(&mut self.timers, client, now + self.config.timeouts.binding_linger);
@@ -73,7 +73,7 @@ impl Engine {
     /// linger timer starts.
     pub(super) fn release_binding(&mut self, now: Instant, client: Ipv4Addr) {
         let linger = self.config.timeouts.binding_linger;
-        if self.binding_held(client) {
+        if self.binding_held(client) || self.drop_refused_binding_if_unused(client) {
             return;
         }
         let Some(b) = self.bindings.get_mut(&client) else { return };

@@ -197,18 +197,74 @@ pub enum SessionEnd {
 /// One log-worthy happening. The shell rate-limits and prints them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
-    GatesOpened { pair: PairKey, nat: Ipv4Addr, version: IkeVersion, exchange: ExchangeType, message_id: MessageId },
-    Phase2Dropped { pair: PairKey, nat: Ipv4Addr, exchange: ExchangeType, message_id: MessageId, reason: DropReason },
-    SessionCreated { key: SessionKey, client: Ipv4Addr, nat: Ipv4Addr, origin: SessionOrigin },
-    GatesCollapsed { pair: PairKey, outbound_spi: Spi, inbound_spi: Spi },
-    InboundGateReopened { pair: PairKey, nat: Ipv4Addr, outbound_spi: Spi },
-    GatesExpired { pair: PairKey, outbound_hit: Option<Spi>, inbound_hit: Option<Spi> },
-    SessionEnded { key: SessionKey, end: SessionEnd, packets: u64, bytes: u64 },
-    IkeSaExpired { pair: PairKey, initiator_spi: IkeSpi },
-    InboundEspDropped { server: Ipv4Addr, nat: Ipv4Addr, spi: Spi },
-    BindingCreated { client: Ipv4Addr, nat: Ipv4Addr, shared_with: u32 },
-    BindingRemoved { client: Ipv4Addr, nat: Ipv4Addr },
-    LimitReached { table: Table, client: Option<Ipv4Addr> },
+    GatesOpened {
+        pair: PairKey,
+        nat: Ipv4Addr,
+        version: IkeVersion,
+        exchange: ExchangeType,
+        message_id: MessageId,
+    },
+    Phase2Dropped {
+        pair: PairKey,
+        nat: Ipv4Addr,
+        exchange: ExchangeType,
+        message_id: MessageId,
+        reason: DropReason,
+    },
+    SessionCreated {
+        key: SessionKey,
+        client: Ipv4Addr,
+        nat: Ipv4Addr,
+        origin: SessionOrigin,
+    },
+    GatesCollapsed {
+        pair: PairKey,
+        outbound_spi: Spi,
+        inbound_spi: Spi,
+    },
+    InboundGateReopened {
+        pair: PairKey,
+        nat: Ipv4Addr,
+        outbound_spi: Spi,
+    },
+    GatesExpired {
+        pair: PairKey,
+        outbound_hit: Option<Spi>,
+        inbound_hit: Option<Spi>,
+    },
+    SessionEnded {
+        key: SessionKey,
+        end: SessionEnd,
+        packets: u64,
+        bytes: u64,
+    },
+    IkeSaExpired {
+        pair: PairKey,
+        initiator_spi: IkeSpi,
+    },
+    InboundEspDropped {
+        server: Ipv4Addr,
+        nat: Ipv4Addr,
+        spi: Spi,
+    },
+    BindingCreated {
+        client: Ipv4Addr,
+        nat: Ipv4Addr,
+        shared_with: u32,
+    },
+    BindingRemoved {
+        client: Ipv4Addr,
+        nat: Ipv4Addr,
+    },
+    LimitReached {
+        table: Table,
+        client: Option<Ipv4Addr>,
+    },
+    /// The datapath refused an install; `undone` says whether the engine forgot the entry.
+    DatapathRefused {
+        action: Action,
+        undone: bool,
+    },
 }
 
 impl fmt::Display for Event {
@@ -280,6 +336,29 @@ impl fmt::Display for Event {
                 Some(c) => write!(f, "limit reached: client {c} has its maximum of {table} entries"),
                 None => write!(f, "limit reached: {table} table is full"),
             },
+            Event::DatapathRefused { action, undone } => {
+                match action {
+                    Action::InstallEspSession(s) => write!(
+                        f,
+                        "datapath refused ESP session: {} SPI {} ({} -> {}) via {}",
+                        s.key.direction, s.key.spi, s.key.src, s.key.dst, s.translated
+                    )?,
+                    Action::InstallIkeNat(n) => write!(
+                        f,
+                        "datapath refused IKE NAT: {}:{} -> {}:{} via {}:{}",
+                        n.client, n.client_port, n.server, n.server_port, n.nat, n.nat_port
+                    )?,
+                    Action::InstallBinding(b) => write!(f, "datapath refused NAT binding: {} -> {}", b.client, b.nat)?,
+                    Action::RemoveBinding(_) | Action::RemoveIkeNat(_) | Action::RemoveEspSession(_) => {
+                        write!(f, "datapath refused a removal")?
+                    }
+                }
+                f.write_str(if undone {
+                    "; forgotten, the next packet is learned again"
+                } else {
+                    "; nothing undone (already gone, or the binding still has flows or sessions)"
+                })
+            }
         }
     }
 }
