@@ -11,7 +11,7 @@
 
 use ike_esp_alg::engine::{
     AddressRange, ClearScope, Direction, Engine, EngineConfig, GateState, Ipv4Net, Limits, PoolConfig, SourceNat,
-    Verdict,
+    Translation, Verdict,
 };
 use ike_esp_alg::time::Instant;
 use ike_esp_alg::wire::build::{self, IkeHeader};
@@ -215,7 +215,10 @@ impl Run {
                 );
                 let verdict = self.packet(&build::esp(server(*s), nat_addr, spi, 1, 16));
                 if let Verdict::AcceptTranslated(t) = verdict {
-                    let to = t.new_dst.expect("inbound rewrites the destination");
+                    let to = match t {
+                        Translation::Destination(to) => to,
+                        Translation::Source(_) => panic!("inbound rewrites the destination, got {t:?}"),
+                    };
                     prop_assert!(
                         allowed.contains(&to),
                         "inbound ESP {spi} from {} to {nat_addr} delivered to {to}, allowed {allowed:?}",

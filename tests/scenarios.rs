@@ -12,7 +12,8 @@
 mod support;
 
 use ike_esp_alg::engine::{
-    Action, ClearScope, Direction, DropReason, EngineConfig, GateState, SessionOrigin, Table, Translation, Verdict,
+    Action, ClearScope, Direction, DropReason, EngineConfig, Event, GateState, SessionOrigin, Table, Translation,
+    Verdict,
 };
 use ike_esp_alg::time::Instant;
 use ike_esp_alg::wire::build;
@@ -22,11 +23,11 @@ use std::time::Duration;
 use support::lab::{client, pool_config, Ike, Lab, SERVER, SERVER2, WAN};
 
 fn out_translated(nat: Ipv4Addr) -> Verdict {
-    Verdict::AcceptTranslated(Translation { new_src: Some(nat), new_dst: None })
+    Verdict::AcceptTranslated(Translation::Source(nat))
 }
 
 fn in_translated(client: Ipv4Addr) -> Verdict {
-    Verdict::AcceptTranslated(Translation { new_src: None, new_dst: Some(client) })
+    Verdict::AcceptTranslated(Translation::Destination(client))
 }
 
 /// Runs one complete IKEv1 Quick Mode for `ike` and learns both SPIs.
@@ -717,4 +718,141 @@ fn quick_mode_without_traffic(lab: &mut Lab, ike: &Ike, message_id: u32) {
     let qm2 = ike.qm_in(lab, message_id);
     assert_eq!(lab.send(&qm2), Verdict::Accept);
     assert_eq!(lab.send(&ike.qm_out(message_id)), Verdict::Accept);
+}
+
+/// The install action for the session `(direction, spi)` among `actions`.
+fn session_install(actions: &[Action], direction: Direction, spi: u32) -> Action {
+    *actions
+        .iter()
+        .find(|a| matches!(a, Action::InstallEspSession(s) if s.key.direction == direction && s.key.spi == Spi(spi)))
+        .expect("the session's install was queued")
+}
+
+/// Every `DatapathRefused` event logged so far, as (action, undone).
+fn refusals(lab: &mut Lab) -> Vec<(Action, bool)> {
+    lab.take_actions();
+    lab.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DatapathRefused { action, undone } => Some((*action, *undone)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_session_the_datapath_refused_is_forgotten_and_its_next_packet_is_learned_through_the_gate_again() {
+    let mut lab = Lab::default_config();
+    let a = Ike::v1(client(1), SERVER);
+    a.establish(&mut lab);
+    assert_eq!(lab.send(&a.qm_out(1)), Verdict::Accept);
+    let qm2 = a.qm_in(&lab, 1);
+    assert_eq!(lab.send(&qm2), Verdict::Accept);
+    lab.take_actions();
+
+    // The server's first ESP hits the inbound gate, but the kernel refuses the session.
+    assert_eq!(lab.send(&a.esp_in(WAN, 0x200)), in_translated(a.client));
+    let inbound = session_install(&lab.take_actions(), Direction::Inbound, 0x200);
+    let Action::InstallEspSession(inbound_spec) = inbound else { unreachable!() };
+    lab.engine.handle_action_failed(lab.now, &inbound);
+    assert!(!lab.engine.has_session(&inbound_spec.key));
+    assert_eq!(lab.engine.datapath_refused(), 1);
+    assert_eq!(refusals(&mut lab), vec![(inbound, true)]);
+    assert!(lab.take_actions().is_empty(), "nothing to remove: the kernel never had it");
+    let open: Vec<(Direction, GateState)> =
+        lab.engine.gate_status(lab.now).iter().map(|g| (g.direction, g.state)).collect();
+    assert_eq!(open, vec![(Direction::Outbound, GateState::Open), (Direction::Inbound, GateState::Open)]);
+
+    // Its next packet is learned again through the re-opened gate.
+    assert_eq!(lab.send(&a.esp_in(WAN, 0x200)), in_translated(a.client));
+    assert!(lab.engine.has_session(&inbound_spec.key));
+    assert_eq!(lab.send(&a.esp_out(0x100)), out_translated(WAN));
+    assert!(lab.engine.gate_status(lab.now).is_empty(), "both gates hit: collapsed");
+    // Refused after the collapse, the outbound SA is learned again without a gate (SPEC
+    // rule 6: the source is the client itself).
+    let outbound = session_install(&lab.take_actions(), Direction::Outbound, 0x100);
+    lab.engine.handle_action_failed(lab.now, &outbound);
+    let Action::InstallEspSession(outbound_spec) = outbound else { unreachable!() };
+    assert!(!lab.engine.has_session(&outbound_spec.key));
+    assert_eq!(lab.send(&a.esp_out(0x100)), out_translated(WAN));
+    assert!(lab.engine.has_session(&outbound_spec.key));
+    let c = lab.engine.counters();
+    assert_eq!((c.sessions_created_gate, c.sessions_created_without_gate, c.gates_collapsed), (3, 1, 2));
+    assert_eq!(lab.engine.datapath_refused(), 2);
+    let bindings = lab.engine.binding_status(lab.now);
+    assert_eq!((bindings.len(), bindings[0].sessions), (1, 2), "the binding counts only the sessions it holds");
+}
+
+#[test]
+fn a_refused_session_without_a_gate_is_learned_again_and_a_stale_refusal_changes_nothing() {
+    let mut lab = Lab::default_config();
+    let a = Ike::v1(client(1), SERVER);
+    assert_eq!(lab.send(&a.esp_out(0x4242)), out_translated(WAN));
+    let install = session_install(&lab.take_actions(), Direction::Outbound, 0x4242);
+    lab.engine.handle_action_failed(lab.now, &install);
+    assert!(lab.engine.session_status(lab.now).is_empty());
+    assert_eq!(lab.send(&a.esp_out(0x4242)), out_translated(WAN));
+    assert_eq!(lab.engine.session_status(lab.now).len(), 1);
+    assert_eq!(lab.engine.counters().sessions_created_without_gate, 2);
+
+    // A refusal for a session translated elsewhere (an older spec) leaves the session be;
+    // so do failed removals.
+    let Action::InstallEspSession(spec) = install else { unreachable!() };
+    let other = Action::InstallEspSession(ike_esp_alg::engine::EspSessionSpec { translated: client(9), ..spec });
+    lab.engine.handle_action_failed(lab.now, &other);
+    lab.engine.handle_action_failed(lab.now, &Action::RemoveEspSession(spec));
+    assert!(lab.engine.has_session(&spec.key));
+    assert_eq!(lab.engine.datapath_refused(), 2, "two refused installs, the removal is not one");
+    assert_eq!(refusals(&mut lab), vec![(install, true), (other, false)]);
+}
+
+#[test]
+fn a_refused_binding_does_not_keep_its_pool_address_whatever_order_the_refusals_come_in() {
+    let first: Ipv4Addr = "203.0.113.20".parse().unwrap();
+    let second: Ipv4Addr = "203.0.113.21".parse().unwrap();
+    let mut lab = Lab::new(pool_config("203.0.113.20", "203.0.113.21"));
+    let a = Ike::v1(client(1), SERVER);
+    // Binding and session are refused together, reported in action order: the binding
+    // first, while the session still holds it.
+    assert_eq!(lab.send(&a.esp_out(0x11)), out_translated(first));
+    let actions = lab.take_actions();
+    assert!(matches!(actions.as_slice(), [Action::InstallBinding(b), Action::InstallEspSession(_)] if b.nat == first));
+    for action in &actions {
+        lab.engine.handle_action_failed(lab.now, action);
+    }
+    assert!(lab.engine.binding_status(lab.now).is_empty(), "gone with the session that held it");
+    assert!(lab.engine.session_status(lab.now).is_empty());
+    assert_eq!(refusals(&mut lab).iter().map(|(_, undone)| *undone).collect::<Vec<_>>(), vec![false, true]);
+
+    // The address is free: the next client gets it unshared, not the second one.
+    let b = Ike::v1(client(2), SERVER);
+    assert_eq!(lab.send(&b.esp_out(0x22)), out_translated(first));
+    lab.take_actions();
+    let bindings = lab.engine.binding_status(lab.now);
+    assert_eq!(bindings.iter().map(|b| (b.client, b.nat)).collect::<Vec<_>>(), vec![(b.client, first)]);
+
+    // A binding nothing holds yet (ESP refused alone first) goes at once.
+    assert_eq!(lab.send(&a.esp_out(0x33)), out_translated(second));
+    let actions = lab.take_actions();
+    for action in actions.iter().rev() {
+        lab.engine.handle_action_failed(lab.now, action);
+    }
+    let bindings = lab.engine.binding_status(lab.now);
+    assert_eq!(bindings.iter().map(|b| b.client).collect::<Vec<_>>(), vec![b.client]);
+    assert_eq!(lab.engine.datapath_refused(), 4);
+}
+
+#[test]
+fn a_refused_ike_nat_is_forgotten_and_set_up_again_by_the_next_ike_message() {
+    let mut lab = Lab::default_config();
+    let a = Ike::v1(client(1), SERVER);
+    assert_eq!(lab.send(&a.out(ExchangeType::IDENTITY_PROTECTION, 0, 0)), Verdict::Accept);
+    let actions = lab.take_actions();
+    let nat = *actions.iter().find(|a| matches!(a, Action::InstallIkeNat(_))).expect("an IKE NAT install");
+    lab.engine.handle_action_failed(lab.now, &nat);
+    assert_eq!(lab.engine.table_sizes().ike_flows, 0);
+    assert_eq!(refusals(&mut lab), vec![(nat, true)]);
+    assert_eq!(lab.send(&a.out(ExchangeType::IDENTITY_PROTECTION, 0, 0)), Verdict::Accept);
+    assert_eq!(lab.take_actions(), vec![nat], "asked again, with the same translation");
+    assert_eq!(lab.engine.table_sizes().ike_flows, 1);
 }

@@ -1,8 +1,8 @@
-//! What the engine keeps per table entry. Each expiring entry carries its timer ticket.
+//! What the engine keeps per table entry. Timer tickets and per-client counts are kept by
+//! the tables themselves ([`super::table`]).
 
 use super::output::SessionOrigin;
-use super::table_keys::{FlowKey, PairKey};
-use super::timers::Ticket;
+use super::table_keys::{FlowKey, PairKey, TranslatedFlowKey};
 use crate::time::Instant;
 use crate::wire::{ExchangeType, IkeSpi, IkeVersion, MessageId, Spi};
 use std::collections::VecDeque;
@@ -16,7 +16,6 @@ pub(crate) struct IkeSaEntry {
     pub(crate) flow: FlowKey,
     pub(crate) created: Instant,
     pub(crate) last_seen: Instant,
-    pub(crate) ticket: Ticket,
 }
 
 /// A translated IKE UDP flow.
@@ -25,7 +24,13 @@ pub(crate) struct FlowEntry {
     pub(crate) nat: Ipv4Addr,
     pub(crate) nat_port: u16,
     pub(crate) last_seen: Instant,
-    pub(crate) ticket: Ticket,
+}
+
+impl FlowEntry {
+    /// The flow `key` as the server sees it, after this translation.
+    pub(crate) fn translated(&self, key: FlowKey) -> TranslatedFlowKey {
+        TranslatedFlowKey { server: key.server, server_port: key.server_port, nat: self.nat, nat_port: self.nat_port }
+    }
 }
 
 /// Identity of one phase-2 exchange within a pair (SPEC §2).
@@ -94,8 +99,6 @@ pub(crate) struct PairEntry {
     pub(crate) exchange: Option<Exchange>,
     pub(crate) recent: [Option<ExchangeId>; RECENT_EXCHANGES],
     pub(crate) recent_next: usize,
-    /// Ticket of the gate timer while an exchange is in progress.
-    pub(crate) gate_ticket: Option<Ticket>,
     /// Set when an exchange ended with its inbound gate unused: an SA was negotiated but
     /// no ESP came in time (tunnels brought up before any traffic). The pair's next new
     /// outbound SPI re-opens the inbound gate, so the server's first reply is learned.
@@ -118,7 +121,6 @@ impl PairEntry {
             exchange: None,
             recent: [None; RECENT_EXCHANGES],
             recent_next: 0,
-            gate_ticket: None,
             inbound_owed: None,
         }
     }
@@ -145,28 +147,20 @@ pub(crate) struct SessionEntry {
     pub(crate) last_activity: Instant,
     pub(crate) packets: u64,
     pub(crate) bytes: u64,
-    pub(crate) ticket: Ticket,
 }
 
-/// A client's persistent NAT address and what holds it.
+/// A client's persistent NAT address. What holds it (IKE SAs, flows, sessions) is counted
+/// per client by those tables; its linger timer is armed only while nothing does.
 #[derive(Debug, Clone)]
 pub(crate) struct BindingEntry {
     pub(crate) nat: Ipv4Addr,
     /// `None` for interface SNAT.
     pub(crate) pool: Option<usize>,
-    pub(crate) ike_sas: u32,
-    pub(crate) flows: u32,
-    pub(crate) sessions: u32,
     pub(crate) created: Instant,
     pub(crate) last_activity: Instant,
-    /// Ticket of the linger timer, armed only while nothing holds the binding.
-    pub(crate) ticket: Option<Ticket>,
-}
-
-impl BindingEntry {
-    pub(crate) fn is_held(&self) -> bool {
-        self.ike_sas > 0 || self.flows > 0 || self.sessions > 0
-    }
+    /// The datapath refused this binding while flows or sessions used it: it goes as soon
+    /// as they do, without its linger (see [`super::Engine::handle_action_failed`]).
+    pub(crate) refused_by_datapath: bool,
 }
 
 /// Who has the inbound gate of one (server, NAT address).
@@ -183,5 +177,4 @@ pub(crate) enum SlotHolder {
 pub(crate) struct SlotEntry {
     pub(crate) holder: SlotHolder,
     pub(crate) waiters: VecDeque<PairKey>,
-    pub(crate) ticket: Option<Ticket>,
 }

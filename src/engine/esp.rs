@@ -5,9 +5,9 @@
 //! can only be learned through a gate that names the client.
 
 use super::entries::{Exchange, ExchangeId, ExchangeKind, Gate, SessionEntry, SlotHolder};
-use super::nat::Hold;
 use super::output::{Action, DropReason, EspSessionSpec, Event, SessionOrigin, Table, Translation, Verdict};
-use super::table_keys::{Direction, PairKey, SessionKey, SlotKey, TimerKey};
+use super::table::Refusal;
+use super::table_keys::{Direction, PairKey, SessionKey, SlotKey};
 use super::Engine;
 use crate::time::Instant;
 use crate::wire::{EspInfo, IkeSpi, Spi};
@@ -33,7 +33,7 @@ impl Engine {
             self.counters.esp_session_packets += 1;
             let translated = session.translated;
             self.actions.extend(self.session_spec(&key).map(Action::InstallEspSession));
-            return Verdict::AcceptTranslated(session_translation(direction, translated));
+            return Verdict::AcceptTranslated(Translation::for_session(direction, translated));
         }
         if inbound {
             self.handle_unknown_inbound_esp(now, key, esp.ip_len)
@@ -110,10 +110,9 @@ impl Engine {
     fn resume_inbound_gate(&mut self, now: Instant, pair_key: PairKey, slot_key: SlotKey, outbound_spi: Spi) {
         let Some(owed) = self.pairs.get(&pair_key).and_then(|p| p.inbound_owed) else { return };
         let id = ExchangeId { initiator_spi: IkeSpi::ZERO, kind: ExchangeKind::Resumed };
-        let ticket = self.take_slot(now, slot_key, pair_key);
+        self.take_slot(now, slot_key, pair_key);
         let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
         pair.inbound_owed = None;
-        pair.gate_ticket = Some(ticket);
         pair.exchange = Some(Exchange {
             id,
             version: owed.version,
@@ -141,27 +140,14 @@ impl Engine {
         origin: SessionOrigin,
         ip_len: u16,
     ) -> Result<Verdict, DropReason> {
-        if self.sessions.len() >= self.config.limits.max_sessions {
-            return Err(self.table_full(Table::Sessions));
+        let entry =
+            SessionEntry { translated, origin, created: now, last_activity: now, packets: 1, bytes: u64::from(ip_len) };
+        match self.sessions.insert(key, entry, Some(client)) {
+            Ok(()) => {}
+            Err(Refusal::ClientLimit) => return Err(self.client_limit(Table::Sessions, client)),
+            Err(_) => return Err(self.table_full(Table::Sessions)),
         }
-        let held = self.bindings.get(&client).map(|b| b.sessions).unwrap_or(0);
-        if held >= self.config.limits.max_sessions_per_client {
-            return Err(self.client_limit(Table::Sessions, client));
-        }
-        let ticket = self.timers.arm(TimerKey::Session(key), now + self.config.timeouts.esp_session);
-        self.sessions.insert(
-            key,
-            SessionEntry {
-                translated,
-                origin,
-                created: now,
-                last_activity: now,
-                packets: 1,
-                bytes: u64::from(ip_len),
-                ticket,
-            },
-        );
-        self.hold_binding(client, Hold::Session);
+        self.sessions.arm(&mut self.timers, key, now + self.config.timeouts.esp_session);
         match origin {
             SessionOrigin::Gate => self.counters.sessions_created_gate += 1,
             SessionOrigin::WithoutGate => self.counters.sessions_created_without_gate += 1,
@@ -198,22 +184,22 @@ impl Engine {
 
     /// Removes a session and its datapath entry.
     pub(super) fn remove_session(&mut self, now: Instant, key: SessionKey, end: super::SessionEnd) {
-        let Some(session) = self.sessions.remove(&key) else { return };
-        let client = match key.direction {
-            Direction::Outbound => key.src,
-            Direction::Inbound => session.translated,
-        };
-        self.release_binding(now, client, Hold::Session);
+        let Some(session) = self.forget_session(now, key) else { return };
         let spec =
             EspSessionSpec { key, translated: session.translated, idle_timeout: self.config.timeouts.esp_session };
         self.actions.push_back(Action::RemoveEspSession(spec));
         self.push_event(Event::SessionEnded { key, end, packets: session.packets, bytes: session.bytes });
     }
-}
 
-fn session_translation(direction: Direction, translated: Ipv4Addr) -> Translation {
-    match direction {
-        Direction::Outbound => Translation { new_src: Some(translated), new_dst: None },
-        Direction::Inbound => Translation { new_src: None, new_dst: Some(translated) },
+    /// Takes a session out of the engine and releases what it held on the client's binding.
+    /// Queues nothing: the caller says what the datapath must do.
+    pub(super) fn forget_session(&mut self, now: Instant, key: SessionKey) -> Option<SessionEntry> {
+        let session = self.sessions.remove(&key)?;
+        let client = match key.direction {
+            Direction::Outbound => key.src,
+            Direction::Inbound => session.translated,
+        };
+        self.release_binding(now, client);
+        Some(session)
     }
 }

@@ -44,27 +44,27 @@ impl Engine {
             return;
         }
         let (pairs, slots, ike_sas, flows, sessions, bindings) =
-            (&self.pairs, &self.slots, &self.ike_sas, &self.flows, &self.sessions, &self.bindings);
+            (&self.pairs, &self.slots, &self.ike_sas, self.flows.table(), &self.sessions, &self.bindings);
         self.timers.retain(|key, ticket| match key {
-            TimerKey::Gates(k) => pairs.get(&k).is_some_and(|e| e.gate_ticket == Some(ticket)),
-            TimerKey::Slot(k) => slots.get(&k).is_some_and(|e| e.ticket == Some(ticket)),
-            TimerKey::IkeSa(k) => ike_sas.get(&k).is_some_and(|e| e.ticket == ticket),
-            TimerKey::Flow(k) => flows.get(&k).is_some_and(|e| e.ticket == ticket),
-            TimerKey::Session(k) => sessions.get(&k).is_some_and(|e| e.ticket == ticket),
-            TimerKey::Binding(k) => bindings.get(&k).is_some_and(|e| e.ticket == Some(ticket)),
+            TimerKey::Gates(k) => pairs.holds_ticket(&k, ticket),
+            TimerKey::Slot(k) => slots.holds_ticket(&k, ticket),
+            TimerKey::IkeSa(k) => ike_sas.holds_ticket(&k, ticket),
+            TimerKey::Flow(k) => flows.holds_ticket(&k, ticket),
+            TimerKey::Session(k) => sessions.holds_ticket(&k, ticket),
+            TimerKey::Binding(k) => bindings.holds_ticket(&k, ticket),
         });
     }
 
     fn gates_due(&mut self, now: Instant, ticket: Ticket, pair_key: PairKey) {
         let gate_timeout = self.gate_timeout();
-        let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
-        if pair.gate_ticket != Some(ticket) {
+        if !self.pairs.holds_ticket(&pair_key, ticket) {
             return;
         }
+        let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
         let Some(exchange) = pair.exchange.as_ref() else { return };
         let deadline = exchange.last_message + gate_timeout;
         if deadline > now {
-            pair.gate_ticket = Some(self.timers.arm(TimerKey::Gates(pair_key), deadline));
+            self.pairs.arm(&mut self.timers, pair_key, deadline);
             return;
         }
         let (outbound, inbound) = (exchange.outbound, exchange.inbound);
@@ -86,10 +86,10 @@ impl Engine {
     }
 
     fn slot_due(&mut self, now: Instant, ticket: Ticket, slot_key: SlotKey) {
-        let Some(slot) = self.slots.get(&slot_key) else { return };
-        if slot.ticket != Some(ticket) {
+        if !self.slots.holds_ticket(&slot_key, ticket) {
             return;
         }
+        let Some(slot) = self.slots.get(&slot_key) else { return };
         if let SlotHolder::Reserved { pair, .. } = slot.holder {
             // The waiting client did not come back in time: the next one gets its turn.
             self.release_slot(now, slot_key, pair);
@@ -98,13 +98,13 @@ impl Engine {
 
     fn ike_sa_due(&mut self, now: Instant, ticket: Ticket, key: IkeSaKey) {
         let state_timeout = self.config.timeouts.state;
-        let Some(sa) = self.ike_sas.get_mut(&key) else { return };
-        if sa.ticket != ticket {
+        if !self.ike_sas.holds_ticket(&key, ticket) {
             return;
         }
+        let Some(sa) = self.ike_sas.get(&key) else { return };
         let deadline = sa.last_seen + state_timeout;
         if deadline > now {
-            sa.ticket = self.timers.arm(TimerKey::IkeSa(key), deadline);
+            self.ike_sas.arm(&mut self.timers, key, deadline);
             return;
         }
         self.counters.ike_sas_expired += 1;
@@ -114,13 +114,14 @@ impl Engine {
 
     fn flow_due(&mut self, now: Instant, ticket: Ticket, key: FlowKey) {
         let state_timeout = self.config.timeouts.state;
-        let Some(flow) = self.flows.get_mut(&key) else { return };
-        if flow.ticket != ticket {
+        let flows = self.flows.table_mut();
+        if !flows.holds_ticket(&key, ticket) {
             return;
         }
+        let Some(flow) = flows.get(&key) else { return };
         let deadline = flow.last_seen + state_timeout;
         if deadline > now {
-            flow.ticket = self.timers.arm(TimerKey::Flow(key), deadline);
+            flows.arm(&mut self.timers, key, deadline);
             return;
         }
         self.remove_flow(now, key);
@@ -128,13 +129,13 @@ impl Engine {
 
     fn session_due(&mut self, now: Instant, ticket: Ticket, key: SessionKey) {
         let idle_timeout = self.config.timeouts.esp_session;
-        let Some(session) = self.sessions.get_mut(&key) else { return };
-        if session.ticket != ticket {
+        if !self.sessions.holds_ticket(&key, ticket) {
             return;
         }
+        let Some(session) = self.sessions.get(&key) else { return };
         let deadline = session.last_activity + idle_timeout;
         if deadline > now {
-            session.ticket = self.timers.arm(TimerKey::Session(key), deadline);
+            self.sessions.arm(&mut self.timers, key, deadline);
             return;
         }
         self.counters.sessions_expired += 1;
@@ -143,18 +144,18 @@ impl Engine {
 
     fn binding_due(&mut self, now: Instant, ticket: Ticket, client: Ipv4Addr) {
         let linger = self.config.timeouts.binding_linger;
-        let Some(binding) = self.bindings.get_mut(&client) else { return };
-        if binding.ticket != Some(ticket) {
+        if !self.bindings.holds_ticket(&client, ticket) {
             return;
         }
-        if binding.is_held() {
+        if self.binding_held(client) {
             // Re-armed by the release of its last reference.
-            binding.ticket = None;
+            self.bindings.disarm(&client);
             return;
         }
+        let Some(binding) = self.bindings.get(&client) else { return };
         let deadline = binding.last_activity + linger;
         if deadline > now {
-            binding.ticket = Some(self.timers.arm(TimerKey::Binding(client), deadline));
+            self.bindings.arm(&mut self.timers, client, deadline);
             return;
         }
         self.counters.bindings_expired += 1;
@@ -195,7 +196,7 @@ impl Engine {
         ike_sas.sort_unstable();
         let mut pairs: Vec<PairKey> = self.pairs.keys().filter(|p| p.client == client).copied().collect();
         pairs.sort_unstable();
-        let mut flows: Vec<FlowKey> = self.flows.keys().filter(|f| f.client == client).copied().collect();
+        let mut flows: Vec<FlowKey> = self.flows.table().keys().filter(|f| f.client == client).copied().collect();
         flows.sort_unstable();
         let had_binding = self.bindings.contains_key(&client);
         let found =

@@ -5,9 +5,9 @@
 //! exchange is named by its IKE SA, its message ID and, in IKEv2, who sent the request.
 
 use super::entries::{Exchange, ExchangeId, ExchangeKind, Gate, IkeSaEntry, PairEntry, SlotEntry, SlotHolder};
-use super::nat::Hold;
 use super::output::{DropReason, Event, Table, Verdict};
-use super::table_keys::{FlowKey, IkeSaKey, PairKey, SlotKey, TimerKey, TranslatedFlowKey};
+use super::table::Refusal;
+use super::table_keys::{FlowKey, IkeSaKey, PairKey, SlotKey, TranslatedFlowKey};
 use super::Engine;
 use crate::time::Instant;
 use crate::wire::{ExchangeType, IkeFlags, IkeInfo, IkeSpi, IkeVersion};
@@ -24,8 +24,8 @@ impl Engine {
             }
             let translated =
                 TranslatedFlowKey { server: ep.src, server_port: ep.src_port, nat: ep.dst, nat_port: ep.dst_port };
-            match self.flows_by_translation.get(&translated) {
-                Some(key) => *key,
+            match self.flows.by_translation(&translated) {
+                Some(key) => key,
                 None => {
                     // Not one of our clients' flows (perhaps IKE to the router itself).
                     self.counters.ike_inbound_unknown_flow += 1;
@@ -43,7 +43,7 @@ impl Engine {
             }
             key
         };
-        if let Some(flow) = self.flows.get_mut(&flow_key) {
+        if let Some(flow) = self.flows.table_mut().get_mut(&flow_key) {
             flow.last_seen = now;
         }
         let pair = PairKey { client: flow_key.client, server: flow_key.server };
@@ -67,38 +67,32 @@ impl Engine {
             }
             return Ok(());
         }
-        if self.ike_sas.len() >= self.config.limits.max_ike_sas {
-            return Err(self.table_full(Table::IkeSas));
-        }
-        let held = self.bindings.get(&pair.client).map(|b| b.ike_sas).unwrap_or(0);
-        if held >= self.config.limits.max_ike_sas_per_client {
-            return Err(self.client_limit(Table::IkeSas, pair.client));
+        match self.ike_sas.refusal(Some(pair.client)) {
+            Some(Refusal::ClientLimit) => return Err(self.client_limit(Table::IkeSas, pair.client)),
+            Some(_) => return Err(self.table_full(Table::IkeSas)),
+            None => {}
         }
         if !self.pairs.contains_key(&pair) {
-            if self.pairs.len() >= self.config.limits.max_pairs {
+            if self.pairs.refusal(None).is_some() {
                 return Err(self.table_full(Table::Pairs));
             }
             let Some(nat) = self.bindings.get(&pair.client).map(|b| b.nat) else {
                 return Err(DropReason::NoNatAddress);
             };
-            self.pairs.insert(pair, PairEntry::new(nat));
+            if self.pairs.insert(pair, PairEntry::new(nat), None).is_err() {
+                return Err(self.table_full(Table::Pairs));
+            }
+        }
+        let entry =
+            IkeSaEntry { version: ike.version, responder_spi: ike.responder_spi, flow, created: now, last_seen: now };
+        if self.ike_sas.insert(key, entry, Some(pair.client)).is_err() {
+            // Not reached: the room was checked above and the key was absent.
+            return Err(self.table_full(Table::IkeSas));
         }
         if let Some(p) = self.pairs.get_mut(&pair) {
             p.ike_sas = p.ike_sas.saturating_add(1);
         }
-        let ticket = self.timers.arm(TimerKey::IkeSa(key), now + self.config.timeouts.state);
-        self.ike_sas.insert(
-            key,
-            IkeSaEntry {
-                version: ike.version,
-                responder_spi: ike.responder_spi,
-                flow,
-                created: now,
-                last_seen: now,
-                ticket,
-            },
-        );
-        self.hold_binding(pair.client, Hold::IkeSa);
+        self.ike_sas.arm(&mut self.timers, key, now + self.config.timeouts.state);
         self.counters.ike_sas_created += 1;
         Ok(())
     }
@@ -166,7 +160,7 @@ impl Engine {
     }
 
     fn open_gates(&mut self, now: Instant, pair_key: PairKey, slot_key: SlotKey, id: ExchangeId, ike: &IkeInfo) {
-        let ticket = self.take_slot(now, slot_key, pair_key);
+        self.take_slot(now, slot_key, pair_key);
         let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
         pair.exchange = Some(Exchange {
             id,
@@ -179,7 +173,6 @@ impl Engine {
             outbound: Gate::Open,
             inbound: Gate::Open,
         });
-        pair.gate_ticket = Some(ticket);
         // A new exchange brings its own inbound SPI; an older owed one is given up.
         pair.inbound_owed = None;
         let nat = pair.nat;
@@ -194,19 +187,20 @@ impl Engine {
         });
     }
 
-    /// Gives the pair the slot's inbound gate and arms the pair's gate timer; returns its
-    /// ticket. Shared by a phase-2 exchange's gates and a re-opened inbound gate.
-    pub(super) fn take_slot(&mut self, now: Instant, slot_key: SlotKey, pair_key: PairKey) -> super::timers::Ticket {
-        let slot = self.slots.entry(slot_key).or_insert_with(|| SlotEntry {
-            holder: SlotHolder::Held(pair_key),
-            waiters: VecDeque::new(),
-            ticket: None,
-        });
-        slot.holder = SlotHolder::Held(pair_key);
-        slot.waiters.retain(|w| *w != pair_key);
+    /// Gives the pair the slot's inbound gate and arms the pair's gate timer. Shared by a
+    /// phase-2 exchange's gates and a re-opened inbound gate.
+    pub(super) fn take_slot(&mut self, now: Instant, slot_key: SlotKey, pair_key: PairKey) {
+        let fresh = SlotEntry { holder: SlotHolder::Held(pair_key), waiters: VecDeque::new() };
+        // The slots table has no cap of its own (see `Engine::slots`), so this cannot fail;
+        // a slot already there is taken over below.
+        let _ = self.slots.insert(slot_key, fresh, None);
+        if let Some(slot) = self.slots.get_mut(&slot_key) {
+            slot.holder = SlotHolder::Held(pair_key);
+            slot.waiters.retain(|w| *w != pair_key);
+        }
         // A reservation timer for this slot is stale from now on.
-        slot.ticket = None;
-        self.timers.arm(TimerKey::Gates(pair_key), now + self.config.timeouts.esp_gate)
+        self.slots.disarm(&slot_key);
+        self.pairs.arm(&mut self.timers, pair_key, now + self.config.timeouts.esp_gate);
     }
 
     /// Ends the pair's exchange (collapse, expiry or removal) and frees its inbound slot.
@@ -214,9 +208,9 @@ impl Engine {
         let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
         let Some(exchange) = pair.exchange.take() else { return };
         pair.remember_ended(exchange.id);
-        pair.gate_ticket = None;
-        self.slot_generation = self.slot_generation.wrapping_add(1);
         let slot_key = SlotKey { server: pair_key.server, nat: pair.nat };
+        self.pairs.disarm(&pair_key);
+        self.slot_generation = self.slot_generation.wrapping_add(1);
         self.release_slot(now, slot_key, pair_key);
     }
 
@@ -237,7 +231,7 @@ impl Engine {
             if waiting && next != leaving {
                 let until = now + gate_timeout;
                 slot.holder = SlotHolder::Reserved { pair: next, until };
-                slot.ticket = Some(self.timers.arm(TimerKey::Slot(slot_key), until));
+                self.slots.arm(&mut self.timers, slot_key, until);
                 return;
             }
         }
@@ -249,7 +243,7 @@ impl Engine {
         if self.ike_sas.remove(&key).is_none() {
             return;
         }
-        self.release_binding(now, key.pair.client, Hold::IkeSa);
+        self.release_binding(now, key.pair.client);
         let last = match self.pairs.get_mut(&key.pair) {
             Some(p) => {
                 p.ike_sas = p.ike_sas.saturating_sub(1);

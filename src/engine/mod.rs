@@ -5,6 +5,7 @@
 //! crate docs. [`Engine`] explains the contract with the shell.
 
 mod config;
+mod datapath_refusal;
 mod entries;
 mod esp;
 mod expiry;
@@ -15,6 +16,7 @@ mod output;
 mod snapshot;
 mod stats;
 mod status;
+mod table;
 mod table_keys;
 mod timers;
 
@@ -34,11 +36,12 @@ pub use table_keys::{Direction, FlowKey, IkeSaKey, PairKey, SessionKey, SlotKey}
 use crate::time::Instant;
 use crate::wire::{classify, Classified, Layer, Malformed};
 use core::time::Duration;
-use entries::{BindingEntry, FlowEntry, IkeSaEntry, PairEntry, SessionEntry, SlotEntry};
+use entries::{BindingEntry, IkeSaEntry, PairEntry, SessionEntry, SlotEntry};
 use nat_pool::AddressUsage;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
-use table_keys::{TimerKey, TranslatedFlowKey};
+use table::{BoundedTable, FlowIndex};
+use table_keys::TimerKey;
 use timers::Timers;
 
 /// The IKE/ESP ALG.
@@ -53,6 +56,8 @@ use timers::Timers;
 ///   and overflow is counted.
 /// - Sleep until [`Engine::poll_timeout`] (or the next packet), then call
 ///   [`Engine::handle_timeout`]. Calling it early is harmless.
+/// - Report every action the datapath refused with [`Engine::handle_action_failed`]: the
+///   engine then forgets the entry, so it never keeps one the kernel does not have.
 /// - Report kernel-side ESP traffic with [`Engine::handle_session_activity`] (the kernel
 ///   measures idleness in the fast path), NAT-T and other flows of a client with
 ///   [`Engine::handle_client_activity`], and the egress address with
@@ -81,19 +86,26 @@ pub struct Engine {
     config: EngineConfig,
     egress: Option<Ipv4Addr>,
     usage: AddressUsage,
-    bindings: HashMap<Ipv4Addr, BindingEntry>,
-    flows: HashMap<FlowKey, FlowEntry>,
-    flows_by_translation: HashMap<TranslatedFlowKey, FlowKey>,
-    ike_sas: HashMap<IkeSaKey, IkeSaEntry>,
-    pairs: HashMap<PairKey, PairEntry>,
-    slots: HashMap<SlotKey, SlotEntry>,
-    sessions: HashMap<SessionKey, SessionEntry>,
+    /// Keyed by client. Unbounded per client: one binding each.
+    bindings: BoundedTable<Ipv4Addr, BindingEntry>,
+    flows: FlowIndex,
+    /// Counted per client (the pair's client).
+    ike_sas: BoundedTable<IkeSaKey, IkeSaEntry>,
+    /// A pair's timer is its gate deadline.
+    pairs: BoundedTable<PairKey, PairEntry>,
+    /// At most one per (server, NAT address) with an exchange or a reservation, so bounded
+    /// by the pairs table.
+    slots: BoundedTable<SlotKey, SlotEntry>,
+    /// Counted per client (the source outbound, the translated address inbound).
+    sessions: BoundedTable<SessionKey, SessionEntry>,
     timers: Timers,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     counters: Counters,
     /// Bumped whenever an exchange ends or a slot changes hands.
     slot_generation: u64,
+    /// Install actions the datapath refused (see [`Engine::handle_action_failed`]).
+    datapath_refused: u64,
 }
 
 /// Kernel-side traffic of one ESP session since the previous report.
@@ -116,22 +128,23 @@ impl Engine {
     /// An engine with empty tables. The configuration is validated first.
     pub fn new(config: EngineConfig) -> Result<Engine, ConfigError> {
         config.validate()?;
+        let limits = config.limits;
         Ok(Engine {
             config,
             egress: None,
             usage: AddressUsage::default(),
-            bindings: HashMap::new(),
-            flows: HashMap::new(),
-            flows_by_translation: HashMap::new(),
-            ike_sas: HashMap::new(),
-            pairs: HashMap::new(),
-            slots: HashMap::new(),
-            sessions: HashMap::new(),
+            bindings: BoundedTable::new(limits.max_bindings),
+            flows: FlowIndex::new(limits.max_ike_flows),
+            ike_sas: BoundedTable::per_client(limits.max_ike_sas, limits.max_ike_sas_per_client),
+            pairs: BoundedTable::new(limits.max_pairs),
+            slots: BoundedTable::new(usize::MAX),
+            sessions: BoundedTable::per_client(limits.max_sessions, limits.max_sessions_per_client),
             timers: Timers::default(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
             slot_generation: 0,
+            datapath_refused: 0,
         })
     }
 

@@ -3,18 +3,10 @@
 use super::entries::{BindingEntry, FlowEntry};
 use super::nat_pool::choose_port;
 use super::output::{Action, BindingSpec, DropReason, Event, IkeNatSpec, Table};
-use super::table_keys::{FlowKey, TimerKey, TranslatedFlowKey};
+use super::table_keys::{FlowKey, TranslatedFlowKey};
 use super::{Engine, SourceNat};
 use crate::time::Instant;
 use std::net::Ipv4Addr;
-
-/// What keeps a binding alive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Hold {
-    IkeSa,
-    Flow,
-    Session,
-}
 
 impl Engine {
     /// The client's NAT address, binding it first if needed (per `rule`'s source NAT).
@@ -27,7 +19,7 @@ impl Engine {
         if let Some(binding) = self.bindings.get(&client) {
             return Ok(binding.nat);
         }
-        if self.bindings.len() >= self.config.limits.max_bindings {
+        if self.bindings.refusal(None).is_some() {
             return Err(self.table_full(Table::Bindings));
         }
         let source_nat = self.config.rules.get(rule).map(|r| r.source_nat).unwrap_or(SourceNat::Interface);
@@ -42,57 +34,53 @@ impl Engine {
             self.counters.no_nat_address += 1;
             return Err(DropReason::NoNatAddress);
         };
-        let shared_with = self.usage.acquire(nat);
-        let ticket = self.timers.arm(TimerKey::Binding(client), now + self.config.timeouts.binding_linger);
-        self.bindings.insert(
-            client,
-            BindingEntry {
-                nat,
-                pool,
-                ike_sas: 0,
-                flows: 0,
-                sessions: 0,
-                created: now,
-                last_activity: now,
-                ticket: Some(ticket),
-            },
-        );
+        let Some(shared_with) = self.insert_binding(now, client, nat, pool) else {
+            return Err(self.table_full(Table::Bindings));
+        };
         self.counters.bindings_created += 1;
         if shared_with > 0 {
             self.counters.bindings_shared += 1;
         }
-        self.actions.push_back(Action::InstallBinding(BindingSpec { client, nat }));
         self.push_event(Event::BindingCreated { client, nat, shared_with });
         Ok(nat)
     }
 
-    /// Counts one more reference of `kind` on the client's binding.
-    pub(super) fn hold_binding(&mut self, client: Ipv4Addr, kind: Hold) {
-        if let Some(b) = self.bindings.get_mut(&client) {
-            let count = match kind {
-                Hold::IkeSa => &mut b.ike_sas,
-                Hold::Flow => &mut b.flows,
-                Hold::Session => &mut b.sessions,
-            };
-            *count = count.saturating_add(1);
-        }
+    /// Binds `client` to `nat`: takes the address, arms the linger timer (nothing holds a
+    /// new binding yet) and queues the datapath entry. Used when a binding is made and when
+    /// one is taken back after a restart. Returns how many clients already used `nat`, or
+    /// `None` if the table refused the binding (full, or the client already bound).
+    pub(super) fn insert_binding(
+        &mut self,
+        now: Instant,
+        client: Ipv4Addr,
+        nat: Ipv4Addr,
+        pool: Option<usize>,
+    ) -> Option<u32> {
+        let entry = BindingEntry { nat, pool, created: now, last_activity: now, refused_by_datapath: false };
+        self.bindings.insert(client, entry, None).ok()?;
+        let shared_with = self.usage.acquire(nat);
+        self.bindings.arm(&mut self.timers, client, now + self.config.timeouts.binding_linger);
+        self.actions.push_back(Action::InstallBinding(BindingSpec { client, nat }));
+        Some(shared_with)
     }
 
-    /// Drops one reference; the last one starts the linger timer.
-    pub(super) fn release_binding(&mut self, now: Instant, client: Ipv4Addr, kind: Hold) {
+    /// Whether anything (an IKE SA, a flow, a session) still holds the client's binding.
+    pub(super) fn binding_held(&self, client: Ipv4Addr) -> bool {
+        self.ike_sas.held_by(client) > 0 || self.flows.table().held_by(client) > 0 || self.sessions.held_by(client) > 0
+    }
+
+    /// Called after one of the client's entries went: once nothing holds the binding, its
+    /// linger timer starts.
+    pub(super) fn release_binding(&mut self, now: Instant, client: Ipv4Addr) {
         let linger = self.config.timeouts.binding_linger;
+        if self.binding_held(client) || self.drop_refused_binding_if_unused(client) {
+            return;
+        }
         let Some(b) = self.bindings.get_mut(&client) else { return };
-        let count = match kind {
-            Hold::IkeSa => &mut b.ike_sas,
-            Hold::Flow => &mut b.flows,
-            Hold::Session => &mut b.sessions,
-        };
-        *count = count.saturating_sub(1);
-        if !b.is_held() {
-            b.last_activity = b.last_activity.max(now);
-            if b.ticket.is_none() {
-                b.ticket = Some(self.timers.arm(TimerKey::Binding(client), b.last_activity + linger));
-            }
+        b.last_activity = b.last_activity.max(now);
+        let at = b.last_activity + linger;
+        if !self.bindings.is_armed(&client) {
+            self.bindings.arm(&mut self.timers, client, at);
         }
     }
 
@@ -107,16 +95,16 @@ impl Engine {
 
     /// Makes sure an outbound IKE flow has its translation, choosing the NAT port.
     pub(super) fn ensure_flow(&mut self, now: Instant, key: FlowKey, rule: usize) -> Result<(), DropReason> {
-        if let Some(flow) = self.flows.get_mut(&key) {
+        if let Some(flow) = self.flows.table_mut().get_mut(&key) {
             flow.last_seen = now;
             return Ok(());
         }
-        if self.flows.len() >= self.config.limits.max_ike_flows {
+        if self.flows.table().refusal(None).is_some() {
             return Err(self.table_full(Table::IkeFlows));
         }
         let nat = self.ensure_binding(now, key.client, rule)?;
         let taken = |port: u16| {
-            self.flows_by_translation.contains_key(&TranslatedFlowKey {
+            self.flows.translation_taken(&TranslatedFlowKey {
                 server: key.server,
                 server_port: key.server_port,
                 nat,
@@ -127,16 +115,16 @@ impl Engine {
             self.counters.no_nat_address += 1;
             return Err(DropReason::NoNatAddress);
         };
+        if self.flows.insert(key, FlowEntry { nat, nat_port, last_seen: now }).is_err() {
+            // Not reached: the key was absent, the port free and the table had room.
+            return Err(self.table_full(Table::IkeFlows));
+        }
         if nat_port == key.client_port {
             self.counters.ike_port_kept += 1;
         } else {
             self.counters.ike_port_translated += 1;
         }
-        let ticket = self.timers.arm(TimerKey::Flow(key), now + self.config.timeouts.state);
-        self.flows.insert(key, FlowEntry { nat, nat_port, last_seen: now, ticket });
-        let translated = TranslatedFlowKey { server: key.server, server_port: key.server_port, nat, nat_port };
-        self.flows_by_translation.insert(translated, key);
-        self.hold_binding(key.client, Hold::Flow);
+        self.flows.table_mut().arm(&mut self.timers, key, now + self.config.timeouts.state);
         self.actions.push_back(Action::InstallIkeNat(ike_nat_spec(key, nat, nat_port)));
         Ok(())
     }
@@ -144,15 +132,8 @@ impl Engine {
     /// Removes a flow and its translation.
     pub(super) fn remove_flow(&mut self, now: Instant, key: FlowKey) {
         if let Some(flow) = self.flows.remove(&key) {
-            let translated = TranslatedFlowKey {
-                server: key.server,
-                server_port: key.server_port,
-                nat: flow.nat,
-                nat_port: flow.nat_port,
-            };
-            self.flows_by_translation.remove(&translated);
             self.actions.push_back(Action::RemoveIkeNat(ike_nat_spec(key, flow.nat, flow.nat_port)));
-            self.release_binding(now, key.client, Hold::Flow);
+            self.release_binding(now, key.client);
         }
     }
 

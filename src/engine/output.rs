@@ -22,11 +22,25 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
-/// An address rewrite for one packet.
+/// The address rewrite of one ESP packet: exactly one address changes, and which one
+/// follows from the session's direction. A packet that needs no rewrite gets
+/// [`Verdict::Accept`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Translation {
-    pub new_src: Option<Ipv4Addr>,
-    pub new_dst: Option<Ipv4Addr>,
+pub enum Translation {
+    /// Outbound: the source (the client) becomes this NAT address.
+    Source(Ipv4Addr),
+    /// Inbound: the destination (the NAT address) becomes this client.
+    Destination(Ipv4Addr),
+}
+
+impl Translation {
+    /// The rewrite of a session going `direction` whose packets get `translated`.
+    pub fn for_session(direction: Direction, translated: Ipv4Addr) -> Translation {
+        match direction {
+            Direction::Outbound => Translation::Source(translated),
+            Direction::Inbound => Translation::Destination(translated),
+        }
+    }
 }
 
 /// Why a packet was dropped. Each one is counted.
@@ -136,10 +150,7 @@ pub struct EspSessionSpec {
 impl EspSessionSpec {
     /// The rewrite this session applies to each packet.
     pub fn translation(&self) -> Translation {
-        match self.key.direction {
-            Direction::Outbound => Translation { new_src: Some(self.translated), new_dst: None },
-            Direction::Inbound => Translation { new_src: None, new_dst: Some(self.translated) },
-        }
+        Translation::for_session(self.key.direction, self.translated)
     }
 }
 
@@ -186,18 +197,74 @@ pub enum SessionEnd {
 /// One log-worthy happening. The shell rate-limits and prints them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
-    GatesOpened { pair: PairKey, nat: Ipv4Addr, version: IkeVersion, exchange: ExchangeType, message_id: MessageId },
-    Phase2Dropped { pair: PairKey, nat: Ipv4Addr, exchange: ExchangeType, message_id: MessageId, reason: DropReason },
-    SessionCreated { key: SessionKey, client: Ipv4Addr, nat: Ipv4Addr, origin: SessionOrigin },
-    GatesCollapsed { pair: PairKey, outbound_spi: Spi, inbound_spi: Spi },
-    InboundGateReopened { pair: PairKey, nat: Ipv4Addr, outbound_spi: Spi },
-    GatesExpired { pair: PairKey, outbound_hit: Option<Spi>, inbound_hit: Option<Spi> },
-    SessionEnded { key: SessionKey, end: SessionEnd, packets: u64, bytes: u64 },
-    IkeSaExpired { pair: PairKey, initiator_spi: IkeSpi },
-    InboundEspDropped { server: Ipv4Addr, nat: Ipv4Addr, spi: Spi },
-    BindingCreated { client: Ipv4Addr, nat: Ipv4Addr, shared_with: u32 },
-    BindingRemoved { client: Ipv4Addr, nat: Ipv4Addr },
-    LimitReached { table: Table, client: Option<Ipv4Addr> },
+    GatesOpened {
+        pair: PairKey,
+        nat: Ipv4Addr,
+        version: IkeVersion,
+        exchange: ExchangeType,
+        message_id: MessageId,
+    },
+    Phase2Dropped {
+        pair: PairKey,
+        nat: Ipv4Addr,
+        exchange: ExchangeType,
+        message_id: MessageId,
+        reason: DropReason,
+    },
+    SessionCreated {
+        key: SessionKey,
+        client: Ipv4Addr,
+        nat: Ipv4Addr,
+        origin: SessionOrigin,
+    },
+    GatesCollapsed {
+        pair: PairKey,
+        outbound_spi: Spi,
+        inbound_spi: Spi,
+    },
+    InboundGateReopened {
+        pair: PairKey,
+        nat: Ipv4Addr,
+        outbound_spi: Spi,
+    },
+    GatesExpired {
+        pair: PairKey,
+        outbound_hit: Option<Spi>,
+        inbound_hit: Option<Spi>,
+    },
+    SessionEnded {
+        key: SessionKey,
+        end: SessionEnd,
+        packets: u64,
+        bytes: u64,
+    },
+    IkeSaExpired {
+        pair: PairKey,
+        initiator_spi: IkeSpi,
+    },
+    InboundEspDropped {
+        server: Ipv4Addr,
+        nat: Ipv4Addr,
+        spi: Spi,
+    },
+    BindingCreated {
+        client: Ipv4Addr,
+        nat: Ipv4Addr,
+        shared_with: u32,
+    },
+    BindingRemoved {
+        client: Ipv4Addr,
+        nat: Ipv4Addr,
+    },
+    LimitReached {
+        table: Table,
+        client: Option<Ipv4Addr>,
+    },
+    /// The datapath refused an install; `undone` says whether the engine forgot the entry.
+    DatapathRefused {
+        action: Action,
+        undone: bool,
+    },
 }
 
 impl fmt::Display for Event {
@@ -269,6 +336,29 @@ impl fmt::Display for Event {
                 Some(c) => write!(f, "limit reached: client {c} has its maximum of {table} entries"),
                 None => write!(f, "limit reached: {table} table is full"),
             },
+            Event::DatapathRefused { action, undone } => {
+                match action {
+                    Action::InstallEspSession(s) => write!(
+                        f,
+                        "datapath refused ESP session: {} SPI {} ({} -> {}) via {}",
+                        s.key.direction, s.key.spi, s.key.src, s.key.dst, s.translated
+                    )?,
+                    Action::InstallIkeNat(n) => write!(
+                        f,
+                        "datapath refused IKE NAT: {}:{} -> {}:{} via {}:{}",
+                        n.client, n.client_port, n.server, n.server_port, n.nat, n.nat_port
+                    )?,
+                    Action::InstallBinding(b) => write!(f, "datapath refused NAT binding: {} -> {}", b.client, b.nat)?,
+                    Action::RemoveBinding(_) | Action::RemoveIkeNat(_) | Action::RemoveEspSession(_) => {
+                        write!(f, "datapath refused a removal")?
+                    }
+                }
+                f.write_str(if undone {
+                    "; forgotten, the next packet is learned again"
+                } else {
+                    "; nothing undone (already gone, or the binding still has flows or sessions)"
+                })
+            }
         }
     }
 }

@@ -6,10 +6,10 @@
 //! kernel's maps, then hands them to [`Engine::restore`]. Gates are not kept: they live for
 //! seconds, and a peer retransmits a phase-2 message whose gates were lost.
 
-use super::entries::{BindingEntry, FlowEntry, SessionEntry};
-use super::nat::{ike_nat_spec, Hold};
+use super::entries::{FlowEntry, SessionEntry};
+use super::nat::ike_nat_spec;
 use super::output::{Action, BindingSpec, EspSessionSpec, IkeNatSpec, SessionOrigin};
-use super::table_keys::{Direction, FlowKey, SessionKey, TimerKey, TranslatedFlowKey};
+use super::table_keys::{Direction, FlowKey, SessionKey};
 use super::Engine;
 use crate::time::Instant;
 use crate::wire::Spi;
@@ -191,6 +191,7 @@ impl Engine {
         bindings.sort_by_key(|b| b.client);
         let mut flows: Vec<IkeFlowRecord> = self
             .flows
+            .table()
             .iter()
             .map(|(key, f)| IkeFlowRecord {
                 spec: ike_nat_spec(*key, f.nat, f.nat_port),
@@ -247,7 +248,7 @@ impl Engine {
             self.bindings.iter().map(|(client, b)| BindingSpec { client: *client, nat: b.nat }).collect();
         bindings.sort_by_key(|b| b.client);
         let mut flows: Vec<IkeNatSpec> =
-            self.flows.iter().map(|(key, f)| ike_nat_spec(*key, f.nat, f.nat_port)).collect();
+            self.flows.table().iter().map(|(key, f)| ike_nat_spec(*key, f.nat, f.nat_port)).collect();
         flows.sort_by_key(|f| (f.client, f.client_port, f.server, f.server_port));
         let mut sessions: Vec<SessionKey> = self.sessions.keys().copied().collect();
         sessions.sort();
@@ -261,7 +262,7 @@ impl Engine {
     }
 
     fn restore_binding(&mut self, now: Instant, record: &BindingRecord) -> bool {
-        if self.bindings.contains_key(&record.client) || self.bindings.len() >= self.config.limits.max_bindings {
+        if self.bindings.contains_key(&record.client) || self.bindings.refusal(None).is_some() {
             return false;
         }
         let pool = match &record.pool {
@@ -278,45 +279,23 @@ impl Engine {
                 index
             }
         };
-        self.usage.acquire(record.nat);
-        let ticket = self.timers.arm(TimerKey::Binding(record.client), now + self.config.timeouts.binding_linger);
-        self.bindings.insert(
-            record.client,
-            BindingEntry {
-                nat: record.nat,
-                pool,
-                ike_sas: 0,
-                flows: 0,
-                sessions: 0,
-                created: now,
-                last_activity: now,
-                ticket: Some(ticket),
-            },
-        );
-        self.actions.push_back(Action::InstallBinding(BindingSpec { client: record.client, nat: record.nat }));
-        true
+        self.insert_binding(now, record.client, record.nat, pool).is_some()
     }
 
     fn restore_flow(&mut self, now: Instant, record: &IkeFlowRecord) -> bool {
         let s = record.spec;
         let key =
             FlowKey { client: s.client, client_port: s.client_port, server: s.server, server_port: s.server_port };
-        let translated =
-            TranslatedFlowKey { server: s.server, server_port: s.server_port, nat: s.nat, nat_port: s.nat_port };
         let bound = self.bindings.get(&s.client).is_some_and(|b| b.nat == s.nat);
-        if !bound
-            || record.idle >= self.config.timeouts.state
-            || self.flows.contains_key(&key)
-            || self.flows_by_translation.contains_key(&translated)
-            || self.flows.len() >= self.config.limits.max_ike_flows
-        {
+        if !bound || record.idle >= self.config.timeouts.state {
             return false;
         }
         let last_seen = now.saturating_sub(record.idle);
-        let ticket = self.timers.arm(TimerKey::Flow(key), last_seen + self.config.timeouts.state);
-        self.flows.insert(key, FlowEntry { nat: s.nat, nat_port: s.nat_port, last_seen, ticket });
-        self.flows_by_translation.insert(translated, key);
-        self.hold_binding(s.client, Hold::Flow);
+        // Refused when the flow or its translated tuple is already known, or the table is full.
+        if self.flows.insert(key, FlowEntry { nat: s.nat, nat_port: s.nat_port, last_seen }).is_err() {
+            return false;
+        }
+        self.flows.table_mut().arm(&mut self.timers, key, last_seen + self.config.timeouts.state);
         self.actions.push_back(Action::InstallIkeNat(s));
         true
     }
@@ -329,29 +308,24 @@ impl Engine {
         };
         let bound = self.bindings.get(&client).is_some_and(|b| b.nat == nat);
         let idle_timeout = self.config.timeouts.esp_session;
-        if !bound
-            || key.spi == Spi::RESERVED_ZERO
-            || record.idle >= idle_timeout
-            || self.sessions.contains_key(&key)
-            || self.sessions.len() >= self.config.limits.max_sessions
-        {
+        if !bound || key.spi == Spi::RESERVED_ZERO || record.idle >= idle_timeout {
             return false;
         }
         let last_activity = now.saturating_sub(record.idle);
-        let ticket = self.timers.arm(TimerKey::Session(key), last_activity + idle_timeout);
-        self.sessions.insert(
-            key,
-            SessionEntry {
-                translated: record.translated,
-                origin: SessionOrigin::Restored,
-                created: now,
-                last_activity,
-                packets: record.packets,
-                bytes: record.bytes,
-                ticket,
-            },
-        );
-        self.hold_binding(client, Hold::Session);
+        let entry = SessionEntry {
+            translated: record.translated,
+            origin: SessionOrigin::Restored,
+            created: now,
+            last_activity,
+            packets: record.packets,
+            bytes: record.bytes,
+        };
+        // Refused when already known or the table is full; not for the client's share: the
+        // datapath carries the session already.
+        if self.sessions.restore(key, entry, Some(client)).is_err() {
+            return false;
+        }
+        self.sessions.arm(&mut self.timers, key, last_activity + idle_timeout);
         self.counters.sessions_restored += 1;
         let spec = EspSessionSpec { key, translated: record.translated, idle_timeout };
         self.actions.push_back(Action::InstallEspSession(spec));

@@ -103,7 +103,7 @@ impl Engine {
             .ike_sas
             .iter()
             .map(|(key, sa)| {
-                let flow = self.flows.get(&sa.flow);
+                let flow = self.flows.table().get(&sa.flow);
                 IkeSaStatus {
                     client: key.pair.client,
                     server: key.pair.server,
@@ -128,7 +128,7 @@ impl Engine {
     pub fn gate_status(&self, now: Instant) -> Vec<GateStatus> {
         let gate_timeout = self.gate_timeout();
         let mut list = Vec::new();
-        for (pair, entry) in &self.pairs {
+        for (pair, entry) in self.pairs.iter() {
             let Some(exchange) = entry.exchange.as_ref() else { continue };
             for (direction, gate) in [(Direction::Outbound, exchange.outbound), (Direction::Inbound, exchange.inbound)]
             {
@@ -191,9 +191,9 @@ impl Engine {
                 client: *client,
                 nat: b.nat,
                 pool: b.pool.and_then(|i| self.config.pools.get(i)).map(|p| p.name.clone()),
-                ike_sas: b.ike_sas,
-                flows: b.flows,
-                sessions: b.sessions,
+                ike_sas: self.ike_sas.held_by(*client),
+                flows: self.flows.table().held_by(*client),
+                sessions: self.sessions.held_by(*client),
                 age: now.saturating_since(b.created),
             })
             .collect();

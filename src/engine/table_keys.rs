@@ -84,3 +84,41 @@ pub(crate) enum TimerKey {
     /// A client's persistent NAT binding (linger after its last reference).
     Binding(Ipv4Addr),
 }
+
+impl super::table::TimedKey for PairKey {
+    /// A pair's timer is its gate deadline.
+    fn timer_key(self) -> TimerKey {
+        TimerKey::Gates(self)
+    }
+}
+
+impl super::table::TimedKey for SlotKey {
+    fn timer_key(self) -> TimerKey {
+        TimerKey::Slot(self)
+    }
+}
+
+impl super::table::TimedKey for IkeSaKey {
+    fn timer_key(self) -> TimerKey {
+        TimerKey::IkeSa(self)
+    }
+}
+
+impl super::table::TimedKey for FlowKey {
+    fn timer_key(self) -> TimerKey {
+        TimerKey::Flow(self)
+    }
+}
+
+impl super::table::TimedKey for SessionKey {
+    fn timer_key(self) -> TimerKey {
+        TimerKey::Session(self)
+    }
+}
+
+/// The bindings table is keyed by the client's address.
+impl super::table::TimedKey for Ipv4Addr {
+    fn timer_key(self) -> TimerKey {
+        TimerKey::Binding(self)
+    }
+}

@@ -1,7 +1,7 @@
 //! A deadline queue for every expiring entry in the engine's tables.
 //!
-//! One binary heap of `(deadline, ticket, key)`. Each table entry remembers the ticket of
-//! its live timer. Moving a deadline later costs nothing: the entry just records the new
+//! One binary heap of `(deadline, ticket, key)`. Each table ([`super::table`]) remembers
+//! the ticket of each entry's live timer. Moving a deadline later costs nothing: the entry just records the new
 //! deadline, and when the old heap item comes due the engine re-arms it (lazy re-arm).
 //! Moving it earlier pushes a new item with a new ticket, and the old item is recognised
 //! as stale because its ticket no longer matches. So the heap holds at most one live item

@@ -30,21 +30,20 @@ pub fn kernel_verdict(verdict: Verdict, payload: &[u8], ports: Ports, refused: &
     match verdict {
         Verdict::Accept => KernelVerdict::ACCEPT,
         Verdict::Drop(_) => KernelVerdict::DROP,
-        Verdict::AcceptTranslated(Translation { new_dst: Some(dst), new_src }) => {
+        Verdict::AcceptTranslated(Translation::Destination(client)) => {
             let mut copy = payload.to_vec();
-            match rewrite_ipv4_addresses(&mut copy, new_src, Some(dst)) {
+            match rewrite_ipv4_addresses(&mut copy, None, Some(client)) {
                 Ok(()) => KernelVerdict { verdict: NfVerdict::Accept, payload: Some(copy) },
                 Err(_) => KernelVerdict::DROP,
             }
         }
-        Verdict::AcceptTranslated(Translation { new_src: Some(_), new_dst: None }) => {
+        Verdict::AcceptTranslated(Translation::Source(_)) => {
             if !refused.is_empty() && outbound_key(payload, ports).is_some_and(|k| refused.contains(&k)) {
                 KernelVerdict::DROP
             } else {
                 KernelVerdict::ACCEPT
             }
         }
-        Verdict::AcceptTranslated(Translation { new_src: None, new_dst: None }) => KernelVerdict::ACCEPT,
     }
 }
 
@@ -103,7 +102,7 @@ mod tests {
     #[test]
     fn an_inbound_rewrite_travels_in_the_payload() {
         let p = esp(S, N, Spi(7), 1, 16);
-        let v = Verdict::AcceptTranslated(Translation { new_src: None, new_dst: Some(C) });
+        let v = Verdict::AcceptTranslated(Translation::Destination(C));
         let out = kernel_verdict(v, &p, ports(), &[]);
         assert_eq!(out.verdict, NfVerdict::Accept);
         let rewritten = out.payload.expect("a rewritten packet");
@@ -114,14 +113,14 @@ mod tests {
 
     #[test]
     fn an_inbound_rewrite_of_a_broken_packet_is_dropped() {
-        let v = Verdict::AcceptTranslated(Translation { new_src: None, new_dst: Some(C) });
+        let v = Verdict::AcceptTranslated(Translation::Destination(C));
         assert_eq!(kernel_verdict(v, &[0x45, 0, 0], ports(), &[]), KernelVerdict::DROP);
     }
 
     #[test]
     fn an_outbound_packet_whose_session_the_kernel_refused_is_dropped() {
         let p = esp(C, S, Spi(9), 1, 16);
-        let v = Verdict::AcceptTranslated(Translation { new_src: Some(N), new_dst: None });
+        let v = Verdict::AcceptTranslated(Translation::Source(N));
         assert_eq!(kernel_verdict(v, &p, ports(), &[]), KernelVerdict::ACCEPT, "postrouting rewrites it");
         let refused = SessionKey { direction: Direction::Outbound, src: C, dst: S, spi: Spi(9) };
         assert_eq!(kernel_verdict(v, &p, ports(), &[refused]), KernelVerdict::DROP);
