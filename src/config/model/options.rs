@@ -127,7 +127,7 @@ pub const NATT_PORT: OptionDecl = OptionDecl {
     name: "natt_port",
     shape: Shape::Option,
     value: ValueKind::Number { range: PORT_RANGE, default: 4500 },
-    doc: "UDP port of IKE and ESP with NAT traversal (passed through, same address)",
+    doc: "UDP port of IKE and ESP with NAT traversal, passed through from the same address",
     junos: None,
 };
 
