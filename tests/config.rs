@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ike_esp_alg::config::model::{firewall_zone_names, AlgConfig, Problem, QueueOptions};
+use ike_esp_alg::config::model::{firewall_zone_names, AlgConfig, Problem, QueueOptions, SectionKind, OPTIONS};
 use ike_esp_alg::config::{junos, uci};
 use ike_esp_alg::engine::{EngineConfig, SourceNat};
 
@@ -79,6 +79,37 @@ fn the_timeouts_and_ports_default_to_the_guide() {
     assert!(!config.enabled);
     assert!(config.engine.address_persistent);
     assert!(config.engine.rules.is_empty());
+}
+
+#[test]
+fn the_shipped_default_file_shows_every_alg_and_nat_option_at_its_default_under_its_doc_line() {
+    let text = fs::read_to_string(repo().join("files/etc/config/ike-esp-alg")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // The section each line is in, by the last `config <type>` above it.
+    let mut section_of = Vec::new();
+    let mut section = "";
+    for line in &lines {
+        if let Some(rest) = line.strip_prefix("config ") {
+            section = rest.split_whitespace().next().unwrap_or("");
+        }
+        section_of.push(section);
+    }
+    let fixed = [SectionKind::Alg, SectionKind::Nat];
+    let mut shown = 0;
+    for option in OPTIONS.iter().filter(|o| fixed.contains(&o.section)) {
+        let default = option.default_value().unwrap();
+        // Written, or commented out at its default (`#option …`).
+        let written = format!("option {} '{default}'", option.name);
+        let at: Vec<usize> =
+            (0..lines.len()).filter(|&i| lines[i].trim_start().trim_start_matches('#') == written).collect();
+        assert_eq!(at.len(), 1, "the file should have `{written}` once");
+        let i = at[0];
+        assert_eq!(section_of[i], option.section.section_type(), "{}: in its section", option.name);
+        let comment = i.checked_sub(1).map(|j| lines[j].trim_start());
+        assert_eq!(comment, Some(format!("# {}", option.comment()).as_str()), "the line above {}", option.name);
+        shown += 1;
+    }
+    assert_eq!(shown, 10, "9 alg options and address_persistent");
 }
 
 #[test]

@@ -8,6 +8,7 @@
 // Tests may unwrap: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
 
+use ike_esp_alg::config::model::options::{self, SectionKind};
 use ike_esp_alg::config::model::AlgConfig;
 use std::fmt::Write as _;
 
@@ -154,6 +155,22 @@ const ALG_RANGES: &[(&str, u64, u64)] = &[
     ("enabled", 0, 1),
     ("fail_open", 0, 1),
 ];
+
+/// The generators above are written out, so that they check the option table rather than
+/// follow it; this keeps them complete when the table grows.
+#[test]
+fn the_generators_cover_every_declared_option_with_its_range() {
+    for option in options::OPTIONS {
+        assert!(OPTIONS.contains(&option.name), "{} is missing from OPTIONS", option.name);
+    }
+    // The two ports are left to the golden files, since a random pair may collide.
+    let ranged = SectionKind::Alg.options().filter(|o| o.range().is_some() && o.range() != Some(options::PORT_RANGE));
+    let declared: Vec<(&str, u64, u64)> =
+        ranged.map(|o| o.range().map(|(min, max)| (o.name, min, max)).unwrap()).collect();
+    let mut written = ALG_RANGES.to_vec();
+    written.sort_by_key(|(name, ..)| declared.iter().position(|(n, ..)| n == name));
+    assert_eq!(written, declared);
+}
 
 fn well_formed() -> impl Strategy<Value = WellFormed> {
     let alg = prop::sample::subsequence(ALG_RANGES, 0..=ALG_RANGES.len())

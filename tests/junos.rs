@@ -14,6 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ike_esp_alg::config::junos::{self, Import, WarningKind};
+use ike_esp_alg::config::model::options::{SectionKind, Shape, ValueKind, OPTIONS};
 use ike_esp_alg::config::uci;
 use proptest::prelude::*;
 
@@ -85,6 +86,38 @@ fn the_whole_guide_gives_every_knob_and_only_zones_and_policies_stay_behind() {
         let path = warning.statement.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
         assert!(matches!(path.as_str(), "set security zones" | "set security policies"), "{warning}");
     }
+}
+
+#[test]
+fn every_junos_keyword_of_the_option_table_imports_into_its_option() {
+    let mut checked = 0;
+    for option in OPTIONS {
+        let Some(keyword) = option.junos else {
+            continue;
+        };
+        // A flag's keyword stands alone; a timeout's takes its default; a match takes a prefix.
+        let value = match option.value {
+            ValueKind::Bool { .. } => None,
+            _ => Some(option.default_value().unwrap_or_else(|| "10.1.0.0/16".to_owned())),
+        };
+        let (statement, section) = match option.section {
+            SectionKind::Alg => ("set security alg ike-esp-nat", junos::ALG_SECTION),
+            SectionKind::Nat => ("set security nat source", "source"),
+            SectionKind::Rule => ("set security nat source rule-set rs1 rule r1 match", "r1"),
+            other => panic!("{other:?}: a Junos keyword with no statement in this test"),
+        };
+        let text = format!("{statement} {keyword} {}", value.as_deref().unwrap_or(""));
+        let imported = junos::import(text.trim_end());
+        assert!(imported.warnings.is_empty(), "{text}: {:?}", imported.warnings);
+        let expected = value.unwrap_or_else(|| "1".to_owned());
+        let got = match option.shape {
+            Shape::Option => imported.package.get(section, option.name).map(str::to_owned),
+            Shape::List => imported.package.get_list(section, option.name).map(|items| items.join(" ")),
+        };
+        assert_eq!(got, Some(expected), "{text}");
+        checked += 1;
+    }
+    assert_eq!(checked, 7, "enable, 3 timeouts, address-persistent, 2 match keys");
 }
 
 #[test]

@@ -4,6 +4,9 @@
 //! engine checks its own invariants again in [`EngineConfig::validate`], so that no
 //! configuration can put it in a state its tables or timers were not built for.
 
+use crate::config::model::options::{
+    BINDING_LINGER, ESP_GATE_TIMEOUT, ESP_SESSION_TIMEOUT, IKE_PORT, NATT_PORT, STATE_TIMEOUT,
+};
 use crate::wire::Ports;
 use core::fmt;
 use core::time::Duration;
@@ -171,14 +174,15 @@ impl RuleConfig {
     }
 }
 
-/// The timers of SPEC §3 and §4.
+/// The timers of SPEC §3 and §4. The ranges and defaults below, in seconds, are where the
+/// file's timeout options ([`options`](crate::config::model::options)) take theirs from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
-    /// ALG state lifetime without IKE traffic (`state_timeout`, 180-86400 s).
+    /// ALG state lifetime without IKE traffic (`state_timeout`).
     pub state: Duration,
-    /// Gate lifetime after the exchange's last message (`esp_gate_timeout`, 2-30 s).
+    /// Gate lifetime after the exchange's last message (`esp_gate_timeout`).
     pub esp_gate: Duration,
-    /// ESP session idle lifetime (`esp_session_timeout`, 60-2400 s).
+    /// ESP session idle lifetime (`esp_session_timeout`).
     pub esp_session: Duration,
     /// How long a persistent NAT binding outlives the client's last state, session or flow.
     pub binding_linger: Duration,
@@ -189,15 +193,19 @@ impl Timeouts {
     pub const ESP_GATE_RANGE: (u64, u64) = (2, 30);
     pub const ESP_SESSION_RANGE: (u64, u64) = (60, 2_400);
     pub const BINDING_LINGER_RANGE: (u64, u64) = (0, 86_400);
+    pub const STATE_DEFAULT: u64 = 14_400;
+    pub const ESP_GATE_DEFAULT: u64 = 5;
+    pub const ESP_SESSION_DEFAULT: u64 = 1_800;
+    pub const BINDING_LINGER_DEFAULT: u64 = 300;
 }
 
 impl Default for Timeouts {
     fn default() -> Timeouts {
         Timeouts {
-            state: Duration::from_secs(14_400),
-            esp_gate: Duration::from_secs(5),
-            esp_session: Duration::from_secs(1_800),
-            binding_linger: Duration::from_secs(300),
+            state: Duration::from_secs(Timeouts::STATE_DEFAULT),
+            esp_gate: Duration::from_secs(Timeouts::ESP_GATE_DEFAULT),
+            esp_session: Duration::from_secs(Timeouts::ESP_SESSION_DEFAULT),
+            binding_linger: Duration::from_secs(Timeouts::BINDING_LINGER_DEFAULT),
         }
     }
 }
@@ -291,7 +299,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "{name} {seconds} is out of range (allowed {min}-{max} seconds)")
             }
             ConfigError::PortZero { name } => write!(f, "{name} must be 1-65535"),
-            ConfigError::SamePorts => f.write_str("ike_port and natt_port must differ"),
+            ConfigError::SamePorts => write!(f, "{} and {} must differ", IKE_PORT.name, NATT_PORT.name),
             ConfigError::EmptyPool { pool } => write!(f, "pool '{pool}' has no address"),
             ConfigError::PoolTooLarge { pool, size } => {
                 write!(f, "pool '{pool}' has {size} addresses (allowed at most {MAX_POOL_ADDRESSES})")
@@ -315,10 +323,10 @@ impl EngineConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let t = &self.timeouts;
         for (name, value, (min, max)) in [
-            ("state_timeout", t.state, Timeouts::STATE_RANGE),
-            ("esp_gate_timeout", t.esp_gate, Timeouts::ESP_GATE_RANGE),
-            ("esp_session_timeout", t.esp_session, Timeouts::ESP_SESSION_RANGE),
-            ("binding_linger", t.binding_linger, Timeouts::BINDING_LINGER_RANGE),
+            (STATE_TIMEOUT.name, t.state, Timeouts::STATE_RANGE),
+            (ESP_GATE_TIMEOUT.name, t.esp_gate, Timeouts::ESP_GATE_RANGE),
+            (ESP_SESSION_TIMEOUT.name, t.esp_session, Timeouts::ESP_SESSION_RANGE),
+            (BINDING_LINGER.name, t.binding_linger, Timeouts::BINDING_LINGER_RANGE),
         ] {
             let seconds = value.as_secs();
             if seconds < min || seconds > max || value.subsec_nanos() != 0 {
@@ -326,10 +334,10 @@ impl EngineConfig {
             }
         }
         if self.ports.ike == 0 {
-            return Err(ConfigError::PortZero { name: "ike_port" });
+            return Err(ConfigError::PortZero { name: IKE_PORT.name });
         }
         if self.ports.natt == 0 {
-            return Err(ConfigError::PortZero { name: "natt_port" });
+            return Err(ConfigError::PortZero { name: NATT_PORT.name });
         }
         if self.ports.ike == self.ports.natt {
             return Err(ConfigError::SamePorts);

@@ -8,6 +8,7 @@ use super::address::is_port;
 use super::map::{Assign, Importer};
 use super::split::Statement;
 use super::{WarningKind, ALG_SECTION};
+use crate::config::model::options::{IKE_PORT, NATT_PORT};
 
 /// An application, collected over all its statements and mapped at the end.
 #[derive(Debug, Clone, Default)]
@@ -66,8 +67,8 @@ impl Importer {
         let udp = application.protocol.as_deref() == Some("udp");
         let natt_named = name.to_ascii_lowercase().replace('-', "").contains("natt");
         let option = match (application.application_protocol.as_deref(), &application.destination_port) {
-            (Some("ike-esp-nat"), Some((port, _))) if udp && is_port(port) => "ike_port",
-            (None, Some((port, _))) if udp && is_port(port) && (port == "4500" || natt_named) => "natt_port",
+            (Some("ike-esp-nat"), Some((port, _))) if udp && is_port(port) => &IKE_PORT,
+            (None, Some((port, _))) if udp && is_port(port) && (port == "4500" || natt_named) => &NATT_PORT,
             (Some("ike-esp-nat"), _) => {
                 let reason = format!(
                     "application '{name}' for the IKE ALG needs 'protocol udp' and a single \
@@ -94,13 +95,13 @@ impl Importer {
         let Some(s) = self.application_statements.get(*port_statement).cloned() else {
             return;
         };
-        let existing = self.package.get(ALG_SECTION, option).map(str::to_owned);
+        let existing = self.package.get(ALG_SECTION, option.name).map(str::to_owned);
         match existing {
             Some(existing) if existing != *port => {
-                let reason = format!("{option} is already {existing} from an earlier application");
+                let reason = format!("{} is already {existing} from an earlier application", option.name);
                 return self.warn_all(&statements, &reason);
             }
-            _ => self.assign(&s, "alg", ALG_SECTION, option, Assign::Set(port)),
+            _ => self.assign(&s, option, ALG_SECTION, Assign::Set(port)),
         }
         if let Some((source_port, i)) = &application.source_port {
             if source_port != port {

@@ -9,25 +9,16 @@ use super::application::Application;
 use super::names::{Kind, Name};
 use super::split::Statement;
 use super::{Import, Package, Warning, WarningKind, ALG_SECTION, PACKAGE_NAME};
+use crate::config::model::options::{
+    OptionDecl, SectionKind, ValueKind, ADDRESS, ADDRESS_PERSISTENT, FROM_ZONE, NAT_SECTION, OPTIONS, PROXY_ARP,
+    RULE_SET, SOURCE_NAT, SOURCE_NAT_INTERFACE, TO_ZONE,
+};
 
 const ZONES: &str = "zones and address books belong to the OpenWrt firewall; \
                      a rule set names firewall zones, a rule takes addresses directly";
 const POLICIES: &str = "policies are firewall rules; the ALG handles all IPsec passthrough \
                         that a NAT rule matches, whatever the policies";
 const ONLY_SET: &str = "only 'set' statements are imported";
-
-/// Section types in the order the output lists them.
-const SECTION_ORDER: &[&str] = &["alg", "nat", "pool", "rule_set", "rule"];
-
-/// Options per section type, in the order the output lists them (SPEC §4's table).
-#[rustfmt::skip]
-const OPTION_ORDER: &[(&str, &[&str])] = &[
-    ("alg", &["enabled", "state_timeout", "esp_gate_timeout", "esp_session_timeout",
-              "ike_port", "natt_port"]),
-    ("pool", &["address", "proxy_arp"]),
-    ("rule_set", &["from_zone", "to_zone"]),
-    ("rule", &["rule_set", "source_address", "destination_address", "source_nat"]),
-];
 
 /// How a value goes into its option: `option` (replaces) or `list` (appends).
 #[derive(Debug, Clone, Copy)]
@@ -77,8 +68,8 @@ impl Importer {
                 let reason = format!("the '{other}' ALG is not part of this package");
                 self.warn(s, WarningKind::NotMapped, &reason);
             }
-            ["security", "nat", "source", "address-persistent"] => {
-                self.assign(s, "nat", "source", "address_persistent", Assign::Set("1"));
+            ["security", "nat", "source", keyword] if ADDRESS_PERSISTENT.junos == Some(*keyword) => {
+                self.assign(s, &ADDRESS_PERSISTENT, NAT_SECTION, Assign::Set("1"));
             }
             ["security", "nat", "source", "pool", pool, rest @ ..] => self.pool(s, pool, rest),
             ["security", "nat", "source", "rule-set", rule_set, rest @ ..] => {
@@ -101,45 +92,41 @@ impl Importer {
         }
     }
 
-    /// `security alg ike-esp-nat …`: `enable` and the three timeouts, possibly several in one
-    /// statement.
+    /// `security alg ike-esp-nat …`: the alg options with a Junos keyword (`enable` and the
+    /// three timeouts), possibly several in one statement.
     fn alg(&mut self, s: &Statement, attributes: &[&str]) {
         let mut rest = attributes;
         let mut mapped = false;
         while let [keyword, tail @ ..] = rest {
-            let option = match *keyword {
-                "enable" => {
-                    self.assign(s, "alg", ALG_SECTION, "enabled", Assign::Set("1"));
-                    mapped = true;
-                    rest = tail;
-                    continue;
-                }
-                "state-timeout" => "state_timeout",
-                "esp-gate-timeout" => "esp_gate_timeout",
-                "esp-session-timeout" => "esp_session_timeout",
-                _ => break,
+            let Some(option) = SectionKind::Alg.option_for_junos(keyword) else {
+                break;
             };
-            match tail {
-                [seconds, tail @ ..] if is_number(seconds) => {
-                    self.assign(s, "alg", ALG_SECTION, option, Assign::Set(seconds));
-                    mapped = true;
+            match (option.value, tail) {
+                // A flag's keyword alone sets it.
+                (ValueKind::Bool { .. }, _) => {
+                    self.assign(s, option, ALG_SECTION, Assign::Set("1"));
+                    rest = tail;
+                }
+                (_, [seconds, tail @ ..]) if is_number(seconds) => {
+                    self.assign(s, option, ALG_SECTION, Assign::Set(seconds));
                     rest = tail;
                 }
                 _ => break,
             }
+            mapped = true;
         }
         if rest.is_empty() && mapped {
             return;
         }
+        let (flags, timeouts) = alg_keywords();
         let reason = if rest.is_empty() {
-            "nothing to set: expected enable, state-timeout, esp-gate-timeout or \
-             esp-session-timeout"
-                .to_owned()
+            format!("nothing to set: expected {}", or_list(&[flags, timeouts].concat()))
         } else {
             format!(
-                "'{}': expected enable, or state-timeout, esp-gate-timeout or \
-                 esp-session-timeout with a number of seconds",
-                rest.join(" ")
+                "'{}': expected {}, or {} with a number of seconds",
+                rest.join(" "),
+                or_list(&flags),
+                or_list(&timeouts)
             )
         };
         self.warn_part(s, mapped, &reason);
@@ -160,7 +147,7 @@ impl Importer {
             Err(reason) => return self.warn(s, WarningKind::NotMapped, &reason),
         };
         let name = self.uci_name(s, Kind::Pool, pool, pool);
-        self.assign(s, "pool", &name, "address", Assign::Add(&entry.item));
+        self.assign(s, &ADDRESS, &name, Assign::Add(&entry.item));
         self.pool_ranges.push((name, entry.range));
         if let Some(reason) = entry.dropped {
             self.warn(s, WarningKind::PartlyMapped, &reason);
@@ -175,9 +162,9 @@ impl Importer {
                 self.rule_set_section(s, rule_set);
             }
             [direction @ ("from" | "to"), "zone", zone] => {
-                let option = if *direction == "from" { "from_zone" } else { "to_zone" };
+                let option = if *direction == "from" { &FROM_ZONE } else { &TO_ZONE };
                 let name = self.rule_set_section(s, rule_set);
-                self.assign_once(s, "rule_set", &name, option, zone);
+                self.assign_once(s, option, &name, zone);
             }
             ["rule", rule, rest @ ..] => self.rule(s, rule_set, rule, rest),
             [direction @ ("from" | "to"), ..] => {
@@ -197,9 +184,10 @@ impl Importer {
             [] => {
                 self.rule_section(s, rule_set, rule);
             }
-            ["match", key @ ("source-address" | "destination-address"), values @ ..] => {
-                let option = if *key == "source-address" { "source_address" } else { "destination_address" };
-                self.rule_addresses(s, rule_set, rule, option, values);
+            ["match", key, values @ ..] if SectionKind::Rule.option_for_junos(key).is_some() => {
+                if let Some(option) = SectionKind::Rule.option_for_junos(key) {
+                    self.rule_addresses(s, rule_set, rule, option, values);
+                }
             }
             ["match", other, ..] => {
                 let reason = format!(
@@ -210,12 +198,12 @@ impl Importer {
             }
             ["then", "source-nat", "interface"] => {
                 let name = self.rule_section(s, rule_set, rule);
-                self.assign(s, "rule", &name, "source_nat", Assign::Set("interface"));
+                self.assign(s, &SOURCE_NAT, &name, Assign::Set(SOURCE_NAT_INTERFACE));
             }
             ["then", "source-nat", "pool", pool, more @ ..] => {
                 let name = self.rule_section(s, rule_set, rule);
                 let pool_name = self.uci_name(s, Kind::Pool, pool, pool);
-                self.assign(s, "rule", &name, "source_nat", Assign::Set(&pool_name));
+                self.assign(s, &SOURCE_NAT, &name, Assign::Set(&pool_name));
                 if !more.is_empty() {
                     let reason = format!("'{}' has no UCI option", more.join(" "));
                     self.warn(s, WarningKind::PartlyMapped, &reason);
@@ -230,7 +218,7 @@ impl Importer {
         }
     }
 
-    fn rule_addresses(&mut self, s: &Statement, rule_set: &str, rule: &str, option: &str, values: &[&str]) {
+    fn rule_addresses(&mut self, s: &Statement, rule_set: &str, rule: &str, option: &OptionDecl, values: &[&str]) {
         let values = match values {
             ["[", inner @ .., "]"] => inner,
             [single] => std::slice::from_ref(single),
@@ -240,7 +228,7 @@ impl Importer {
         if !good.is_empty() {
             let name = self.rule_section(s, rule_set, rule);
             for value in &good {
-                self.assign(s, "rule", &name, option, Assign::Add(value));
+                self.assign(s, option, &name, Assign::Add(value));
             }
         }
         if good.is_empty() || !bad.is_empty() {
@@ -260,7 +248,7 @@ impl Importer {
     /// The rule set's UCI section (made if new), and its name.
     fn rule_set_section(&mut self, s: &Statement, rule_set: &str) -> String {
         let name = self.uci_name(s, Kind::RuleSet, rule_set, rule_set);
-        if let Err(error) = self.package.named_section_mut("rule_set", &name) {
+        if let Err(error) = self.package.named_section_mut(SectionKind::RuleSet.section_type(), &name) {
             self.warn(s, WarningKind::NotMapped, &error.to_string());
         }
         name
@@ -271,7 +259,7 @@ impl Importer {
         let set_name = self.rule_set_section(s, rule_set);
         // Junos scopes rule names by rule set; UCI section names are global.
         let name = self.uci_name(s, Kind::Rule, &format!("{rule_set}/{rule}"), rule);
-        self.assign(s, "rule", &name, "rule_set", Assign::Set(&set_name));
+        self.assign(s, &RULE_SET, &name, Assign::Set(&set_name));
         name
     }
 
@@ -309,7 +297,7 @@ impl Importer {
                 continue;
             }
             for pool in &pools {
-                self.assign(&s, "pool", pool, "proxy_arp", Assign::Set("1"));
+                self.assign(&s, &PROXY_ARP, pool, Assign::Set("1"));
             }
             let reason = format!(
                 "interface '{interface}' is not kept: the daemon answers ARP for pool '{}' on \
@@ -318,14 +306,14 @@ impl Importer {
             );
             self.warn(&s, WarningKind::PartlyMapped, &reason);
         }
-        // SPEC §4's order, so that the output reads the same whatever the statement order.
-        let rank = |order: &[&str], name: &str| order.iter().position(|n| *n == name);
+        // The order of the option table (SPEC §4's), so that the output reads the same
+        // whatever the statement order.
         let sections = self.package.sections_mut();
-        sections.sort_by_key(|s| rank(SECTION_ORDER, s.section_type()));
+        sections.sort_by_key(|s| SectionKind::ALL.iter().position(|k| k.section_type() == s.section_type()));
         for section in sections {
-            let order = OPTION_ORDER.iter().find(|(t, _)| *t == section.section_type());
-            let order = order.map_or(&[][..], |(_, options)| options);
-            section.sort_options_by_key(|option| rank(order, option));
+            let kind = SectionKind::from_section_type(section.section_type());
+            section
+                .sort_options_by_key(|option| OPTIONS.iter().position(|o| Some(o.section) == kind && o.name == option));
         }
         self.warnings.sort_by_key(|(index, _)| *index);
         Import { package: self.package, warnings: self.warnings.into_iter().map(|(_, w)| w).collect() }
@@ -333,20 +321,23 @@ impl Importer {
 
     /// Sets an option, unless it already holds another value: Junos keeps several zones per
     /// direction, UCI one.
-    fn assign_once(&mut self, s: &Statement, section_type: &str, name: &str, option: &str, value: &str) {
-        match self.package.get(name, option).map(str::to_owned) {
+    fn assign_once(&mut self, s: &Statement, option: &OptionDecl, name: &str, value: &str) {
+        match self.package.get(name, option.name).map(str::to_owned) {
             Some(existing) if existing != value => {
+                let (section_type, option) = (option.section.section_type(), option.name);
                 let reason = format!("{section_type} '{name}' already has {option} '{existing}'; UCI takes one");
                 self.warn(s, WarningKind::NotMapped, &reason);
             }
-            _ => self.assign(s, section_type, name, option, Assign::Set(value)),
+            _ => self.assign(s, option, name, Assign::Set(value)),
         }
     }
 
-    pub(super) fn assign(&mut self, s: &Statement, section_type: &str, name: &str, option: &str, value: Assign<'_>) {
+    /// Sets or appends to `option` in the section of its type called `name`, made if new.
+    pub(super) fn assign(&mut self, s: &Statement, option: &OptionDecl, name: &str, value: Assign<'_>) {
+        let section_type = option.section.section_type();
         let result = self.package.named_section_mut(section_type, name).and_then(|section| match value {
-            Assign::Set(value) => section.set_option(option, value),
-            Assign::Add(value) => section.add_list(option, value),
+            Assign::Set(value) => section.set_option(option.name, value),
+            Assign::Add(value) => section.add_list(option.name, value),
         });
         if let Err(error) = result {
             self.warn(s, WarningKind::NotMapped, &error.to_string());
@@ -367,5 +358,22 @@ impl Importer {
         for s in statements {
             self.warn(s, WarningKind::NotMapped, reason);
         }
+    }
+}
+
+/// The Junos keywords of the alg options: the flags (`enable`), then the timeouts.
+fn alg_keywords() -> (Vec<&'static str>, Vec<&'static str>) {
+    let with_keyword = || SectionKind::Alg.options().filter_map(|o| o.junos.map(|keyword| (o.value, keyword)));
+    let flags = with_keyword().filter(|(v, _)| matches!(v, ValueKind::Bool { .. })).map(|(_, k)| k).collect();
+    let timeouts = with_keyword().filter(|(v, _)| matches!(v, ValueKind::Seconds { .. })).map(|(_, k)| k).collect();
+    (flags, timeouts)
+}
+
+/// `a, b or c`.
+fn or_list(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }

@@ -7,9 +7,10 @@
 use super::map::Importer;
 use super::split::Statement;
 use super::{WarningKind, ALG_SECTION};
+use crate::config::model::options::{NAT_SECTION, SOURCE_NAT_INTERFACE};
 
 /// UCI section names the importer uses itself, or that mean something as a value.
-const RESERVED_NAMES: &[&str] = &[ALG_SECTION, "source", "interface"];
+const RESERVED_NAMES: &[&str] = &[ALG_SECTION, NAT_SECTION, SOURCE_NAT_INTERFACE];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -51,8 +52,8 @@ impl Importer {
             };
             let why = match base.as_str() {
                 _ if base != shown => "UCI section names hold only ASCII letters, digits and '_'",
-                "interface" => "source_nat 'interface' means the egress interface's address",
-                "source" => "'source' is the nat section",
+                SOURCE_NAT_INTERFACE => "source_nat 'interface' means the egress interface's address",
+                NAT_SECTION => "'source' is the nat section",
                 ALG_SECTION => "'ike_esp_nat' is the alg section",
                 _ => "another section already has that name",
             };

@@ -7,9 +7,10 @@
 
 use core::time::Duration;
 
-use super::knobs::{
-    ADDRESS_PERSISTENT_DEFAULT, ENABLED_DEFAULT, FAIL_OPEN_DEFAULT, PORT_RANGE, QUEUE_NUM_DEFAULT, QUEUE_NUM_RANGE,
-    SOURCE_NAT_INTERFACE,
+use super::options::{
+    OptionDecl, SectionKind, ADDRESS_PERSISTENT, BINDING_LINGER, DESTINATION_ADDRESS, ENABLED, ESP_GATE_TIMEOUT,
+    ESP_SESSION_TIMEOUT, FAIL_OPEN, FROM_ZONE, IKE_PORT, NATT_PORT, QUEUE_NUM, RULE_SET, SOURCE_ADDRESS, SOURCE_NAT,
+    SOURCE_NAT_INTERFACE, STATE_TIMEOUT, TO_ZONE,
 };
 use super::pools::read_pools;
 use super::problem::{Problem, ProblemKind, Unit};
@@ -19,10 +20,6 @@ use crate::config::uci::{Package, Section};
 use crate::engine::{EngineConfig, Ipv4Net, Limits, PoolConfig, RuleConfig, SourceNat, Timeouts};
 use crate::wire::Ports;
 
-const ZONE_FORM: &str = "the name of a firewall zone";
-const RULE_SET_FORM: &str = "the name of a rule_set section";
-const SOURCE_NAT_FORM: &str = "'interface' or the name of a pool section";
-
 pub(super) fn build(package: &Package, file: &str) -> Result<AlgConfig, Vec<Problem>> {
     let mut problems = Problems::new(file);
     let mut checked: Vec<Checked<'_>> = Vec::new();
@@ -31,20 +28,19 @@ pub(super) fn build(package: &Package, file: &str) -> Result<AlgConfig, Vec<Prob
         let index = package.sections().iter().take(i).filter(same_type).count();
         checked.extend(problems.check_section(section, index));
     }
-    let of_type = |section_type: &str| -> Vec<Checked<'_>> {
-        checked.iter().filter(|c| c.spec.section_type == section_type).copied().collect()
-    };
+    let of_kind =
+        |kind: SectionKind| -> Vec<Checked<'_>> { checked.iter().filter(|c| c.spec.kind == kind).copied().collect() };
 
-    let alg = read_alg(&mut problems, &of_type("alg"));
-    let mut address_persistent = ADDRESS_PERSISTENT_DEFAULT;
-    for nat in of_type("nat") {
-        if let Some(on) = problems.read(&nat, "address_persistent", values::boolean) {
+    let alg = read_alg(&mut problems, &of_kind(SectionKind::Alg));
+    let mut address_persistent = ADDRESS_PERSISTENT.flag_default();
+    for nat in of_kind(SectionKind::Nat) {
+        if let Some(on) = problems.read(&nat, &ADDRESS_PERSISTENT, values::boolean) {
             address_persistent = on;
         }
     }
-    let (pools, pool_options) = read_pools(&mut problems, &of_type("pool"));
-    let rule_sets = read_rule_sets(&mut problems, &of_type("rule_set"));
-    let rules = read_rules(&mut problems, &of_type("rule"), &pools, &rule_sets);
+    let (pools, pool_options) = read_pools(&mut problems, &of_kind(SectionKind::Pool));
+    let rule_sets = read_rule_sets(&mut problems, &of_kind(SectionKind::RuleSet));
+    let rules = read_rules(&mut problems, &of_kind(SectionKind::Rule), &pools, &rule_sets);
 
     if !problems.list.is_empty() {
         let mut list = problems.list;
@@ -82,45 +78,48 @@ struct AlgValues {
 /// Reads every `alg` section (there should be one; others are already a naming problem).
 fn read_alg(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> AlgValues {
     let mut alg = AlgValues {
-        enabled: ENABLED_DEFAULT,
+        enabled: ENABLED.flag_default(),
+        // The engine's defaults are the ones the timeout options declare.
         timeouts: Timeouts::default(),
-        ports: Ports::default(),
-        queue: QueueOptions { number: QUEUE_NUM_DEFAULT, fail_open: FAIL_OPEN_DEFAULT },
+        ports: Ports { ike: IKE_PORT.number_default(), natt: NATT_PORT.number_default() },
+        queue: QueueOptions { number: QUEUE_NUM.number_default(), fail_open: FAIL_OPEN.flag_default() },
     };
     for section in sections {
-        let mut seconds = |option: &str, range: (u64, u64), into: &mut Duration| {
+        let mut seconds = |option: &OptionDecl, into: &mut Duration| {
+            let range = option.range().unwrap_or_default();
             let read = problems.read(section, option, |v| values::number(v, range, Unit::Seconds));
             if let Some(seconds) = read {
                 *into = Duration::from_secs(seconds);
             }
         };
         let t = &mut alg.timeouts;
-        seconds("state_timeout", Timeouts::STATE_RANGE, &mut t.state);
-        seconds("esp_gate_timeout", Timeouts::ESP_GATE_RANGE, &mut t.esp_gate);
-        seconds("esp_session_timeout", Timeouts::ESP_SESSION_RANGE, &mut t.esp_session);
-        seconds("binding_linger", Timeouts::BINDING_LINGER_RANGE, &mut t.binding_linger);
+        seconds(&STATE_TIMEOUT, &mut t.state);
+        seconds(&ESP_GATE_TIMEOUT, &mut t.esp_gate);
+        seconds(&ESP_SESSION_TIMEOUT, &mut t.esp_session);
+        seconds(&BINDING_LINGER, &mut t.binding_linger);
 
-        let mut number16 = |option: &str, range: (u64, u64), into: &mut u16| {
+        let mut number16 = |option: &OptionDecl, into: &mut u16| {
+            let range = option.range().unwrap_or_default();
             let read = problems.read(section, option, |v| values::number(v, range, Unit::Plain));
             if let Some(n) = read.and_then(|n| u16::try_from(n).ok()) {
                 *into = n;
             }
         };
-        number16("ike_port", PORT_RANGE, &mut alg.ports.ike);
-        number16("natt_port", PORT_RANGE, &mut alg.ports.natt);
-        number16("queue_num", QUEUE_NUM_RANGE, &mut alg.queue.number);
+        number16(&IKE_PORT, &mut alg.ports.ike);
+        number16(&NATT_PORT, &mut alg.ports.natt);
+        number16(&QUEUE_NUM, &mut alg.queue.number);
 
-        if let Some(on) = problems.read(section, "enabled", values::boolean) {
+        if let Some(on) = problems.read(section, &ENABLED, values::boolean) {
             alg.enabled = on;
         }
-        if let Some(on) = problems.read(section, "fail_open", values::boolean) {
+        if let Some(on) = problems.read(section, &FAIL_OPEN, values::boolean) {
             alg.queue.fail_open = on;
         }
         if alg.ports.ike == alg.ports.natt {
             // Blame the option that is written; natt_port if both are.
-            let (option, other) = match section.single("natt_port") {
-                Some(_) => ("natt_port", "ike_port"),
-                None => ("ike_port", "natt_port"),
+            let (option, other) = match section.single(&NATT_PORT) {
+                Some(_) => (NATT_PORT.name, IKE_PORT.name),
+                None => (IKE_PORT.name, NATT_PORT.name),
             };
             let line = section.section.option_line(option);
             let kind = ProblemKind::SamePorts { port: alg.ports.ike, other };
@@ -133,14 +132,12 @@ fn read_alg(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> AlgValues 
 fn read_rule_sets(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> Vec<RuleSet> {
     let mut rule_sets = Vec::new();
     for section in sections {
-        let mut zone = |option: &str| Zone {
-            name: problems
-                .require(section, option, ZONE_FORM, |v| values::zone_name(v).map(str::to_owned))
-                .unwrap_or_default(),
-            line: section.section.option_line(option),
+        let mut zone = |option: &OptionDecl| Zone {
+            name: problems.require(section, option, |v| values::zone_name(v).map(str::to_owned)).unwrap_or_default(),
+            line: section.section.option_line(option.name),
         };
-        let from_zone = zone("from_zone");
-        let to_zone = zone("to_zone");
+        let from_zone = zone(&FROM_ZONE);
+        let to_zone = zone(&TO_ZONE);
         rule_sets.push(RuleSet { name: section.name(), from_zone, to_zone });
     }
     rule_sets
@@ -156,16 +153,16 @@ fn read_rules(
     let rule_set_names: Vec<String> = rule_sets.iter().map(|r| r.name.clone()).collect();
     let mut rules = Vec::new();
     for section in sections {
-        let rule_set = problems.require(section, "rule_set", RULE_SET_FORM, |name| {
+        let rule_set = problems.require(section, &RULE_SET, |name| {
             if rule_set_names.iter().any(|n| n == name) {
                 Ok(name.to_owned())
             } else {
                 Err(ProblemKind::UnknownRuleSet { name: name.to_owned(), defined: rule_set_names.clone() })
             }
         });
-        let sources = read_prefixes(problems, section, "source_address");
-        let destinations = read_prefixes(problems, section, "destination_address");
-        let source_nat = problems.require(section, "source_nat", SOURCE_NAT_FORM, |name| {
+        let sources = read_prefixes(problems, section, &SOURCE_ADDRESS);
+        let destinations = read_prefixes(problems, section, &DESTINATION_ADDRESS);
+        let source_nat = problems.require(section, &SOURCE_NAT, |name| {
             if name == SOURCE_NAT_INTERFACE {
                 return Ok(SourceNat::Interface);
             }
@@ -186,12 +183,12 @@ fn read_rules(
 }
 
 /// A rule's `source_address` or `destination_address` list; absent means any.
-fn read_prefixes(problems: &mut Problems<'_>, section: &Checked<'_>, option: &str) -> Vec<Ipv4Net> {
+fn read_prefixes(problems: &mut Problems<'_>, section: &Checked<'_>, option: &OptionDecl) -> Vec<Ipv4Net> {
     let mut prefixes = Vec::new();
     for (value, line) in section.items(option) {
         match values::prefix(value) {
             Ok(prefix) => prefixes.push(prefix),
-            Err(kind) => problems.option(section, option, line, kind),
+            Err(kind) => problems.option(section, option.name, line, kind),
         }
     }
     prefixes

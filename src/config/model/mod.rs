@@ -15,17 +15,23 @@
 //! | | `state_timeout` | 180–86400 s | 14400 |
 //! | | `esp_gate_timeout` | 2–30 s | 5 |
 //! | | `esp_session_timeout` | 60–2400 s | 1800 |
-//! | | `ike_port`, `natt_port` | 1–65535, different | 500, 4500 |
+//! | | `ike_port` | 1–65535 | 500 |
+//! | | `natt_port` | 1–65535 | 4500 |
 //! | | `binding_linger` | 0–86400 s | 300 |
 //! | | `queue_num` | 0–65535 | 500 |
 //! | | `fail_open` | 0/1 | 1 |
 //! | `nat 'source'` | `address_persistent` | 0/1 | 1 |
 //! | `pool '<name>'` | `list address` | `A-B`, `a.b.c.d/n`, `a.b.c.d` | required |
 //! | | `proxy_arp` | 0/1 | 0 |
-//! | `rule_set '<name>'` | `from_zone`, `to_zone` | firewall zone | required |
-//! | `rule ['<name>']` | `rule_set` | a rule set's name | required |
-//! | | `list source_address`, `list destination_address` | `a.b.c.d/n`, `a.b.c.d` | any |
-//! | | `source_nat` | `interface` or a pool's name | required |
+//! | `rule_set '<name>'` | `from_zone` | the name of a firewall zone | required |
+//! | | `to_zone` | the name of a firewall zone | required |
+//! | `rule ['<name>']` | `rule_set` | the name of a rule_set section | required |
+//! | | `list source_address` | `a.b.c.d/n`, `a.b.c.d` | any |
+//! | | `list destination_address` | `a.b.c.d/n`, `a.b.c.d` | any |
+//! | | `source_nat` | 'interface' or the name of a pool section | required |
+//!
+//! Every option is declared once, in [`options`]; the test below this module checks the
+//! table against it. `ike_port` and `natt_port` must differ.
 //!
 //! `binding_linger`, `queue_num` and `fail_open` go beyond the guide: how long a persistent
 //! NAT binding outlives a client's last state (the engine's [`Timeouts::binding_linger`]),
@@ -41,15 +47,15 @@
 
 mod build;
 mod knobs;
+pub mod options;
 mod pools;
 mod problem;
 mod sections;
 mod values;
 mod zones;
 
-pub use knobs::{
-    ADDRESS_PERSISTENT_DEFAULT, ALG_SECTION, ENABLED_DEFAULT, FAIL_OPEN_DEFAULT, NAT_SECTION, PORT_RANGE,
-    QUEUE_NUM_DEFAULT, QUEUE_NUM_RANGE, SOURCE_NAT_INTERFACE,
+pub use options::{
+    OptionDecl, SectionKind, ALG_SECTION, NAT_SECTION, OPTIONS, PORT_RANGE, QUEUE_NUM_RANGE, SOURCE_NAT_INTERFACE,
 };
 pub use problem::{AddressForm, Problem, ProblemKind, SectionRef, Unit};
 pub use zones::firewall_zone_names;
@@ -150,5 +156,40 @@ impl AlgConfig {
 impl std::fmt::Display for Zone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::knobs::section_spec;
+    use super::options::{Absent, Shape, ValueKind, OPTIONS};
+
+    /// The table of the module header as [`OPTIONS`] gives it, one row per option.
+    fn doc_table() -> String {
+        let mut table = String::from("//! | section | option | value | default |\n//! |---|---|---|---|\n");
+        let mut previous = None;
+        for option in OPTIONS {
+            let section = match section_spec(option.section.section_type()) {
+                Some(spec) if previous != Some(option.section) => format!(" `{}` ", spec.shown()),
+                _ => " ".to_owned(),
+            };
+            previous = Some(option.section);
+            let shape = if option.shape == Shape::List { "list " } else { "" };
+            let (value, default) = match option.value {
+                ValueKind::Bool { default } => ("0/1".to_owned(), u8::from(default).to_string()),
+                ValueKind::Seconds { range: (min, max), default } => (format!("{min}–{max} s"), default.to_string()),
+                ValueKind::Number { range: (min, max), default } => (format!("{min}–{max}"), default.to_string()),
+                ValueKind::Text { form, absent: Absent::Required } => (form.to_owned(), "required".to_owned()),
+                ValueKind::Text { form, absent: Absent::Any } => (form.to_owned(), "any".to_owned()),
+            };
+            table.push_str(&format!("//! |{section}| `{shape}{}` | {value} | {default} |\n", option.name));
+        }
+        table
+    }
+
+    #[test]
+    fn the_doc_table_lists_every_option_with_its_range_and_default() {
+        let table = doc_table();
+        assert!(include_str!("mod.rs").contains(&table), "the table in the header of model/mod.rs should be:\n{table}");
     }
 }

@@ -5,13 +5,14 @@
 //! addresses) and [`EngineConfig::validate`](crate::engine::EngineConfig::validate), whose
 //! pool rules these checks repeat with a file and line.
 
+use super::options::{ADDRESS, PROXY_ARP};
 use super::problem::{ProblemKind, SectionRef};
 use super::sections::{Checked, Problems};
 use super::values;
 use super::PoolOptions;
 use crate::engine::{AddressRange, PoolConfig, MAX_POOL_ADDRESSES};
 
-/// What a `missing address` message allows.
+/// What a `missing address` message allows: more than the option's form, since it is a list.
 const ADDRESS_FORM: &str = "at least one 'list address' of A-B, a.b.c.d/n or a single address";
 
 /// The pools in file order, with what the engine does not need. Unnamed pools are kept (as
@@ -21,16 +22,16 @@ pub(super) fn read_pools(problems: &mut Problems<'_>, sections: &[Checked<'_>]) 
     let mut pools = Vec::new();
     let mut options = Vec::new();
     for (pool_index, section) in sections.iter().enumerate() {
-        let proxy_arp = problems.read(section, "proxy_arp", values::boolean);
-        if !section.has("address") {
-            problems.option(section, "address", None, ProblemKind::Missing { allowed: ADDRESS_FORM });
+        let proxy_arp = problems.read(section, &PROXY_ARP, values::boolean);
+        if !section.has(&ADDRESS) {
+            problems.option(section, ADDRESS.name, None, ProblemKind::Missing { allowed: ADDRESS_FORM });
         }
         let mut ranges = Vec::new();
-        for (value, line) in section.items("address") {
+        for (value, line) in section.items(&ADDRESS) {
             let range = match values::pool_entry(value) {
                 Ok(range) => range,
                 Err(kind) => {
-                    problems.option(section, "address", line, kind);
+                    problems.option(section, ADDRESS.name, line, kind);
                     continue;
                 }
             };
@@ -42,7 +43,7 @@ pub(super) fn read_pools(problems: &mut Problems<'_>, sections: &[Checked<'_>]) 
                     other_value: other.value.clone(),
                     other_line: other.line,
                 };
-                problems.option(section, "address", line, kind);
+                problems.option(section, ADDRESS.name, line, kind);
                 continue;
             }
             seen.push(SeenEntry { pool_index, pool: section.at(), value: value.to_owned(), line, range });
@@ -51,10 +52,10 @@ pub(super) fn read_pools(problems: &mut Problems<'_>, sections: &[Checked<'_>]) 
         let pool = PoolConfig { name: section.name(), ranges };
         if pool.size() > MAX_POOL_ADDRESSES {
             let kind = ProblemKind::PoolTooLarge { size: pool.size(), max: MAX_POOL_ADDRESSES };
-            let line = section.section.option_line("address");
-            problems.option(section, "address", line, kind);
+            let line = section.section.option_line(ADDRESS.name);
+            problems.option(section, ADDRESS.name, line, kind);
         }
-        options.push(PoolOptions { name: pool.name.clone(), proxy_arp: proxy_arp.unwrap_or(false) });
+        options.push(PoolOptions { name: pool.name.clone(), proxy_arp: proxy_arp.unwrap_or(PROXY_ARP.flag_default()) });
         pools.push(pool);
     }
     (pools, options)

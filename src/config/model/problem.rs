@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use super::options::{SectionKind, SOURCE_NAT, SOURCE_NAT_INTERFACE};
 use crate::config::uci;
 use crate::engine::ConfigError;
 
@@ -49,8 +50,8 @@ pub enum ProblemKind {
     NameRequired,
     /// A pool called `interface`: `source_nat 'interface'` already means the egress address.
     ReservedName,
-    /// An option this section type does not take.
-    UnknownOption { allowed: &'static [&'static str] },
+    /// An option this section type does not take; the message lists the ones it does.
+    UnknownOption { section: SectionKind },
     /// `list` where a single value (`option`) is expected.
     ListNotOption,
     /// `option` where a `list` is expected.
@@ -172,12 +173,19 @@ impl fmt::Display for ProblemKind {
                 write!(f, "wrong section name (allowed only '{allowed}')")
             }
             K::NameRequired => f.write_str("needs a name: rules refer to it by name (allowed letters, digits and '_')"),
-            K::ReservedName => f.write_str(
-                "the name 'interface' is reserved: source_nat 'interface' means the egress \
-                 interface's address (allowed any other name)",
+            K::ReservedName => write!(
+                f,
+                "the name '{SOURCE_NAT_INTERFACE}' is reserved: {} '{SOURCE_NAT_INTERFACE}' means the \
+                 egress interface's address (allowed any other name)",
+                SOURCE_NAT.name
             ),
-            K::UnknownOption { allowed } => {
-                write!(f, "unknown option (allowed {})", allowed.join(", "))
+            K::UnknownOption { section } => {
+                f.write_str("unknown option (allowed ")?;
+                for (i, option) in section.options().enumerate() {
+                    let comma = if i > 0 { ", " } else { "" };
+                    write!(f, "{comma}{}", option.name)?;
+                }
+                f.write_str(")")
             }
             K::ListNotOption => f.write_str("is a 'list' (allowed one value, as 'option')"),
             K::OptionNotList => f.write_str("is an 'option' (allowed 'list', one item per line)"),
@@ -295,7 +303,7 @@ mod tests {
             file: "f".into(),
             line: None,
             section: Some(SectionRef { section_type: "rule".into(), name: None, index: 2 }),
-            option: Some("source_nat".into()),
+            option: Some(SOURCE_NAT.name.into()),
             kind: ProblemKind::UnknownPool { name: "a\nb".into(), defined: vec![] },
         };
         assert_eq!(

@@ -1,10 +1,11 @@
 //! One UCI section under inspection, and the problem list that every check adds to.
 //!
-//! Read first: `knobs` for what each section type takes. [`Problems`] checks a section's
+//! Read first: `options` for what each section type takes. [`Problems`] checks a section's
 //! type, name and the shape (`option` or `list`) of each option once; the readers then take
 //! values only from correctly shaped options, so one mistake makes one line.
 
-use super::knobs::{section_spec, Naming, SectionSpec, SECTION_TYPES, SOURCE_NAT_INTERFACE};
+use super::knobs::{section_spec, Naming, SectionSpec, SECTION_TYPES};
+use super::options::{OptionDecl, SectionKind, Shape, SOURCE_NAT_INTERFACE};
 use super::problem::{Problem, ProblemKind, SectionRef};
 use crate::config::uci::{Section, Value};
 
@@ -36,24 +37,26 @@ impl<'a> Checked<'a> {
     }
 
     /// A single value and its line; `None` if absent or written as a list.
-    pub(super) fn single(&self, option: &str) -> Option<(&'a str, Option<u32>)> {
-        let value = self.section.get(option)?;
-        Some((value, self.section.option_line(option)))
+    pub(super) fn single(&self, option: &OptionDecl) -> Option<(&'a str, Option<u32>)> {
+        let value = self.section.get(option.name)?;
+        Some((value, self.section.option_line(option.name)))
     }
 
     /// The items of a list with their lines; empty if absent or written as an option.
-    pub(super) fn items(&self, option: &str) -> Vec<(&'a str, Option<u32>)> {
-        match self.section.value(option) {
-            Some(Value::List(items)) => {
-                items.iter().enumerate().map(|(i, item)| (item.as_str(), self.section.item_line(option, i))).collect()
-            }
+    pub(super) fn items(&self, option: &OptionDecl) -> Vec<(&'a str, Option<u32>)> {
+        match self.section.value(option.name) {
+            Some(Value::List(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (item.as_str(), self.section.item_line(option.name, i)))
+                .collect(),
             _ => Vec::new(),
         }
     }
 
     /// True if the option is there at all, whatever its shape.
-    pub(super) fn has(&self, option: &str) -> bool {
-        self.section.value(option).is_some()
+    pub(super) fn has(&self, option: &OptionDecl) -> bool {
+        self.section.value(option.name).is_some()
     }
 }
 
@@ -94,7 +97,7 @@ impl<'f> Problems<'f> {
                 Some(ProblemKind::WrongSectionName { allowed: name })
             }
             (Naming::Required, None) => Some(ProblemKind::NameRequired),
-            (Naming::Required, Some(SOURCE_NAT_INTERFACE)) if spec.section_type == "pool" => {
+            (Naming::Required, Some(SOURCE_NAT_INTERFACE)) if spec.kind == SectionKind::Pool => {
                 Some(ProblemKind::ReservedName)
             }
             _ => None,
@@ -103,11 +106,11 @@ impl<'f> Problems<'f> {
             self.section(&checked, kind);
         }
         for (option, value) in section.options() {
-            let kind = match spec.options.iter().find(|o| o.name == option) {
-                None => ProblemKind::UnknownOption { allowed: spec.option_names },
-                Some(o) if o.list && matches!(value, Value::Option(_)) => ProblemKind::OptionNotList,
-                Some(o) if !o.list && matches!(value, Value::List(_)) => ProblemKind::ListNotOption,
-                Some(_) => continue,
+            let kind = match (spec.kind.option(option).map(|o| o.shape), value) {
+                (None, _) => ProblemKind::UnknownOption { section: spec.kind },
+                (Some(Shape::List), Value::Option(_)) => ProblemKind::OptionNotList,
+                (Some(Shape::Option), Value::List(_)) => ProblemKind::ListNotOption,
+                (Some(_), _) => continue,
             };
             self.option(&checked, option, section.option_line(option), kind);
         }
@@ -140,23 +143,24 @@ impl<'f> Problems<'f> {
     pub(super) fn read<T>(
         &mut self,
         at: &Checked<'_>,
-        option: &str,
+        option: &OptionDecl,
         parse: impl FnOnce(&str) -> Result<T, ProblemKind>,
     ) -> Option<T> {
         let (value, line) = at.single(option)?;
-        parse(value).map_err(|kind| self.option(at, option, line, kind)).ok()
+        parse(value).map_err(|kind| self.option(at, option.name, line, kind)).ok()
     }
 
-    /// [`Problems::read`] for an option that must be there: its absence is a problem too.
+    /// [`Problems::read`] for an option that must be there: its absence is a problem too,
+    /// which says what the option takes.
     pub(super) fn require<T>(
         &mut self,
         at: &Checked<'_>,
-        option: &str,
-        allowed: &'static str,
+        option: &OptionDecl,
         parse: impl FnOnce(&str) -> Result<T, ProblemKind>,
     ) -> Option<T> {
         if !at.has(option) {
-            self.option(at, option, None, ProblemKind::Missing { allowed });
+            let allowed = option.required_form().unwrap_or(option.doc);
+            self.option(at, option.name, None, ProblemKind::Missing { allowed });
             return None;
         }
         self.read(at, option, parse)

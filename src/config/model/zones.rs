@@ -4,6 +4,7 @@
 //! `/etc/config/firewall`, <https://openwrt.org/docs/guide-user/firewall/firewall_configuration>).
 //! The caller (the daemon, `check`) reads the firewall file; these functions stay pure.
 
+use super::options::{SectionKind, FROM_ZONE, TO_ZONE};
 use super::problem::{Problem, ProblemKind, SectionRef};
 use super::AlgConfig;
 use crate::config::uci::Package;
@@ -32,7 +33,7 @@ impl AlgConfig {
         let known: Vec<&str> = known.into_iter().collect();
         let mut problems = Vec::new();
         for (index, rule_set) in self.rule_sets.iter().enumerate() {
-            for (option, zone) in [("from_zone", &rule_set.from_zone), ("to_zone", &rule_set.to_zone)] {
+            for (option, zone) in [(&FROM_ZONE, &rule_set.from_zone), (&TO_ZONE, &rule_set.to_zone)] {
                 if known.contains(&zone.name.as_str()) {
                     continue;
                 }
@@ -40,11 +41,11 @@ impl AlgConfig {
                     file: self.file.clone(),
                     line: zone.line,
                     section: Some(SectionRef {
-                        section_type: "rule_set".to_owned(),
+                        section_type: SectionKind::RuleSet.section_type().to_owned(),
                         name: Some(rule_set.name.clone()),
                         index,
                     }),
-                    option: Some(option.to_owned()),
+                    option: Some(option.name.to_owned()),
                     kind: ProblemKind::UnknownZone {
                         zone: zone.name.clone(),
                         known: known.iter().map(|k| (*k).to_owned()).collect(),
