@@ -163,9 +163,20 @@ fn show_config(args: &Args, render: fn(&AlgConfig) -> String) -> ExitCode {
     }
 }
 
+/// Checks the configuration; the reader's warnings go to stderr as `FILE:LINE: warning: ...`
+/// and do not fail the check.
 fn check(args: &Args) -> ExitCode {
     let path = args.path("--config", DEFAULT_CONFIG);
-    match daemon::load_config(&path) {
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => return fail(&format!("{}: cannot read: {e}", path.display()), 2),
+    };
+    let (loaded, warnings) = AlgConfig::load_with_warnings(&text, &path.display().to_string());
+    for warning in &warnings {
+        eprintln!("{warning}");
+    }
+    let loaded = loaded.map_err(|problems| problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"));
+    match loaded {
         Ok(config) => {
             let zones = std::fs::read_to_string("/etc/config/firewall")
                 .ok()
@@ -180,7 +191,7 @@ fn check(args: &Args) -> ExitCode {
                 fail(&lines.join("\n"), 2)
             }
         }
-        Err(e) => fail(&e.to_string(), 2),
+        Err(e) => fail(&e, 2),
     }
 }
 
