@@ -164,9 +164,15 @@ fn show_config(args: &Args, render: fn(&AlgConfig) -> String) -> ExitCode {
     }
 }
 
+/// Checks the configuration; the reader's warnings go to stderr as `FILE:LINE: warning: ...`
+/// and do not fail the check.
 fn check(args: &Args) -> ExitCode {
     let path = args.path("--config", DEFAULT_CONFIG);
-    match config_file::load(&path) {
+    let (loaded, warnings) = config_file::load_with_warnings(&path);
+    for warning in &warnings {
+        eprintln!("{warning}");
+    }
+    match loaded {
         Ok(config) => {
             let zones = std::fs::read_to_string("/etc/config/firewall")
                 .ok()

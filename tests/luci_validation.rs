@@ -179,3 +179,19 @@ fn check_messages_for_every_value_the_settings_view_validates() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/luci");
     support::compare_golden(&dir, [("validation".to_string(), golden)]);
 }
+
+/// The sections and options `check` knows, one `section option` line each in the order of
+/// the declaration table (`tests/golden/luci/options.expected`): the LuCI settings view's
+/// test holds its form to this list.
+#[test]
+fn the_options_the_settings_view_must_offer() {
+    use ike_esp_alg::config::model::options::{SectionKind, OPTIONS};
+    let mut golden = String::new();
+    for kind in SectionKind::ALL {
+        for option in OPTIONS.iter().filter(|o| o.section == kind) {
+            golden.push_str(&format!("{} {}\n", kind.section_type(), option.name));
+        }
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/luci");
+    support::compare_golden(&dir, [("options".to_string(), golden)]);
+}

@@ -2,7 +2,7 @@
 //!
 //! Each `tests/golden/uci/NAME.uci` is parsed as if it were `/etc/config/ike-esp-alg`.
 //! `NAME.expected` holds either the exact one-line error (for `err_*` inputs) or a dump of the
-//! parsed data followed by what `uci::write` makes of it. Valid inputs are also written and
+//! parsed data, the warnings if there are any, and what `uci::write` makes of it. Valid inputs are also written and
 //! parsed again, which must give the same data. Run with `UPDATE_GOLDEN=1` to rewrite the
 //! expected files, then review the diff.
 
@@ -27,7 +27,7 @@ fn golden_files() {
                 let written = uci::write(&package);
                 let reparsed = uci::parse(&written, "written").unwrap();
                 assert_eq!(data(&reparsed), data(&package), "{name}: write then parse changed the data");
-                format!("{}---- write ----\n{written}", dump(&package))
+                format!("{}{}---- write ----\n{written}", dump(&package), warnings(&package))
             }
             (Ok(package), true) => format!("expected an error, parsed:\n{}", dump(&package)),
             (Err(error), false) => format!("unexpected error: {error}\n"),
@@ -104,6 +104,15 @@ fn data(package: &Package) -> Data {
         })
         .collect();
     (package.name().map(str::to_owned), sections)
+}
+
+/// The parser's warnings, one line each under a heading; nothing if there are none.
+fn warnings(package: &Package) -> String {
+    if package.warnings().is_empty() {
+        return String::new();
+    }
+    let lines: String = package.warnings().iter().map(|w| format!("{w}\n")).collect();
+    format!("---- warnings ----\n{lines}")
 }
 
 /// One line per section and per value, strings in Rust debug form so that quotes, tabs, CR

@@ -2,6 +2,7 @@
 //! and the operator's commands (`check`, `show security ...`, `print-ruleset`) load it.
 
 use crate::config::model::{AlgConfig, Problem};
+use crate::config::uci::Warning;
 use core::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -36,9 +37,18 @@ impl std::error::Error for ConfigFileError {}
 
 /// Loads and checks the file at `path`.
 pub fn load(path: &Path) -> Result<AlgConfig, ConfigFileError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigFileError::Unreadable { path: path.to_path_buf(), source })?;
-    AlgConfig::load(&text, &path.display().to_string()).map_err(ConfigFileError::Invalid)
+    load_with_warnings(path).0
+}
+
+/// Loads and checks the file at `path`, with what libuci's reading silently ignores in it
+/// (each displays as `FILE:LINE: warning: ...`), whether or not it checks out.
+pub fn load_with_warnings(path: &Path) -> (Result<AlgConfig, ConfigFileError>, Vec<Warning>) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(source) => return (Err(ConfigFileError::Unreadable { path: path.to_path_buf(), source }), Vec::new()),
+    };
+    let (loaded, warnings) = AlgConfig::load_with_warnings(&text, &path.display().to_string());
+    (loaded.map_err(ConfigFileError::Invalid), warnings)
 }
 
 #[cfg(test)]
@@ -58,6 +68,13 @@ mod tests {
         let e = load(&bad).err().map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(e.lines().count(), 2, "one line per problem: {e}");
         assert!(e.lines().all(|l| l.starts_with(&format!("{}:", bad.display()))), "{e}");
+
+        let odd = dir.join("odd");
+        std::fs::write(&odd, "config alg 'ike_esp_nat'\n\toption enabled 1; option bogus 2\n").unwrap();
+        let (loaded, warnings) = load_with_warnings(&odd);
+        assert!(loaded.is_ok(), "what libuci ignores is not checked");
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].to_string().starts_with(&format!("{}:2: warning: ", odd.display())), "{}", warnings[0]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -65,8 +65,13 @@ pub use super::xtables::XTABLES_MARK;
 const MAX_HELD: usize = 256;
 
 /// Loads the configuration file ([`config_file::load`]).
+/// What libuci's reading ignores in it is logged, one line per warning.
 fn load_config(path: &std::path::Path) -> Result<AlgConfig, DaemonError> {
-    config_file::load(path).map_err(DaemonError::Config)
+    let (loaded, warnings) = config_file::load_with_warnings(path);
+    for warning in &warnings {
+        eprintln!("ike-esp-alg: {warning}");
+    }
+    loaded.map_err(DaemonError::Config)
 }
 
 /// Runs the daemon until SIGTERM. `enabled 0` removes our table and returns at once.
@@ -330,9 +335,21 @@ impl Daemon {
             self.schedule.mark_dirty();
             for (action, error) in self.kernel.elements.apply_actions(&actions) {
                 self.stats.nft_failures += 1;
-                if let Action::InstallEspSession(s) = action {
+                if let Action::InstallEspSession(s) = &action {
                     failed.push(s.key);
                 }
+                self.log.log(now, &format!("ike-esp-alg: datapath update failed: {error}"));
+                // The engine forgets what the kernel never got, so that it is learned again.
+                self.engine.handle_action_failed(now, &action);
+            }
+            // Undoing a refused install may remove what depended on it: one more round, whose
+            // refusals (if any) are only logged.
+            let mut undo = Vec::new();
+            while let Some(a) = self.engine.poll_action() {
+                undo.push(a);
+            }
+            for (_, error) in self.kernel.elements.apply_actions(&undo) {
+                self.stats.nft_failures += 1;
                 self.log.log(now, &format!("ike-esp-alg: datapath update failed: {error}"));
             }
         }

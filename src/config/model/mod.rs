@@ -2,7 +2,8 @@
 //! engine, the daemon and the CLI use.
 //!
 //! Read first: SPEC §4 (the knobs, their ranges and defaults, and how bad input is refused)
-//! and [`EngineConfig`], which this model fills in. [`AlgConfig::load`] takes the file's text,
+//! and [`EngineConfig`], which this model fills in. [`AlgConfig::load`] takes the file's text
+//! ([`AlgConfig::load_with_warnings`] also returns the reader's warnings),
 //! [`AlgConfig::from_package`] a [`Package`] from [`uci::parse`]
 //! or the Junos importer. Either gives back the whole configuration, checked by the engine
 //! too, or every [`Problem`] found, one line each: nothing is half-applied.
@@ -120,8 +121,18 @@ impl AlgConfig {
     /// Parses and checks the text of `/etc/config/ike-esp-alg`. `file` names it in problems.
     /// A UCI syntax error is the only problem reported, since nothing after it can be read.
     pub fn load(text: &str, file: &str) -> Result<AlgConfig, Vec<Problem>> {
-        let package = uci::parse(text, file).map_err(|e| vec![Problem::from_parse_error(e)])?;
-        AlgConfig::from_package(&package, file)
+        AlgConfig::load_with_warnings(text, file).0
+    }
+
+    /// [`AlgConfig::load`], and the UCI reader's warnings about text that libuci (and so this
+    /// reader) ignores, such as the rest of a line after `option a b;`. The warnings come
+    /// whether or not the configuration checks out (none after a syntax error); each displays
+    /// as `FILE:LINE: warning: ...`, for the operator.
+    pub fn load_with_warnings(text: &str, file: &str) -> (Result<AlgConfig, Vec<Problem>>, Vec<uci::Warning>) {
+        match uci::parse(text, file) {
+            Ok(package) => (AlgConfig::from_package(&package, file), package.warnings().to_vec()),
+            Err(e) => (Err(vec![Problem::from_parse_error(e)]), Vec::new()),
+        }
     }
 
     /// Checks a parsed package and builds the configuration; every problem if it has any.

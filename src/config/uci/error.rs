@@ -1,4 +1,5 @@
-//! UCI parse errors: where in the file ([`ParseError`]) and what was expected ([`ErrorKind`]).
+//! UCI parse errors: where in the file ([`ParseError`]) and what was expected ([`ErrorKind`]);
+//! and [`Warning`]s about text that libuci reads without complaint but ignores.
 //!
 //! Every message reads as one line, says what was expected and then what was found, in the
 //! spirit of libuci's `uci_perror`, but with a column.
@@ -56,11 +57,36 @@ pub enum ErrorKind {
         existing: String,
         found: String,
     },
-    /// Two `package` statements with different names.
-    PackageConflict {
-        existing: String,
+    /// A VT, FF or CR next to a command word: libuci splits the word only at spaces and tabs
+    /// (`strtok(" \t")`), so the command is not recognised.
+    CommandSeparator {
+        found: char,
+    },
+    /// Blanks and a line break left over after a command's arguments (after `option a 'b';`
+    /// or `option a b ;`): libuci reads the line break as one more command and rejects it.
+    LeftoverLineBreak,
+    /// A backslash continuation whose next line starts with a blank: libuci ends the argument
+    /// at the blank, so what follows is one argument too many.
+    BlankAfterContinuation {
         found: String,
     },
+}
+
+/// Something the file says that libuci reads without complaint but ignores: the daemon goes
+/// by what libuci reads, and tells the operator. Displays as one line:
+/// `/etc/config/ike-esp-alg:4: warning: ignored 'option y 2' after the unquoted 'x;' ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: warning: {}", self.file, self.line, self.message)
+    }
 }
 
 impl fmt::Display for ParseError {
@@ -109,9 +135,19 @@ impl fmt::Display for ErrorKind {
             ErrorKind::TypeConflict { name, existing, found: other } => {
                 found(f, &format!("section '{name}' to keep its type '{existing}'"), other)
             }
-            ErrorKind::PackageConflict { existing, found: other } => {
-                found(f, &format!("one package per file ('{existing}')"), other)
-            }
+            ErrorKind::CommandSeparator { found: c } => write!(
+                f,
+                "expected a space or tab next to the command word, found U+{:04X} (libuci splits commands only at spaces and tabs)",
+                u32::from(*c)
+            ),
+            ErrorKind::LeftoverLineBreak => f.write_str(
+                "expected the line to end right after the command, found blanks and a line break after ';' or an empty argument (libuci reads them as another command)",
+            ),
+            ErrorKind::BlankAfterContinuation { found: extra } => write!(
+                f,
+                "expected the line after a backslash continuation to start without blanks, found '{}' one argument too many (libuci ends the argument at the blank)",
+                extra.escape_debug()
+            ),
         }
     }
 }

@@ -5,17 +5,20 @@
 //! merge) and `util.c` (`uci_validate_str`, `uci_validate_text`). Every way of building or
 //! changing a package goes through these rules, so a package is always writable.
 
-use super::ErrorKind;
+use super::{ErrorKind, Warning};
 
 /// One configuration file: an optional `package` name and its sections, in file order.
 ///
 /// Built by [`parse`](fn@super::parse) or through [`Package::named_section_mut`] and
 /// [`Package::add_anonymous_section`], so names, types and values always satisfy libuci's rules
-/// and section names are unique; [`write`](fn@super::write) therefore always produces text libuci can load.
+/// and explicit section names are unique (an anonymous section's generated name may equal one,
+/// as in libuci); [`write`](fn@super::write) therefore always produces text libuci can load.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Package {
     pub(super) name: Option<String>,
     pub(super) sections: Vec<Section>,
+    /// What the parser read the libuci way but the author probably did not mean.
+    pub(super) warnings: Vec<Warning>,
 }
 
 /// One `config <type> [name]` block.
@@ -23,6 +26,9 @@ pub struct Package {
 pub struct Section {
     pub(super) section_type: String,
     pub(super) name: Option<String>,
+    /// The name libuci gives an anonymous section (`uci_fixup_section`): `cfg`, the number of
+    /// sections created so far in hex, and the low 16 bits of a hash of the type.
+    pub(super) generated_name: Option<String>,
     pub(super) line: u32,
     pub(super) options: Vec<Entry>,
 }
@@ -45,12 +51,18 @@ impl Package {
         if !is_valid_package_name(name) {
             return Err(ErrorKind::InvalidPackageName(name.to_owned()));
         }
-        Ok(Package { name: Some(name.to_owned()), sections: Vec::new() })
+        Ok(Package { name: Some(name.to_owned()), sections: Vec::new(), warnings: Vec::new() })
     }
 
     /// The name from the `package` statement, if the file has one.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// What the parser read as libuci does but reported as a likely mistake (text libuci
+    /// ignores); empty for a package built in code.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
     }
 
     /// All sections, in file order (a merged section stays where it first appeared).
@@ -63,9 +75,14 @@ impl Package {
         self.sections.iter().filter(move |s| s.section_type == section_type)
     }
 
-    /// The section called `name`.
+    /// The section called `name`: the first one so named, or anonymous with that generated
+    /// name, as libuci's `uci_lookup_list` finds it.
     pub fn section(&self, name: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| s.name.as_deref() == Some(name))
+        self.sections.get(self.index_by_name(name)?)
+    }
+
+    fn index_by_name(&self, name: &str) -> Option<usize> {
+        self.sections.iter().position(|s| s.name.as_deref() == Some(name) || s.generated_name.as_deref() == Some(name))
     }
 
     /// Looks a section up the way `uci get` does: by name, or `@type[n]` for the n-th section
@@ -90,8 +107,9 @@ impl Package {
         self.section_by_ref(section_ref)?.get_list(option)
     }
 
-    /// The section called `name`, created at the end if there is none: what a repeated
-    /// `config <type> '<name>'` does. Another type under the same name is an error.
+    /// The section called `name` (or the anonymous one with that generated name), created at
+    /// the end if there is none: what a repeated `config <type> '<name>'` does. Another type
+    /// under the same name is an error.
     pub fn named_section_mut(&mut self, section_type: &str, name: &str) -> Result<&mut Section, ErrorKind> {
         self.named_section_at(section_type, name, 0)
     }
@@ -109,7 +127,7 @@ impl Package {
 
     fn section_index(&self, reference: &str) -> Option<usize> {
         let Some(extended) = reference.strip_prefix('@') else {
-            return self.sections.iter().position(|s| s.name.as_deref() == Some(reference));
+            return self.index_by_name(reference);
         };
         // libuci's uci_lookup_ext_section: `@type[index]`, a negative index counts from the end.
         let (section_type, index) = extended.strip_suffix(']')?.split_once('[')?;
@@ -134,13 +152,25 @@ impl Package {
         name: &str,
         line: u32,
     ) -> Result<&mut Section, ErrorKind> {
+        let index = self.named_section_index(section_type, name, line)?;
+        Ok(element_mut(&mut self.sections, index))
+    }
+
+    /// The index of the section `name` (or of an anonymous one whose generated name it is, as
+    /// libuci's `uci_parse_config` looks it up), created at the end if there is none.
+    pub(super) fn named_section_index(
+        &mut self,
+        section_type: &str,
+        name: &str,
+        line: u32,
+    ) -> Result<usize, ErrorKind> {
         if !is_valid_name(name) {
             return Err(ErrorKind::InvalidSectionName(name.to_owned()));
         }
         if !is_valid_type(section_type) {
             return Err(ErrorKind::InvalidSectionType(section_type.to_owned()));
         }
-        let index = match self.sections.iter().position(|s| s.name.as_deref() == Some(name)) {
+        let index = match self.index_by_name(name) {
             Some(index) => index,
             None => {
                 self.sections.push(Section::new(section_type, Some(name), line)?);
@@ -155,10 +185,15 @@ impl Package {
                 found: section_type.to_owned(),
             });
         }
-        Ok(section)
+        Ok(index)
     }
 
-    pub(super) fn push_section(&mut self, section: Section) -> &mut Section {
+    /// Appends a section; an anonymous one gets libuci's generated name.
+    pub(super) fn push_section(&mut self, mut section: Section) -> &mut Section {
+        if section.name.is_none() {
+            let count = self.sections.len().saturating_add(1);
+            section.generated_name = Some(generated_name(count, &section.section_type));
+        }
         self.sections.push(section);
         let last = self.sections.len().saturating_sub(1);
         element_mut(&mut self.sections, last)
@@ -170,7 +205,13 @@ impl Section {
         if !is_valid_type(section_type) {
             return Err(ErrorKind::InvalidSectionType(section_type.to_owned()));
         }
-        Ok(Section { section_type: section_type.to_owned(), name: name.map(str::to_owned), line, options: Vec::new() })
+        Ok(Section {
+            section_type: section_type.to_owned(),
+            name: name.map(str::to_owned),
+            generated_name: None,
+            line,
+            options: Vec::new(),
+        })
     }
 
     /// The type, the first argument of `config`.
@@ -181,6 +222,12 @@ impl Section {
     /// The name, or `None` for an anonymous section.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// For an anonymous section, the name libuci generates for it (`cfg01a2b3`), by which
+    /// `uci get` and a later `config <type> '<that name>'` find it.
+    pub fn generated_name(&self) -> Option<&str> {
+        self.generated_name.as_deref()
     }
 
     /// The line of the `config` command that opened the section (`None` if built in code).
@@ -248,13 +295,14 @@ impl Section {
     pub(super) fn set_option_at(&mut self, option: &str, value: &str, line: u32) -> Result<(), ErrorKind> {
         check_name(option)?;
         check_value(value)?;
-        if let Some(index) = self.options.iter().position(|e| e.name == option) {
-            // libuci (uci_set) keeps an unchanged option in place; a changed one is freed and
-            // re-added, so it moves to the end.
-            if self.options.get(index).is_some_and(|e| e.value == Value::Option(value.to_owned())) {
-                return Ok(());
+        if let Some(entry) = self.options.iter_mut().find(|e| e.name == option) {
+            // libuci (uci_set) leaves an unchanged option alone and puts a changed one, or one
+            // replacing a list, where the old one was.
+            if entry.value != Value::Option(value.to_owned()) {
+                entry.value = Value::Option(value.to_owned());
+                entry.lines = vec![line];
             }
-            self.options.remove(index);
+            return Ok(());
         }
         self.options.push(Entry { name: option.to_owned(), value: Value::Option(value.to_owned()), lines: vec![line] });
         Ok(())
@@ -263,25 +311,18 @@ impl Section {
     pub(super) fn add_list_at(&mut self, option: &str, value: &str, line: u32) -> Result<(), ErrorKind> {
         check_name(option)?;
         check_value(value)?;
-        let Some(index) = self.options.iter().position(|e| e.name == option) else {
+        let Some(entry) = self.options.iter_mut().find(|e| e.name == option) else {
             let value = Value::List(vec![value.to_owned()]);
             self.options.push(Entry { name: option.to_owned(), value, lines: vec![line] });
             return Ok(());
         };
-        if let Some(Entry { value: Value::List(items), lines, .. }) = self.options.get_mut(index) {
-            // An existing list keeps its place.
-            items.push(value.to_owned());
-            lines.push(line);
-            return Ok(());
+        // An existing list grows in place; libuci (uci_add_list) turns a single value into a
+        // list whose first item it is, in the place of the option.
+        match &mut entry.value {
+            Value::List(items) => items.push(value.to_owned()),
+            Value::Option(old) => entry.value = Value::List(vec![std::mem::take(old), value.to_owned()]),
         }
-        // libuci (uci_add_list) turns a single value into a list whose first item it is; the
-        // new list is added at the end.
-        let mut entry = self.options.remove(index);
-        if let Value::Option(old) = entry.value {
-            entry.value = Value::List(vec![old, value.to_owned()]);
-            entry.lines.push(line);
-        }
-        self.options.push(entry);
+        entry.lines.push(line);
         Ok(())
     }
 }
@@ -340,6 +381,14 @@ pub(super) fn is_valid_type(section_type: &str) -> bool {
 /// libuci's `uci_validate_text`: no control characters but tab, CR and LF.
 pub(super) fn is_forbidden_in_value(c: char) -> bool {
     u32::from(c) < 32 && !matches!(c, '\t' | '\r' | '\n')
+}
+
+/// libuci's name for the `count`-th section created in a package when it is anonymous
+/// (`uci_fixup_section`, called before the section has options): `cfg`, the count in two or
+/// more hex digits, and the low 16 bits of the DJB hash of the type.
+fn generated_name(count: usize, section_type: &str) -> String {
+    let hash = section_type.bytes().fold(5381_u32, |hash, b| hash.wrapping_mul(33).wrapping_add(u32::from(b)));
+    format!("cfg{count:02x}{:04x}", hash & 0xffff)
 }
 
 /// `&mut items[index]` for an index the caller just found or pushed.
