@@ -108,3 +108,31 @@ fn the_busy_status_holds_what_the_scenario_did() {
     assert!(all.contains("\"state\":\"open\""), "{all}");
     assert!(all.contains("\"inbound_esp_dropped_no_gate\":1"), "{all}");
 }
+
+/// Every part opens with the schema version and holds only its own keys: a reader can rely
+/// on `version` and on the absence (not null) of what it did not ask for.
+#[test]
+fn every_part_starts_with_its_version_and_holds_only_its_keys() {
+    let lab = busy_lab();
+    let shell = shell_counters();
+    let keys_of = |part| match part {
+        Part::All => &["counters", "datapath", "tables", "ike_sas", "gates", "sessions", "bindings"][..],
+        Part::Counters => &["counters", "datapath", "tables"][..],
+        Part::State => &["ike_sas"][..],
+        Part::Gates => &["gates"][..],
+        Part::Sessions => &["sessions"][..],
+        Part::Bindings => &["bindings"][..],
+    };
+    for (name, part) in PARTS {
+        let json = render_json(&lab.engine, lab.now, part, &shell);
+        assert!(json.starts_with("{\"version\":1,"), "{name}: {json}");
+        assert!(json.ends_with("}\n") && json.lines().count() == 1, "{name}: one line");
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let mut keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut want = vec!["version"];
+        want.extend(keys_of(part));
+        want.sort_unstable();
+        assert_eq!(keys, want, "{name}");
+    }
+}

@@ -5,7 +5,7 @@
 //! gates are open and for how long, which ESP sessions (client, NAT address, server, SPI
 //! in, SPI out, packets, bytes, idle), which persistent bindings, and every counter.
 
-use super::json::{array, Object};
+use super::status_json::StatusDocument;
 use crate::engine::{Direction, Engine, GateState, SessionStatus};
 use crate::time::Instant;
 use core::fmt::Write as _;
@@ -43,101 +43,14 @@ impl Part {
 /// Extra figures the shell adds to the engine's (datapath counters, queue statistics).
 pub type ShellCounters = Vec<(String, u64)>;
 
-/// The status as one JSON document.
+/// The status as one JSON document ([`StatusDocument`]), one line.
 pub fn render_json(engine: &Engine, now: Instant, part: Part, shell: &ShellCounters) -> String {
-    let mut doc = Object::new().num("version", STATUS_VERSION);
-    let wants = |p: Part| part == Part::All || part == p;
-    if wants(Part::Counters) {
-        let mut counters = Object::new();
-        for (name, value) in engine.counters().fields() {
-            counters = counters.num(name, value);
-        }
-        let mut datapath = Object::new();
-        for (name, value) in shell {
-            datapath = datapath.num(name, *value);
-        }
-        let sizes = engine.table_sizes();
-        let tables = Object::new()
-            .num("sessions", sizes.sessions as u64)
-            .num("ike_sas", sizes.ike_sas as u64)
-            .num("ike_flows", sizes.ike_flows as u64)
-            .num("pairs", sizes.pairs as u64)
-            .num("gate_slots", sizes.gate_slots as u64)
-            .num("bindings", sizes.bindings as u64)
-            .num("timers", sizes.timers as u64)
-            .finish();
-        doc = doc.raw("counters", &counters.finish()).raw("datapath", &datapath.finish()).raw("tables", &tables);
-    }
-    if wants(Part::State) {
-        let items = engine.ike_sa_status(now).into_iter().map(|s| {
-            Object::new()
-                .str("client", &s.client.to_string())
-                .str("server", &s.server.to_string())
-                .str("nat", &s.nat.to_string())
-                .str("version", &s.version.to_string())
-                .str("initiator_spi", &s.initiator_spi.to_string())
-                .str("responder_spi", &s.responder_spi.to_string())
-                .num("client_port", u64::from(s.client_port))
-                .num("server_port", u64::from(s.server_port))
-                .num("nat_port", u64::from(s.nat_port))
-                .num("idle_s", s.idle.as_secs())
-                .num("expires_in_s", s.expires_in.as_secs())
-                .finish()
+    let mut out = serde_json::to_string(&StatusDocument::new(engine, now, part, shell))
+        // Only a map key that is not a string could fail, and ours are all strings.
+        .unwrap_or_else(|e| {
+            let error = serde_json::to_string(&e.to_string()).unwrap_or_default();
+            format!("{{\"version\":{STATUS_VERSION},\"error\":{error}}}")
         });
-        doc = doc.raw("ike_sas", &array(items));
-    }
-    if wants(Part::Gates) {
-        let items = engine.gate_status(now).into_iter().map(|g| {
-            let (state, spi) = match g.state {
-                GateState::Open => ("open", None),
-                GateState::Hit(spi) => ("hit", Some(spi.to_string())),
-            };
-            Object::new()
-                .str("client", &g.client.to_string())
-                .str("server", &g.server.to_string())
-                .str("nat", &g.nat.to_string())
-                .str("direction", &g.direction.to_string())
-                .str("state", state)
-                .opt_str("spi", spi.as_deref())
-                .str("exchange", &g.exchange.to_string())
-                .str("message_id", &g.message_id.to_string())
-                .bool("contended", g.contended)
-                .num("expires_in_ms", u64::try_from(g.expires_in.as_millis()).unwrap_or(u64::MAX))
-                .finish()
-        });
-        doc = doc.raw("gates", &array(items));
-    }
-    if wants(Part::Sessions) {
-        let items = engine.session_status(now).into_iter().map(|s| {
-            Object::new()
-                .str("direction", &s.direction.to_string())
-                .str("client", &s.client.to_string())
-                .str("nat", &s.nat.to_string())
-                .str("server", &s.server.to_string())
-                .str("spi", &s.spi.to_string())
-                .str("origin", &s.origin.to_string())
-                .num("packets", s.packets)
-                .num("bytes", s.bytes)
-                .num("idle_s", s.idle.as_secs())
-                .num("age_s", s.age.as_secs())
-                .finish()
-        });
-        doc = doc.raw("sessions", &array(items));
-    }
-    if wants(Part::Bindings) {
-        let items = engine.binding_status(now).into_iter().map(|b| {
-            Object::new()
-                .str("client", &b.client.to_string())
-                .str("nat", &b.nat.to_string())
-                .opt_str("pool", b.pool.as_deref())
-                .num("ike_sas", u64::from(b.ike_sas))
-                .num("flows", u64::from(b.flows))
-                .num("sessions", u64::from(b.sessions))
-                .finish()
-        });
-        doc = doc.raw("bindings", &array(items));
-    }
-    let mut out = doc.finish();
     out.push('\n');
     out
 }
