@@ -18,7 +18,8 @@ use ike_esp_alg::config::junos;
 use ike_esp_alg::config::model::AlgConfig;
 use ike_esp_alg::config::uci;
 use ike_esp_alg::shell::config_file;
-use ike_esp_alg::shell::control::{request, DEFAULT_CONTROL_PATH};
+use ike_esp_alg::shell::control::{request as send_request, DEFAULT_CONTROL_PATH};
+use ike_esp_alg::shell::control_request::{ControlRequest, RequestError};
 use ike_esp_alg::shell::daemon::{self, DaemonOptions, XTABLES_MARK};
 use ike_esp_alg::shell::nft::{render_ruleset, DatapathSettings, QueueBackend};
 use std::net::Ipv4Addr;
@@ -103,13 +104,17 @@ fn main() -> ExitCode {
         ["show", "security", "alg", "status"] => show_config(&args, junos_show::render_alg_status),
         ["show", "security", "alg"] => show_config(&args, junos_show::render_security_alg),
         ["show", "security", "nat"] => show_config(&args, junos_show::render_security_nat),
-        ["show", rest @ ..] => {
-            let part = rest.first().copied().unwrap_or("all");
-            let json = if args.has("--json") { " json" } else { "" };
-            control(&args, &format!("show {part}{json}"))
+        ["show", ..] | ["clear", ..] => {
+            let mut words = words.clone();
+            if args.has("--json") {
+                words.push("json");
+            }
+            match ControlRequest::parse_words(&words) {
+                Ok(request) => control(&args, request),
+                Err(RequestError::Unknown(_)) => fail(USAGE, 2),
+                Err(e) => fail(&format!("error: {e}"), 2),
+            }
         }
-        ["clear", "all"] => control(&args, "clear all"),
-        ["clear", "client", address] => control(&args, &format!("clear client {address}")),
         ["check"] => check(&args),
         ["print-ruleset"] => print_ruleset(&args),
         ["import-junos", rest @ ..] => import_junos(rest.first().copied()),
@@ -142,8 +147,8 @@ fn run_daemon(args: &Args) -> ExitCode {
     }
 }
 
-fn control(args: &Args, line: &str) -> ExitCode {
-    match request(&args.path("--control", DEFAULT_CONTROL_PATH), line) {
+fn control(args: &Args, request: ControlRequest) -> ExitCode {
+    match send_request(&args.path("--control", DEFAULT_CONTROL_PATH), &request.to_string()) {
         Ok(answer) if answer.starts_with("error:") => fail(answer.trim_end(), 2),
         Ok(answer) => {
             print!("{answer}");

@@ -27,6 +27,19 @@ pub enum Part {
 }
 
 impl Part {
+    /// The part's own name (what [`Part::parse`] reads back).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Part::All => "all",
+            Part::Counters => "counters",
+            Part::State => "state",
+            Part::Gates => "gates",
+            Part::Sessions => "sessions",
+            Part::Bindings => "bindings",
+        }
+    }
+
+    /// A part by its name or one of its aliases (`status`, `statistics`, `ike`, `esp`, `nat`).
     pub fn parse(word: &str) -> Option<Part> {
         Some(match word {
             "all" | "status" => Part::All,

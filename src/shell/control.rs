@@ -1,8 +1,8 @@
 //! The local control socket: one request line in, one text answer out, then close.
 //!
-//! Requests: `show <all|counters|state|gates|sessions|bindings> [json]` and
-//! `clear <all|client ADDRESS>`. The CLI is a thin client of this socket; LuCI's rpcd
-//! plugin can run `ike-esp-alg show all --json` and read the versioned JSON as it is.
+//! The requests are [`super::control_request::ControlRequest`]s, printed by the CLI and
+//! parsed by the daemon with the same type. The CLI is a thin client of this socket; LuCI's
+//! rpcd plugin runs `ike-esp-alg show all --json` and reads the versioned JSON as it is.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};

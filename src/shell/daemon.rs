@@ -18,6 +18,7 @@ use super::activity::{CounterRead, KernelCounters};
 use super::clock::Clock;
 use super::config_file;
 use super::control::{respond, ControlSocket};
+use super::control_request::ControlRequest;
 use super::egress::{self, Egress, EgressHints};
 use super::held::{HeldPackets, Offer};
 use super::kernel_state;
@@ -34,7 +35,7 @@ use super::state_file;
 use super::table_names::{SetName, TABLE};
 use super::verdicts::{kernel_verdict, VerdictCounts};
 use super::xtables;
-use crate::cli::status::{render_json, render_text, Part, ShellCounters};
+use crate::cli::status::{render_json, render_text, ShellCounters};
 use crate::config::model::AlgConfig;
 use crate::engine::{Action, ClearScope, Direction, Engine, EspSessionSpec, SessionKey, Verdict};
 use crate::netlink::route::AddressOp;
@@ -364,36 +365,27 @@ impl Daemon {
             if self.schedule.take_activity_read(now) {
                 self.read_activity(now, false);
             }
-            let words: Vec<&str> = request.split_whitespace().collect();
-            let answer = match words.as_slice() {
-                ["show", part, rest @ ..] => match Part::parse(part) {
-                    Some(part) => {
-                        let counters = self.shell_counters();
-                        if rest.contains(&"json") {
-                            render_json(&self.engine, now, part, &counters)
-                        } else {
-                            render_text(&self.engine, now, part, &counters)
-                        }
+            let answer = match ControlRequest::parse(&request) {
+                Ok(ControlRequest::Show { part, json }) => {
+                    let counters = self.shell_counters();
+                    if json {
+                        render_json(&self.engine, now, part, &counters)
+                    } else {
+                        render_text(&self.engine, now, part, &counters)
                     }
-                    None => format!("error: unknown part '{part}' (all, counters, state, gates, sessions, bindings)\n"),
-                },
-                ["clear", "all"] => {
-                    let n = self.engine.clear(now, ClearScope::All);
-                    self.apply_engine_output(now);
-                    format!("cleared {n} client(s)\n")
                 }
-                ["clear", "client", address] => match address.parse::<Ipv4Addr>() {
-                    Ok(client) => {
-                        let n = self.engine.clear(now, ClearScope::Client(client));
-                        self.apply_engine_output(now);
-                        format!("cleared {n} client(s)\n")
-                    }
-                    Err(_) => format!("error: '{address}' is not an IPv4 address\n"),
-                },
-                _ => format!("error: unknown request '{request}'\n"),
+                Ok(ControlRequest::ClearAll) => self.clear(now, ClearScope::All),
+                Ok(ControlRequest::ClearClient(client)) => self.clear(now, ClearScope::Client(client)),
+                Err(e) => format!("error: {e}\n"),
             };
             respond(stream, &answer);
         }
+    }
+
+    fn clear(&mut self, now: Instant, scope: ClearScope) -> String {
+        let n = self.engine.clear(now, scope);
+        self.apply_engine_output(now);
+        format!("cleared {n} client(s)\n")
     }
 
     fn shell_counters(&mut self) -> ShellCounters {

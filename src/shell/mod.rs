@@ -5,6 +5,7 @@ pub mod activity;
 pub mod clock;
 pub mod config_file;
 pub mod control;
+pub mod control_request;
 pub mod daemon;
 pub mod daemon_error;
 pub mod egress;
