@@ -70,6 +70,42 @@ impl NetlinkSocket {
     }
 }
 
+impl NetlinkSocket {
+    /// Waits up to `timeout_ms` for the kernel's answer and receives it into `buf`; returns
+    /// the datagram's full length. `peer` names the kernel side in the timeout error.
+    pub fn recv_reply(&self, buf: &mut [u8], timeout_ms: i32, peer: &str) -> io::Result<usize> {
+        loop {
+            if !self.wait_readable(timeout_ms)? {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, format!("no answer from {peer}")));
+            }
+            match self.recv_datagram(buf) {
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Request sequence numbers: answers quote them, so each request gets its own. Never 0,
+/// which the kernel's own messages (notifications) carry.
+#[derive(Debug)]
+pub struct Sequence(u32);
+
+impl Default for Sequence {
+    fn default() -> Sequence {
+        Sequence(1)
+    }
+}
+
+impl Sequence {
+    /// The next number.
+    pub fn take(&mut self) -> u32 {
+        let seq = self.0;
+        self.0 = self.0.wrapping_add(1).max(1);
+        seq
+    }
+}
+
 impl AsFd for NetlinkSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.socket.as_fd()
@@ -112,6 +148,13 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn sequence_numbers_skip_zero_when_they_wrap() {
+        let mut seq = Sequence(u32::MAX);
+        assert_eq!([seq.take(), seq.take(), seq.take()], [u32::MAX, 1, 2]);
+        assert_eq!(Sequence::default().take(), 1);
+    }
 
     #[test]
     fn readable_reports_which_fds_have_data() {

@@ -26,7 +26,7 @@
 //!   `copy_range` bytes; `cap_len` tells when the kernel cut one (then a rewritten
 //!   payload must not be sent back, the tail would be lost).
 
-use super::netlink_socket::{NetlinkSocket, NETLINK_NETFILTER};
+use super::netlink_socket::{NetlinkSocket, Sequence, NETLINK_NETFILTER};
 use crate::netlink::framing::{self, AF_INET};
 use crate::netlink::queue::{self, QueueConfig, Received};
 use std::fmt;
@@ -165,7 +165,7 @@ const HEADER_ROOM: usize = 4096;
 pub struct NfQueue {
     fd: NetlinkSocket,
     queue_num: u16,
-    next_seq: u32,
+    seq: Sequence,
     recv_buf: Vec<u8>,
     send_buf: Vec<u8>,
     /// Packets that arrived while `open` waited for an ACK.
@@ -200,7 +200,7 @@ impl NfQueue {
         let mut queue = NfQueue {
             fd,
             queue_num,
-            next_seq: 1,
+            seq: Sequence::default(),
             recv_buf: vec![0; usize::from(settings.copy_range) + HEADER_ROOM],
             send_buf: Vec::with_capacity(256),
             pending: Vec::new(),
@@ -261,7 +261,7 @@ impl NfQueue {
     /// bad id asynchronously; see [`NfQueueStats::verdict_errors`].
     pub fn verdict(&mut self, id: u32, verdict: NfVerdict, new_payload: Option<&[u8]>) -> io::Result<()> {
         self.send_buf.clear();
-        let seq = self.take_seq();
+        let seq = self.seq.take();
         queue::put_verdict(&mut self.send_buf, seq, self.queue_num, id, verdict, new_payload)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         self.fd.send_all(&self.send_buf)
@@ -270,7 +270,7 @@ impl NfQueue {
     /// Sends one config message and waits for its ACK, keeping packets that arrive first.
     fn configure(&mut self, config: &QueueConfig) -> Result<(), ConfigFailure> {
         self.send_buf.clear();
-        let seq = self.take_seq();
+        let seq = self.seq.take();
         queue::put_config(&mut self.send_buf, seq, self.queue_num, config);
         self.fd.send_all(&self.send_buf).map_err(ConfigFailure::Io)?;
 
@@ -358,12 +358,6 @@ impl NfQueue {
     /// One `recv`; returns the datagram's full length (MSG_TRUNC), which may exceed the buffer.
     fn recv_datagram(&mut self) -> io::Result<usize> {
         self.fd.recv_datagram(&mut self.recv_buf)
-    }
-
-    fn take_seq(&mut self) -> u32 {
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1);
-        seq
     }
 }
 

@@ -20,7 +20,7 @@
 //! the set; `examples/nft_netlink_costs.rs` measures it). The named counters (`queued_*`) come from a `GETOBJ` dump: `nft list counter`
 //! loads the table's sets too, which takes seconds when they are full.
 
-use super::netlink_socket::{NetlinkSocket, NETLINK_NETFILTER};
+use super::netlink_socket::{NetlinkSocket, Sequence, NETLINK_NETFILTER};
 use super::table_names::{CounterName, SetName, TABLE};
 use crate::engine::{Action, Direction, EspSessionSpec};
 use crate::netlink::framing::{messages, NLMSG_DONE, NLMSG_ERROR};
@@ -90,14 +90,14 @@ impl std::error::Error for ElementError {}
 /// The nf_tables socket.
 pub struct NftNetlink {
     fd: NetlinkSocket,
-    next_seq: u32,
+    seq: Sequence,
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
 }
 
 impl fmt::Debug for NftNetlink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NftNetlink").field("next_seq", &self.next_seq).finish_non_exhaustive()
+        f.debug_struct("NftNetlink").field("seq", &self.seq).finish_non_exhaustive()
     }
 }
 
@@ -109,7 +109,12 @@ impl NftNetlink {
         let _ = fd.set_receive_buffer(1 << 20);
         let _ = fd.set_cap_ack();
         fd.bind(0)?;
-        Ok(NftNetlink { fd, next_seq: 1, send_buf: Vec::with_capacity(32 * 1024), recv_buf: vec![0; RECV_BUFFER] })
+        Ok(NftNetlink {
+            fd,
+            seq: Sequence::default(),
+            send_buf: Vec::with_capacity(32 * 1024),
+            recv_buf: vec![0; RECV_BUFFER],
+        })
     }
 
     /// Applies the engine's actions, in transactions of a few hundred. Returns the actions
@@ -208,14 +213,14 @@ impl NftNetlink {
         answer_type: u16,
         mut read: impl FnMut(&[u8]) -> Result<(), i32>,
     ) -> Result<(), ElementError> {
-        let seq = self.take_seq();
+        let seq = self.seq.take();
         self.send_buf.clear();
         request(&mut self.send_buf, seq);
         let error = |errno| ElementError { object: what, errno };
         let io_error = |e: io::Error| error(e.raw_os_error().unwrap_or(libc::EIO));
         self.fd.send_all(&self.send_buf).map_err(io_error)?;
         loop {
-            let len = self.recv_reply().map_err(io_error)?;
+            let len = self.fd.recv_reply(&mut self.recv_buf, REPLY_TIMEOUT_MS, "nf_tables").map_err(io_error)?;
             let datagram = self.recv_buf.get(..len).ok_or(error(libc::EMSGSIZE))?;
             for message in messages(datagram) {
                 let message = message.map_err(|_| error(libc::EBADMSG))?;
@@ -246,7 +251,7 @@ impl NftNetlink {
         let mut ordered: Vec<&ElementUpdate> = updates.iter().collect();
         ordered.sort_by_key(|u| u.set);
         self.send_buf.clear();
-        let begin = self.take_seq();
+        let begin = self.seq.take();
         put_batch_begin(&mut self.send_buf, begin);
         let mut pending: Vec<(u32, SetName)> = Vec::new();
         let mut elements: Vec<SetElement> = Vec::with_capacity(MAX_ELEMENTS_PER_MESSAGE);
@@ -258,7 +263,7 @@ impl NftNetlink {
             };
             if !same {
                 if let Some((set, op)) = run.take() {
-                    let seq = self.take_seq();
+                    let seq = self.seq.take();
                     // At most MAX_ELEMENTS_PER_MESSAGE by construction.
                     if put_set_elements(&mut self.send_buf, seq, op, TABLE, set.as_str(), &elements).is_ok() {
                         pending.push((seq, set));
@@ -271,14 +276,14 @@ impl NftNetlink {
                 elements.push(u.element);
             }
         }
-        let end = self.take_seq();
+        let end = self.seq.take();
         put_batch_end(&mut self.send_buf, end);
         let first = pending.first().map_or(TableObject::Table, |(_, set)| TableObject::Set(*set));
         let io_error = |e: io::Error| ElementError { object: first, errno: e.raw_os_error().unwrap_or(libc::EIO) };
         self.fd.send_all(&self.send_buf).map_err(io_error)?;
         let mut failure = None;
         while !pending.is_empty() {
-            let len = self.recv_reply().map_err(io_error)?;
+            let len = self.fd.recv_reply(&mut self.recv_buf, REPLY_TIMEOUT_MS, "nf_tables").map_err(io_error)?;
             let Some(datagram) = self.recv_buf.get(..len) else {
                 return Err(ElementError { object: first, errno: libc::EMSGSIZE });
             };
@@ -292,25 +297,6 @@ impl NftNetlink {
             }
         }
         failure.map_or(Ok(()), Err)
-    }
-
-    /// Waits for one datagram and receives it.
-    fn recv_reply(&mut self) -> io::Result<usize> {
-        loop {
-            if !self.fd.wait_readable(REPLY_TIMEOUT_MS)? {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer from nf_tables"));
-            }
-            match self.fd.recv_datagram(&mut self.recv_buf) {
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
-                other => return other,
-            }
-        }
-    }
-
-    fn take_seq(&mut self) -> u32 {
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1).max(1);
-        seq
     }
 }
 

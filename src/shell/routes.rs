@@ -6,7 +6,7 @@
 //! Two sockets, so that a notification can never land in the middle of a dump's answers.
 //! The messages are [`crate::netlink::route`]'s; errors carry the kernel's errno.
 
-use super::netlink_socket::{NetlinkSocket, NETLINK_ROUTE};
+use super::netlink_socket::{NetlinkSocket, Sequence, NETLINK_ROUTE};
 use crate::netlink::framing::{messages, NLMSG_DONE, NLMSG_ERROR};
 use crate::netlink::route::{
     self, put_address_change, put_dump_request, AddressOp, Dump, InterfaceAddress, Route, RouteMessage,
@@ -69,7 +69,7 @@ impl std::error::Error for RouteError {}
 pub struct RouteSocket {
     requests: NetlinkSocket,
     changes: NetlinkSocket,
-    next_seq: u32,
+    seq: Sequence,
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
 }
@@ -86,7 +86,13 @@ impl RouteSocket {
         let mut changes = NetlinkSocket::open(NETLINK_ROUTE).map_err(error)?;
         changes.bind(RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE).map_err(error)?;
         let _ = changes.set_receive_buffer(NOTIFICATION_BUFFER);
-        Ok(RouteSocket { requests, changes, next_seq: 1, send_buf: Vec::new(), recv_buf: vec![0; RECV_BUFFER] })
+        Ok(RouteSocket {
+            requests,
+            changes,
+            seq: Sequence::default(),
+            send_buf: Vec::new(),
+            recv_buf: vec![0; RECV_BUFFER],
+        })
     }
 
     /// The notification socket, for `poll(2)`.
@@ -144,7 +150,7 @@ impl RouteSocket {
             self.send_buf.clear();
             let mut pending: Vec<(u32, Ipv4Addr)> = Vec::with_capacity(chunk.len());
             for &address in chunk {
-                let seq = self.take_seq();
+                let seq = self.seq.take();
                 put_address_change(&mut self.send_buf, seq, op, index, address, 32);
                 pending.push((seq, address));
             }
@@ -155,7 +161,7 @@ impl RouteSocket {
                 continue;
             }
             while !pending.is_empty() {
-                let len = match self.recv_reply() {
+                let len = match self.requests.recv_reply(&mut self.recv_buf, REPLY_TIMEOUT_MS, "rtnetlink") {
                     Ok(len) => len,
                     Err(e) => {
                         let errno = e.raw_os_error().unwrap_or(libc::EIO);
@@ -183,12 +189,12 @@ impl RouteSocket {
     fn dump(&mut self, dump: Dump, mut visit: impl FnMut(RouteMessage)) -> Result<(), RouteError> {
         let error = |errno| RouteError { request: RouteRequest::Dump(dump), errno };
         let io_error = |e: io::Error| error(e.raw_os_error().unwrap_or(libc::EIO));
-        let seq = self.take_seq();
+        let seq = self.seq.take();
         self.send_buf.clear();
         put_dump_request(&mut self.send_buf, seq, dump);
         self.requests.send_all(&self.send_buf).map_err(io_error)?;
         loop {
-            let len = self.recv_reply().map_err(io_error)?;
+            let len = self.requests.recv_reply(&mut self.recv_buf, REPLY_TIMEOUT_MS, "rtnetlink").map_err(io_error)?;
             let datagram = self.recv_buf.get(..len).ok_or(error(libc::EMSGSIZE))?;
             for message in messages(datagram) {
                 let message = message.map_err(|_| error(libc::EBADMSG))?;
@@ -207,25 +213,6 @@ impl RouteSocket {
                 }
             }
         }
-    }
-
-    /// Waits for one datagram on the request socket and receives it.
-    fn recv_reply(&mut self) -> io::Result<usize> {
-        loop {
-            if !self.requests.wait_readable(REPLY_TIMEOUT_MS)? {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer from rtnetlink"));
-            }
-            match self.requests.recv_datagram(&mut self.recv_buf) {
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
-                other => return other,
-            }
-        }
-    }
-
-    fn take_seq(&mut self) -> u32 {
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1).max(1);
-        seq
     }
 }
 
