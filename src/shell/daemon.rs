@@ -84,7 +84,7 @@ pub fn run(options: DaemonOptions) -> Result<(), DaemonError> {
     if !config.enabled {
         teardown(&nft, &options, config.queue.number);
         let egress = find_egress(&mut routes, &options, &config);
-        release_pool_addresses(&mut routes, egress, &config);
+        pool_addresses::release(&mut routes, egress, &config);
         eprintln!(
             "ike-esp-alg: disabled in {}; rules removed, IPsec passes through as on a stock router",
             options.config_path.display()
@@ -179,7 +179,7 @@ impl Daemon {
                 Err(_) => return Err(DaemonError::Ruleset(first)),
             }
         }
-        claim_pool_addresses(&mut routes, egress, &config);
+        pool_addresses::claim(&mut routes, egress, &config);
         xtables::ensure_rule(options.backend, config.queue.number).map_err(DaemonError::QueueRule)?;
         let queue = NfQueue::open(
             config.queue.number,
@@ -278,7 +278,7 @@ impl Daemon {
         self.save_state(now);
         if self.options.flush_on_exit {
             teardown(&self.kernel.nft, &self.options, self.config.queue.number);
-            release_pool_addresses(&mut self.kernel.routes, self.egress, &self.config);
+            pool_addresses::release(&mut self.kernel.routes, self.egress, &self.config);
             eprintln!("ike-esp-alg: stopping; rules, queues and pool addresses removed");
         } else {
             // Pool addresses stay, like the table: learned SAs keep flowing.
@@ -577,7 +577,7 @@ impl Daemon {
         };
         if !config.enabled {
             teardown(&self.kernel.nft, &self.options, self.config.queue.number);
-            release_pool_addresses(&mut self.kernel.routes, self.egress, &self.config);
+            pool_addresses::release(&mut self.kernel.routes, self.egress, &self.config);
             eprintln!("ike-esp-alg: disabled by reload; rules and pool addresses removed, exiting");
             return AfterReload::Stop;
         }
@@ -595,10 +595,11 @@ impl Daemon {
         let snapshot = self.engine.snapshot(now);
         let skipped = engine.restore(now, &snapshot);
         // Only the addresses that left the pools go; the ones that stay keep answering ARP.
-        let kept: HashSet<Ipv4Addr> = proxy_arp_addresses(&config).into_iter().collect();
-        let gone: Vec<Ipv4Addr> = proxy_arp_addresses(&self.config).into_iter().filter(|a| !kept.contains(a)).collect();
-        change_pool_addresses(&mut self.kernel.routes, self.egress, AddressOp::Remove, &gone);
-        claim_pool_addresses(&mut self.kernel.routes, egress, &config);
+        let kept: HashSet<Ipv4Addr> = pool_addresses::of_proxy_arp_pools(&config).into_iter().collect();
+        let gone: Vec<Ipv4Addr> =
+            pool_addresses::of_proxy_arp_pools(&self.config).into_iter().filter(|a| !kept.contains(a)).collect();
+        pool_addresses::change(&mut self.kernel.routes, self.egress, AddressOp::Remove, &gone);
+        pool_addresses::claim(&mut self.kernel.routes, egress, &config);
         self.egress = egress;
         self.held.set_limit(hold_limit(config.engine.timeouts.esp_gate));
         self.schedule.set_session_timeout(config.engine.timeouts.esp_session);
@@ -658,36 +659,4 @@ fn rule_set_zone_devices(config: &AlgConfig) -> Vec<u32> {
         .flat_map(|rs| egress::zone_devices(&firewall, &network, &rs.to_zone.name))
         .filter_map(|device| interface_index(&device))
         .collect()
-}
-
-/// Addresses of the pools with `proxy_arp '1'`.
-fn proxy_arp_addresses(config: &AlgConfig) -> Vec<Ipv4Addr> {
-    config.proxy_arp_pools().flat_map(|p| p.ranges.iter().flat_map(|r| r.iter())).collect()
-}
-
-/// Makes the kernel answer ARP for `config`'s proxy-ARP pools on the egress device.
-fn claim_pool_addresses(routes: &mut RouteSocket, egress: Egress, config: &AlgConfig) {
-    change_pool_addresses(routes, egress, AddressOp::Add, &proxy_arp_addresses(config));
-}
-
-fn release_pool_addresses(routes: &mut RouteSocket, egress: Egress, config: &AlgConfig) {
-    change_pool_addresses(routes, egress, AddressOp::Remove, &proxy_arp_addresses(config));
-}
-
-/// Adds or removes pool addresses on the egress device; each refusal is one log line.
-fn change_pool_addresses(routes: &mut RouteSocket, egress: Egress, op: AddressOp, addresses: &[Ipv4Addr]) {
-    if addresses.is_empty() {
-        return;
-    }
-    let Some(index) = egress.index else {
-        eprintln!("ike-esp-alg: proxy ARP: no egress device known (use --egress-device)");
-        return;
-    };
-    let problems = match op {
-        AddressOp::Add => pool_addresses::add(routes, index, addresses),
-        AddressOp::Remove => pool_addresses::remove(routes, index, addresses),
-    };
-    for problem in problems {
-        eprintln!("ike-esp-alg: proxy ARP: {problem}");
-    }
 }

@@ -13,7 +13,9 @@
 //! so learned SAs keep flowing; they go when the ALG is disabled. Errors are reported, not
 //! fatal.
 
+use super::egress::Egress;
 use super::routes::{RouteError, RouteSocket};
+use crate::config::model::AlgConfig;
 use crate::netlink::route::AddressOp;
 use std::net::Ipv4Addr;
 
@@ -28,4 +30,36 @@ pub fn add(routes: &mut RouteSocket, index: u32, addresses: &[Ipv4Addr]) -> Vec<
 pub fn remove(routes: &mut RouteSocket, index: u32, addresses: &[Ipv4Addr]) -> Vec<RouteError> {
     let refused = routes.change_addresses(AddressOp::Remove, index, addresses);
     refused.into_iter().filter(|e| e.errno != libc::EADDRNOTAVAIL).collect()
+}
+
+/// Addresses of the pools with `proxy_arp '1'`.
+pub fn of_proxy_arp_pools(config: &AlgConfig) -> Vec<Ipv4Addr> {
+    config.proxy_arp_pools().flat_map(|p| p.ranges.iter().flat_map(|r| r.iter())).collect()
+}
+
+/// Makes the kernel answer ARP for `config`'s proxy-ARP pools on the egress device.
+pub fn claim(routes: &mut RouteSocket, egress: Egress, config: &AlgConfig) {
+    change(routes, egress, AddressOp::Add, &of_proxy_arp_pools(config));
+}
+
+pub fn release(routes: &mut RouteSocket, egress: Egress, config: &AlgConfig) {
+    change(routes, egress, AddressOp::Remove, &of_proxy_arp_pools(config));
+}
+
+/// Adds or removes pool addresses on the egress device; each refusal is one log line.
+pub fn change(routes: &mut RouteSocket, egress: Egress, op: AddressOp, addresses: &[Ipv4Addr]) {
+    if addresses.is_empty() {
+        return;
+    }
+    let Some(index) = egress.index else {
+        eprintln!("ike-esp-alg: proxy ARP: no egress device known (use --egress-device)");
+        return;
+    };
+    let problems = match op {
+        AddressOp::Add => add(routes, index, addresses),
+        AddressOp::Remove => remove(routes, index, addresses),
+    };
+    for problem in problems {
+        eprintln!("ike-esp-alg: proxy ARP: {problem}");
+    }
 }
