@@ -102,6 +102,11 @@ counter() { ip netns exec "$1" nft list counter inet sink "$2" | awk '/packets/ 
 kcounter() { ip netns exec "$R" nft list counter ip ike_esp_alg "$1" | awk '/packets/ {print $2}'; }
 json_num() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
 
+# What libuci's reading silently drops is read the same way, with a FILE:LINE warning from
+# `check` (which still passes) and from the daemon.
+printf "config alg 'ike_esp_nat'\n\toption enabled '1'\n\toption fail_open 1; option queue_num 7\n" > "$work/odd"
+check "check warns about text libuci ignores and still passes" \
+    sh -c "'$bin' check --config '$work/odd' 2>'$work/odd.err' && grep -q '^$work/odd:3: warning: ' '$work/odd.err'"
 start_daemon || exit 1
 # Phase 1 of both clients, then phase 2 of client 1; client 2's phase 2 must wait.
 ip netns exec "$C1" python3 "$packets" ike 192.168.1.10 500 198.51.100.1 500 1 2 0 0x1111 0
