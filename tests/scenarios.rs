@@ -807,6 +807,22 @@ fn a_refused_session_without_a_gate_is_learned_again_and_a_stale_refusal_changes
 }
 
 #[test]
+fn a_refused_reinstall_of_an_established_session_keeps_it_on_the_slow_path() {
+    let mut lab = Lab::default_config();
+    let a = Ike::v1(client(1), SERVER);
+    assert_eq!(lab.send(&a.esp_out(0x4343)), out_translated(WAN));
+    let install = session_install(&lab.take_actions(), Direction::Outbound, 0x4343);
+    // Later, a re-install of the same session (a renewal, a re-installed table) is refused.
+    lab.advance_secs(30);
+    lab.engine.handle_action_failed(lab.now, &install);
+    let Action::InstallEspSession(spec) = install else { unreachable!() };
+    assert!(lab.engine.has_session(&spec.key), "kept: its packets still get translated from the queue");
+    assert_eq!(lab.send(&a.esp_out(0x4343)), out_translated(WAN));
+    assert_eq!(lab.engine.counters().sessions_created_without_gate, 1, "not learned a second time");
+    assert_eq!(refusals(&mut lab), vec![(install, false)]);
+}
+
+#[test]
 fn a_refused_binding_does_not_keep_its_pool_address_whatever_order_the_refusals_come_in() {
     let first: Ipv4Addr = "203.0.113.20".parse().unwrap();
     let second: Ipv4Addr = "203.0.113.21".parse().unwrap();

@@ -44,10 +44,18 @@ impl Engine {
 
     /// Forgets a refused session. A gate it hit that is still open for its exchange is
     /// opened again, so the SA's next packet is learned through it as the first one was.
+    ///
+    /// Only a first install is undone (one refused in the pass that learned the session).
+    /// A refused re-install (a renewal, a restored session, the table re-installed) keeps
+    /// the session: its packets miss in the kernel and come to the queue, where the engine
+    /// still translates them, whereas forgetting it would drop an inbound SA's traffic until
+    /// the next exchange, its gates being long closed.
     fn undo_session(&mut self, now: Instant, spec: &EspSessionSpec) -> bool {
         let key = spec.key;
-        let matches = self.sessions.get(&key).is_some_and(|s| s.translated == spec.translated);
-        if !matches {
+        let first_install = self.sessions.get(&key).is_some_and(|s| {
+            s.translated == spec.translated && s.created == now && s.origin != SessionOrigin::Restored
+        });
+        if !first_install {
             return false;
         }
         let Some(session) = self.forget_session(now, key) else { return false };
