@@ -84,3 +84,33 @@ pub fn request(path: &Path, line: &str) -> io::Result<String> {
     stream.read_to_string(&mut answer)?;
     Ok(answer)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::status::Part;
+    use crate::shell::control_request::ControlRequest;
+
+    #[test]
+    fn a_request_crosses_the_socket_and_the_answer_comes_back() {
+        let path = std::env::temp_dir().join(format!("ike-esp-alg-control-test-{}.sock", std::process::id()));
+        let socket = ControlSocket::bind(&path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display()));
+        let sent = ControlRequest::Show { part: Part::Gates, json: true };
+        let client_path = path.clone();
+        let client = std::thread::spawn(move || request(&client_path, &sent.to_string()).map_err(|e| e.to_string()));
+        // The listener does not block: poll it, for about 5 s at most.
+        let accepted = (0..1000).find_map(|_| {
+            let accepted = socket.accept();
+            if accepted.is_none() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            accepted
+        });
+        let (stream, received) = accepted.unwrap_or_else(|| panic!("no request within 5 s"));
+        assert_eq!(ControlRequest::parse(&received), Ok(sent));
+        respond(stream, "answer\n");
+        assert_eq!(client.join().ok(), Some(Ok("answer\n".to_string())));
+        drop(socket);
+        assert!(!path.exists(), "the socket file is removed on drop");
+    }
+}
