@@ -8,12 +8,16 @@
 //! 6 KB in a static mipsel build) and the wait from `nix`'s `poll`, so no `unsafe` is left
 //! here. Read first: netlink(7) for `NETLINK_CAP_ACK`, `MSG_TRUNC` and multicast groups.
 
+use crate::netlink::framing::{messages, NetlinkMessage, NLMSG_DONE, NLMSG_ERROR};
 use netlink_sys::{Socket, SocketAddr};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 pub use netlink_sys::protocols::{NETLINK_NETFILTER, NETLINK_ROUTE};
+
+/// How long to wait for the kernel's answer to a request, or for the next part of a dump.
+pub const REPLY_TIMEOUT_MS: i32 = 2000;
 
 /// A bound netlink socket.
 #[derive(Debug)]
@@ -81,6 +85,43 @@ impl NetlinkSocket {
             match self.recv_datagram(buf) {
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
                 other => return other,
+            }
+        }
+    }
+}
+
+impl NetlinkSocket {
+    /// Sends a dump `request` numbered `seq` and hands each answer (other than the end and
+    /// error messages) to `visit` until the kernel says done. Any failure is an errno: the
+    /// kernel's, the socket's, `EMSGSIZE` for a cut datagram, `EBADMSG` for a bad one.
+    pub fn dump(
+        &self,
+        request: &[u8],
+        seq: u32,
+        buf: &mut [u8],
+        peer: &str,
+        mut visit: impl FnMut(&NetlinkMessage<'_>) -> Result<(), i32>,
+    ) -> Result<(), i32> {
+        let errno = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
+        self.send_all(request).map_err(errno)?;
+        loop {
+            let len = self.recv_reply(buf, REPLY_TIMEOUT_MS, peer).map_err(errno)?;
+            let datagram = buf.get(..len).ok_or(libc::EMSGSIZE)?;
+            for message in messages(datagram) {
+                let message = message.map_err(|_| libc::EBADMSG)?;
+                if message.seq != seq {
+                    continue; // a late answer to an earlier request
+                }
+                match message.message_type {
+                    NLMSG_DONE => return Ok(()),
+                    NLMSG_ERROR => {
+                        return match message.error_code() {
+                            Some(errno) if errno != 0 => Err(errno),
+                            _ => Ok(()),
+                        }
+                    }
+                    _ => visit(&message)?,
+                }
             }
         }
     }

@@ -20,10 +20,10 @@
 //! the set; `examples/nft_netlink_costs.rs` measures it). The named counters (`queued_*`) come from a `GETOBJ` dump: `nft list counter`
 //! loads the table's sets too, which takes seconds when they are full.
 
-use super::netlink_socket::{NetlinkSocket, Sequence, NETLINK_NETFILTER};
+use super::netlink_socket::{NetlinkSocket, Sequence, NETLINK_NETFILTER, REPLY_TIMEOUT_MS};
 use super::table_names::{CounterName, SetName, TABLE};
 use crate::engine::{Action, Direction, EspSessionSpec};
-use crate::netlink::framing::{messages, NLMSG_DONE, NLMSG_ERROR};
+use crate::netlink::framing::{messages, NLMSG_ERROR};
 use crate::netlink::nftables::{
     dumped_counter, dumped_elements, nftables_message_type, put_batch_begin, put_batch_end, put_counters_dump_request,
     put_set_dump_request, put_set_elements, put_table_get_request, DumpedElement, ElementOp, RegisterData, SetElement,
@@ -34,8 +34,6 @@ use std::io;
 
 /// Actions per transaction: about 30 KiB of messages, well inside a socket's send buffer.
 const ACTIONS_PER_TRANSACTION: usize = 256;
-/// How long to wait for the kernel's answer to a transaction or for the next dump part.
-const REPLY_TIMEOUT_MS: i32 = 2000;
 /// Large enough for any dump part the kernel builds (it sizes them from our reads, at most
 /// 32 KiB) and for a batch's answers.
 const RECV_BUFFER: usize = 64 * 1024;
@@ -216,30 +214,15 @@ impl NftNetlink {
         let seq = self.seq.take();
         self.send_buf.clear();
         request(&mut self.send_buf, seq);
-        let error = |errno| ElementError { object: what, errno };
-        let io_error = |e: io::Error| error(e.raw_os_error().unwrap_or(libc::EIO));
-        self.fd.send_all(&self.send_buf).map_err(io_error)?;
-        loop {
-            let len = self.fd.recv_reply(&mut self.recv_buf, REPLY_TIMEOUT_MS, "nf_tables").map_err(io_error)?;
-            let datagram = self.recv_buf.get(..len).ok_or(error(libc::EMSGSIZE))?;
-            for message in messages(datagram) {
-                let message = message.map_err(|_| error(libc::EBADMSG))?;
-                if message.seq != seq {
-                    continue; // a late answer to an earlier request
+        let (request, buf) = (&self.send_buf, &mut self.recv_buf);
+        self.fd
+            .dump(request, seq, buf, "nf_tables", |message| {
+                if message.message_type == answer_type {
+                    read(message.payload)?;
                 }
-                match message.message_type {
-                    NLMSG_DONE => return Ok(()),
-                    NLMSG_ERROR => {
-                        return match message.error_code() {
-                            Some(errno) if errno != 0 => Err(error(errno)),
-                            _ => Ok(()),
-                        }
-                    }
-                    t if t == answer_type => read(message.payload).map_err(error)?,
-                    _ => {}
-                }
-            }
-        }
+                Ok(())
+            })
+            .map_err(|errno| ElementError { object: what, errno })
     }
 
     /// Sends `updates` as one transaction and waits for the kernel's answer to each message.

@@ -6,8 +6,8 @@
 //! Two sockets, so that a notification can never land in the middle of a dump's answers.
 //! The messages are [`crate::netlink::route`]'s; errors carry the kernel's errno.
 
-use super::netlink_socket::{NetlinkSocket, Sequence, NETLINK_ROUTE};
-use crate::netlink::framing::{messages, NLMSG_DONE, NLMSG_ERROR};
+use super::netlink_socket::{NetlinkSocket, Sequence, NETLINK_ROUTE, REPLY_TIMEOUT_MS};
+use crate::netlink::framing::{messages, NLMSG_ERROR};
 use crate::netlink::route::{
     self, put_address_change, put_dump_request, AddressOp, Dump, InterfaceAddress, Route, RouteMessage,
     RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE,
@@ -17,8 +17,6 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, BorrowedFd};
 
-/// How long to wait for the kernel's answer to a request or for the next dump part.
-const REPLY_TIMEOUT_MS: i32 = 2000;
 /// Large enough for any dump part the kernel builds and for a batch's answers.
 const RECV_BUFFER: usize = 64 * 1024;
 /// Address changes per datagram: about 10 KiB of requests, 9 KiB of answers.
@@ -187,32 +185,16 @@ impl RouteSocket {
 
     /// Sends a dump request and hands every answer to `visit` until the kernel says done.
     fn dump(&mut self, dump: Dump, mut visit: impl FnMut(RouteMessage)) -> Result<(), RouteError> {
-        let error = |errno| RouteError { request: RouteRequest::Dump(dump), errno };
-        let io_error = |e: io::Error| error(e.raw_os_error().unwrap_or(libc::EIO));
         let seq = self.seq.take();
         self.send_buf.clear();
         put_dump_request(&mut self.send_buf, seq, dump);
-        self.requests.send_all(&self.send_buf).map_err(io_error)?;
-        loop {
-            let len = self.requests.recv_reply(&mut self.recv_buf, REPLY_TIMEOUT_MS, "rtnetlink").map_err(io_error)?;
-            let datagram = self.recv_buf.get(..len).ok_or(error(libc::EMSGSIZE))?;
-            for message in messages(datagram) {
-                let message = message.map_err(|_| error(libc::EBADMSG))?;
-                if message.seq != seq {
-                    continue; // a late answer to an earlier request
-                }
-                match message.message_type {
-                    NLMSG_DONE => return Ok(()),
-                    NLMSG_ERROR => {
-                        return match message.error_code() {
-                            Some(errno) if errno != 0 => Err(error(errno)),
-                            _ => Ok(()),
-                        }
-                    }
-                    _ => visit(route::decode(&message).map_err(|_| error(libc::EBADMSG))?),
-                }
-            }
-        }
+        let (request, buf) = (&self.send_buf, &mut self.recv_buf);
+        self.requests
+            .dump(request, seq, buf, "rtnetlink", |message| {
+                visit(route::decode(message).map_err(|_| libc::EBADMSG)?);
+                Ok(())
+            })
+            .map_err(|errno| RouteError { request: RouteRequest::Dump(dump), errno })
     }
 }
 
