@@ -323,13 +323,15 @@ fn retransmitted_phase2_messages_pass_and_late_ones_open_no_new_gates() {
     assert_eq!(lab.send(&a.qm_out(5)), Verdict::Accept);
     lab.advance_millis(500);
     assert_eq!(lab.send(&a.qm_out(5)), Verdict::Accept);
+    let qm2 = a.qm_in(&lab, 5);
+    assert_eq!(lab.send(&qm2), Verdict::Accept);
     assert_eq!(lab.send(&a.esp_out(0x71)), out_translated(WAN));
     assert_eq!(lab.send(&a.esp_in(WAN, 0x72)), in_translated(a.client));
     // QM3 retransmitted after the collapse: passes, opens nothing.
     assert_eq!(lab.send(&a.qm_out(5)), Verdict::Accept);
     assert!(lab.engine.gate_status(lab.now).is_empty());
     let c = lab.engine.counters();
-    assert_eq!((c.phase2_allowed, c.phase2_continued, c.phase2_late), (1, 1, 1));
+    assert_eq!((c.phase2_allowed, c.phase2_continued, c.phase2_late), (1, 2, 1));
     // A different exchange while one is in progress is held back (rule 2).
     assert_eq!(lab.send(&a.qm_out(6)), Verdict::Accept);
     assert_eq!(lab.send(&a.qm_out(8)), Verdict::Drop(DropReason::Phase2PairBusy));
@@ -437,6 +439,10 @@ fn a_small_pool_is_shared_and_clients_on_different_addresses_do_not_wait_for_eac
     assert_eq!(lab.send(&peers[1].qm_out(1)), Verdict::Accept);
     // Client 3 shares client 1's address and waits.
     assert_eq!(lab.send(&peers[2].qm_out(1)), Verdict::Drop(DropReason::Phase2GateBusy));
+    for p in &peers[..2] {
+        let qm2 = p.qm_in(&lab, 1);
+        assert_eq!(lab.send(&qm2), Verdict::Accept);
+    }
     assert_eq!(lab.send(&peers[0].esp_in(first, 0x101)), in_translated(peers[0].client));
     assert_eq!(lab.send(&peers[1].esp_in(second, 0x201)), in_translated(peers[1].client));
     assert_eq!(lab.send(&peers[0].esp_out(0x102)), out_translated(first));
@@ -683,6 +689,8 @@ fn a_tunnel_brought_up_before_any_traffic_learns_its_inbound_spi_when_the_client
     assert_eq!(lab.send(&a.esp_out(0xa3)), Verdict::Drop(DropReason::Phase2GateBusy));
     assert_eq!(lab.engine.counters().esp_waiting_for_gate, 1);
     assert_eq!(lab.engine.table_sizes().sessions, 0);
+    let qm2 = b.qm_in(&lab, 2);
+    assert_eq!(lab.send(&qm2), Verdict::Accept);
     assert_eq!(lab.send(&b.esp_out(0xb1)), out_translated(WAN));
     assert_eq!(lab.send(&b.esp_in(WAN, 0xb2)), in_translated(b.client));
     // b's gates collapsed; the slot is kept for a, whose next packet re-opens it.
@@ -871,4 +879,108 @@ fn a_refused_ike_nat_is_forgotten_and_set_up_again_by_the_next_ike_message() {
     assert_eq!(lab.send(&a.out(ExchangeType::IDENTITY_PROTECTION, 0, 0)), Verdict::Accept);
     assert_eq!(lab.take_actions(), vec![nat], "asked again, with the same translation");
     assert_eq!(lab.engine.table_sizes().ike_flows, 1);
+}
+
+#[test]
+fn an_answered_idle_exchange_gives_its_gates_up_after_settling_once_another_client_waits() {
+    let mut lab = Lab::default_config();
+    let a = Ike::v2(client(1), SERVER);
+    let b = Ike::v2(client(2), SERVER);
+    a.establish(&mut lab);
+    b.establish(&mut lab);
+    let (i, r) = (IkeFlags::V2_INITIATOR, IkeFlags::V2_RESPONSE);
+    assert_eq!(lab.send(&a.out(ExchangeType::IKE_AUTH, i, 1)), Verdict::Accept);
+    let answer = a.inbound(&lab, ExchangeType::IKE_AUTH, r, 1);
+    assert_eq!(lab.send(&answer), Verdict::Accept);
+    // Nobody waits: the tunnel is up and idle, and a keeps its gates (no early release).
+    lab.advance_secs(3);
+    assert_eq!(lab.engine.gate_status(lab.now).len(), 2);
+    // b's request must wait; a was answered 3 s ago, so its unused gates go at once.
+    assert_eq!(lab.send(&b.out(ExchangeType::IKE_AUTH, i, 1)), Verdict::Drop(DropReason::Phase2GateBusy));
+    lab.advance_millis(1);
+    assert!(!lab.engine.gate_status(lab.now).iter().any(|g| g.client == a.client));
+    assert_eq!(lab.engine.counters().gates_released_early, 2);
+    assert!(lab
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::GatesReleasedEarly { pair, outbound_hit: None } if pair.client == a.client)));
+    // b's retransmission gets the slot; a's first ESP later re-opens its inbound gate.
+    assert_eq!(lab.send(&b.out(ExchangeType::IKE_AUTH, i, 1)), Verdict::Accept);
+    let answer = b.inbound(&lab, ExchangeType::IKE_AUTH, r, 1);
+    assert_eq!(lab.send(&answer), Verdict::Accept);
+    assert_eq!(lab.send(&b.esp_out(0xb1)), out_translated(WAN));
+    assert_eq!(lab.send(&b.esp_in(WAN, 0xb2)), in_translated(b.client));
+    assert_eq!(lab.send(&a.esp_out(0xa1)), out_translated(WAN));
+    assert_eq!(lab.send(&a.esp_in(WAN, 0xa2)), in_translated(a.client));
+    assert_eq!(lab.engine.counters().gates_resumed, 1);
+}
+
+#[test]
+fn an_unanswered_exchange_keeps_its_gates_for_the_full_timeout_even_when_others_wait() {
+    let mut lab = Lab::default_config();
+    let a = Ike::v2(client(1), SERVER);
+    let b = Ike::v2(client(2), SERVER);
+    a.establish(&mut lab);
+    b.establish(&mut lab);
+    let i = IkeFlags::V2_INITIATOR;
+    // An EAP round: answered once, then the next request is not yet.
+    assert_eq!(lab.send(&a.out(ExchangeType::IKE_AUTH, i, 1)), Verdict::Accept);
+    let answer = a.inbound(&lab, ExchangeType::IKE_AUTH, IkeFlags::V2_RESPONSE, 1);
+    assert_eq!(lab.send(&answer), Verdict::Accept);
+    assert_eq!(lab.send(&a.out(ExchangeType::IKE_AUTH, i, 2)), Verdict::Accept);
+    assert_eq!(lab.send(&b.out(ExchangeType::IKE_AUTH, i, 1)), Verdict::Drop(DropReason::Phase2GateBusy));
+    lab.advance_millis(4_999);
+    assert_eq!(lab.engine.gate_status(lab.now).len(), 2, "a's gates last their timeout");
+    lab.advance_millis(1);
+    assert!(lab.engine.gate_status(lab.now).is_empty());
+    let c = lab.engine.counters();
+    assert_eq!((c.gates_released_early, c.gates_expired), (0, 2));
+}
+
+#[test]
+fn an_inbound_hit_hands_the_slot_on_while_the_outbound_gate_waits() {
+    let mut lab = Lab::default_config();
+    let a = Ike::v1(client(1), SERVER);
+    let b = Ike::v1(client(2), SERVER);
+    a.establish(&mut lab);
+    b.establish(&mut lab);
+    assert_eq!(lab.send(&a.qm_out(1)), Verdict::Accept);
+    let qm2 = a.qm_in(&lab, 1);
+    assert_eq!(lab.send(&qm2), Verdict::Accept);
+    assert_eq!(lab.send(&b.qm_out(1)), Verdict::Drop(DropReason::Phase2GateBusy));
+    // The server speaks first: a's inbound SPI is known, the slot is b's turn.
+    assert_eq!(lab.send(&a.esp_in(WAN, 0xa2)), in_translated(a.client));
+    assert_eq!(lab.send(&b.qm_out(1)), Verdict::Accept);
+    let open: Vec<(Ipv4Addr, Direction)> = lab
+        .engine
+        .gate_status(lab.now)
+        .iter()
+        .filter(|g| g.state == GateState::Open)
+        .map(|g| (g.client, g.direction))
+        .collect();
+    assert_eq!(
+        open,
+        vec![(a.client, Direction::Outbound), (b.client, Direction::Outbound), (b.client, Direction::Inbound)]
+    );
+    assert_eq!(lab.send(&a.esp_out(0xa1)), out_translated(WAN));
+    assert_eq!(lab.engine.counters().gates_collapsed, 2);
+}
+
+#[test]
+fn an_open_gate_takes_only_a_new_sa_first_packets_and_only_once_its_exchange_is_answered() {
+    let mut lab = Lab::default_config();
+    let a = Ike::v1(client(1), SERVER);
+    a.establish(&mut lab);
+    assert_eq!(lab.send(&a.qm_out(1)), Verdict::Accept);
+    // Before the server's answer its new SA cannot be in use: some other SA's packet.
+    assert_eq!(lab.send(&a.esp_in(WAN, 0x77)), Verdict::Drop(DropReason::InboundEspBeforeAnswer));
+    let qm2 = a.qm_in(&lab, 1);
+    assert_eq!(lab.send(&qm2), Verdict::Accept);
+    // An SA that has carried 500 packets is older than this exchange.
+    let old = build::esp(SERVER, WAN, Spi(0x78), 500, 48);
+    assert_eq!(lab.send(&old), Verdict::Drop(DropReason::InboundEspNotFresh));
+    let c = lab.engine.counters();
+    assert_eq!((c.inbound_esp_before_answer, c.inbound_esp_not_fresh), (1, 1));
+    // The gate is still open for the new SA's first packet.
+    assert_eq!(lab.send(&build::esp(SERVER, WAN, Spi(0xa2), 1, 48)), in_translated(a.client));
 }

@@ -186,6 +186,9 @@ pub struct Timeouts {
     pub esp_session: Duration,
     /// How long a persistent NAT binding outlives the client's last state, session or flow.
     pub binding_linger: Duration,
+    /// How long an answered exchange keeps an unused inbound gate while another client
+    /// waits for it (None: the full `esp_gate`). See `Exchange::answered`.
+    pub esp_gate_settle: Option<Duration>,
 }
 
 impl Timeouts {
@@ -197,6 +200,9 @@ impl Timeouts {
     pub const ESP_GATE_DEFAULT: u64 = 5;
     pub const ESP_SESSION_DEFAULT: u64 = 1_800;
     pub const BINDING_LINGER_DEFAULT: u64 = 300;
+    /// Traffic queued behind a negotiation (the SA's trigger) flows within a round trip
+    /// of the answer; a second covers slow paths and is far below the gate timeout.
+    pub const ESP_GATE_SETTLE_DEFAULT_MS: u64 = 1_000;
 }
 
 impl Default for Timeouts {
@@ -206,6 +212,7 @@ impl Default for Timeouts {
             esp_gate: Duration::from_secs(Timeouts::ESP_GATE_DEFAULT),
             esp_session: Duration::from_secs(Timeouts::ESP_SESSION_DEFAULT),
             binding_linger: Duration::from_secs(Timeouts::BINDING_LINGER_DEFAULT),
+            esp_gate_settle: Some(Duration::from_millis(Timeouts::ESP_GATE_SETTLE_DEFAULT_MS)),
         }
     }
 }

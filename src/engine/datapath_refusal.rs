@@ -9,9 +9,9 @@
 //! queued for the datapath: a refused install left nothing there (a netlink batch is
 //! applied whole or not at all).
 
-use super::entries::Gate;
+use super::entries::{Gate, SlotHolder};
 use super::output::{Action, EspSessionSpec, Event, IkeNatSpec, SessionOrigin};
-use super::table_keys::{Direction, FlowKey, PairKey};
+use super::table_keys::{Direction, FlowKey, PairKey, SlotKey};
 use super::Engine;
 use crate::time::Instant;
 use std::net::Ipv4Addr;
@@ -71,10 +71,34 @@ impl Engine {
                 };
                 if *gate == Gate::Hit(key.spi) {
                     *gate = Gate::Open;
+                    if key.direction == Direction::Inbound {
+                        // The inbound hit gave the slot up; the re-opened gate needs it back.
+                        let slot_key = SlotKey { server: key.src, nat: key.dst };
+                        self.reclaim_slot(now, slot_key, pair);
+                    }
                 }
             }
         }
         true
+    }
+
+    /// Gives `pair` the slot it gave up in this same pass, ahead of a waiter it was
+    /// reserved for (who keeps the head of the queue). Held by another pair, it stays so.
+    fn reclaim_slot(&mut self, now: Instant, slot_key: SlotKey, pair: PairKey) {
+        match self.slots.get_mut(&slot_key).map(|slot| (slot.holder, slot)) {
+            Some((SlotHolder::Held(holder), _)) if holder != pair => return,
+            Some((SlotHolder::Reserved { pair: waiter, .. }, slot)) if waiter != pair => {
+                slot.waiters.push_front(waiter);
+            }
+            _ => {}
+        }
+        self.take_slot(now, slot_key, pair);
+        // The gates keep the deadline they had, not a fresh one from the take.
+        let last_message = self.pairs.get(&pair).and_then(|p| p.exchange.as_ref()).map(|e| e.last_message);
+        if let Some(last_message) = last_message {
+            let deadline = (last_message + self.config.timeouts.esp_gate).max(now);
+            self.pairs.arm(&mut self.timers, pair, deadline);
+        }
     }
 
     /// Forgets a refused IKE flow translation; the client's next IKE message sets it up

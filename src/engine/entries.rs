@@ -83,8 +83,62 @@ pub(crate) struct Exchange {
     /// Set once another client waits for this exchange's inbound gate: from then on
     /// retransmissions no longer extend the gates, so no client can hold them for ever.
     pub(crate) extension_frozen: bool,
+    /// Whether the client sent the exchange's first message.
+    pub(crate) opened_by_client: bool,
+    /// Whether the other side has spoken in this exchange (IKEv1 Quick Mode's second
+    /// message).
+    pub(crate) peer_spoke: bool,
+    /// When the exchange was last answered: an IKEv2 response (RFC 7296 §3.1, the R flag),
+    /// or IKEv1 Quick Mode's third message (RFC 2409 §5.5). By then both peers have
+    /// installed the SA, and traffic that waited for it flows within a round trip, so an
+    /// inbound gate still unused a settle time later is given up when another client
+    /// waits for the slot (`Timeouts::esp_gate_settle`). Cleared by a new request of the
+    /// same exchange (another IKE_AUTH round). None for a resumed gate.
+    pub(crate) answered: Option<Instant>,
     pub(crate) outbound: Gate,
     pub(crate) inbound: Gate,
+}
+
+impl Exchange {
+    /// Whether the server may already send ESP on the exchange's new SA, as far as the
+    /// messages seen tell: an IKEv2 responder installs its Child SA as it answers, an
+    /// IKEv2 initiator once it has the answer (RFC 7296 §1.3); in IKEv1 Quick Mode
+    /// neither side has the other's SPI before the second message (RFC 2409 §5.5), so
+    /// that message is taken as the earliest point (a responder that waits for the third
+    /// only makes this lenient). Before that, an unknown inbound SPI is some other SA's.
+    pub(crate) fn server_may_send(&self) -> bool {
+        match (self.id.kind, self.version) {
+            (ExchangeKind::Resumed, _) => true,
+            (_, IkeVersion::V1) => self.peer_spoke,
+            _ => self.answered.is_some(),
+        }
+    }
+
+    /// An exchange opened by its first message.
+    pub(crate) fn opened(id: ExchangeId, header: ExchangeHeader, now: Instant, opened_by_client: bool) -> Exchange {
+        Exchange {
+            id,
+            version: header.version,
+            exchange_type: header.exchange_type,
+            message_id: header.message_id,
+            opened: now,
+            last_message: now,
+            extension_frozen: false,
+            opened_by_client,
+            peer_spoke: false,
+            answered: None,
+            outbound: Gate::Open,
+            inbound: Gate::Open,
+        }
+    }
+}
+
+/// What an exchange shows of the message that named it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExchangeHeader {
+    pub(crate) version: IkeVersion,
+    pub(crate) exchange_type: ExchangeType,
+    pub(crate) message_id: MessageId,
 }
 
 /// How many ended exchanges a pair remembers, so late retransmissions pass without

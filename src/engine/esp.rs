@@ -3,8 +3,37 @@
 //! RFC 4303 §2.1: the receiver chooses the SPI, so an inbound SPI is unique only per
 //! (server, NAT address) together with the client that chose it. That is why inbound ESP
 //! can only be learned through a gate that names the client.
+//!
+//! # When an inbound SPI can reach the wrong client
+//!
+//! An unknown inbound SPI is bound to the client that holds the open inbound gate of its
+//! (server, NAT address). It reaches the wrong client only when it is not that client's
+//! new SA, which takes an SA of another client behind the same NAT address, to the same
+//! server, whose inbound SPI the engine does not know, and whose server sends while the
+//! gate is open. The engine knows of no inbound SPI in exactly these cases (counted by
+//! the model in `tests/support/burst.rs`, under these names):
+//!
+//! 1. **owed**: the client's exchange ended with its inbound gate unused (the tunnel came
+//!    up without traffic, and the gates expired or were released early for a waiting
+//!    client), and its server sends first on the SA before the client's own first ESP
+//!    re-opens the gate ([`PairEntry::inbound_owed`](super::entries::PairEntry)). Also a
+//!    re-opened gate that expired unused (the client's first ESP was lost past the router).
+//! 2. **lost**: the client's inbound session was learned and is gone while the SA lives:
+//!    idle for `esp_session_timeout`, cleared, or lost with the daemon's state (a restart
+//!    without the state file, a refused re-install).
+//! 3. **unseen**: the engine never saw the exchange: the queue failed open (overflow), the
+//!    daemon was not running, or the tunnel predates it.
+//! 4. **displaced**: the client's own gate was taken by another client's SA under 1-3, so
+//!    its own SA arrives with no gate of its own: the victim's side of one of them.
+//!
+//! Two checks keep the gate to its own SA where the protocol tells: the server cannot use
+//! the new SA before the exchange is answered ([`Exchange::server_may_send`]), so earlier
+//! packets are refused (`InboundEspBeforeAnswer`); and an SA's first packet carries
+//! sequence number 1 (RFC 4303 §3.3.3), so a packet past [`FRESH_SA_MAX_SEQUENCE`] is an
+//! older SA (`InboundEspNotFresh`): that closes case 2 once the SA has carried traffic,
+//! and cases 3 and 4 once the stray SA has sent that many packets.
 
-use super::entries::{Exchange, ExchangeId, ExchangeKind, Gate, SessionEntry, SlotHolder};
+use super::entries::{Exchange, ExchangeHeader, ExchangeId, ExchangeKind, Gate, SessionEntry, SlotHolder};
 use super::output::{Action, DropReason, EspSessionSpec, Event, SessionOrigin, Table, Translation, Verdict};
 use super::table::Refusal;
 use super::table_keys::{Direction, PairKey, SessionKey, SlotKey};
@@ -12,6 +41,14 @@ use super::Engine;
 use crate::time::Instant;
 use crate::wire::{EspInfo, IkeSpi, Spi};
 use std::net::Ipv4Addr;
+
+/// The highest sequence number an SA's first packet at an exchange's inbound gate may
+/// carry. An SA's first packet carries 1 (RFC 4303 §3.3.3), and the gate is open from the
+/// exchange's first message, before either peer installs the SA, so the first packet
+/// that crosses the router finds it; the margin covers packets lost before the router.
+/// A re-opened gate (the exchange's own gate went unused) takes any number: its server
+/// may have sent, and been dropped, meanwhile.
+pub(crate) const FRESH_SA_MAX_SEQUENCE: u32 = 64;
 
 impl Engine {
     pub(super) fn handle_esp(&mut self, now: Instant, esp: EspInfo) -> Verdict {
@@ -36,21 +73,39 @@ impl Engine {
             return Verdict::AcceptTranslated(Translation::for_session(direction, translated));
         }
         if inbound {
-            self.handle_unknown_inbound_esp(now, key, esp.ip_len)
+            self.handle_unknown_inbound_esp(now, key, esp.sequence, esp.ip_len)
         } else {
             self.handle_unknown_outbound_esp(now, key, esp.ip_len)
         }
     }
 
-    fn handle_unknown_inbound_esp(&mut self, now: Instant, key: SessionKey, ip_len: u16) -> Verdict {
+    fn handle_unknown_inbound_esp(&mut self, now: Instant, key: SessionKey, sequence: u32, ip_len: u16) -> Verdict {
         let slot_key = SlotKey { server: key.src, nat: key.dst };
         let holder = match self.slots.get(&slot_key).map(|s| s.holder) {
             Some(SlotHolder::Held(pair)) => Some(pair),
             _ => None,
         };
-        let open_gate = holder.filter(|pair| {
-            self.pairs.get(pair).and_then(|p| p.exchange.as_ref()).is_some_and(|e| e.inbound == Gate::Open)
+        let open_exchange = holder.and_then(|pair| {
+            let exchange = self.pairs.get(&pair).and_then(|p| p.exchange.as_ref())?;
+            (exchange.inbound == Gate::Open).then_some((pair, exchange.id.kind, exchange.server_may_send()))
         });
+        if let Some((_, _, false)) = open_exchange {
+            // The gate's own SA cannot be in use yet: this is another SA's packet.
+            self.counters.inbound_esp_before_answer += 1;
+            self.push_event(Event::InboundEspDropped { server: key.src, nat: key.dst, spi: key.spi });
+            return Verdict::Drop(DropReason::InboundEspBeforeAnswer);
+        }
+        if let Some((_, kind, _)) = open_exchange {
+            if kind != ExchangeKind::Resumed && sequence > FRESH_SA_MAX_SEQUENCE {
+                // Not the new SA: an older one whose inbound SPI the engine lost or never
+                // saw. Binding it here would send it to the gate's client (and leave that
+                // client's own SA without a gate).
+                self.counters.inbound_esp_not_fresh += 1;
+                self.push_event(Event::InboundEspNotFresh { server: key.src, nat: key.dst, spi: key.spi, sequence });
+                return Verdict::Drop(DropReason::InboundEspNotFresh);
+            }
+        }
+        let open_gate = open_exchange.map(|(pair, _, _)| pair);
         let Some(pair) = open_gate else {
             if !self.is_rule_server(key.src) {
                 self.counters.packets_not_matched += 1;
@@ -113,17 +168,12 @@ impl Engine {
         self.take_slot(now, slot_key, pair_key);
         let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
         pair.inbound_owed = None;
-        pair.exchange = Some(Exchange {
-            id,
-            version: owed.version,
-            exchange_type: owed.exchange_type,
-            message_id: owed.message_id,
-            opened: now,
-            last_message: now,
-            extension_frozen: false,
-            outbound: Gate::Hit(outbound_spi),
-            inbound: Gate::Open,
-        });
+        let header =
+            ExchangeHeader { version: owed.version, exchange_type: owed.exchange_type, message_id: owed.message_id };
+        // Not opened by a message: no answer will come, so the gate keeps its full time.
+        let mut exchange = Exchange::opened(id, header, now, true);
+        exchange.outbound = Gate::Hit(outbound_spi);
+        pair.exchange = Some(exchange);
         let nat = pair.nat;
         self.counters.gates_resumed += 1;
         self.counters.gates_opened += 1;
@@ -179,6 +229,12 @@ impl Engine {
             self.counters.gates_collapsed += 2;
             self.push_event(Event::GatesCollapsed { pair: pair_key, outbound_spi, inbound_spi });
             self.end_exchange(now, pair_key);
+        } else if direction == Direction::Inbound {
+            // The slot guards unknown inbound SPIs, and this pair's is known now: the next
+            // client may have it while the outbound gate waits on its own.
+            let Some(nat) = self.pairs.get(&pair_key).map(|p| p.nat) else { return };
+            self.slot_generation = self.slot_generation.wrapping_add(1);
+            self.release_slot(now, SlotKey { server: pair_key.server, nat }, pair_key);
         }
     }
 

@@ -4,7 +4,7 @@
 //! message, ESP sessions after `esp_session_timeout` of idleness, IKE SAs and flows after
 //! `state_timeout` without IKE traffic, bindings a linger time after their last reference.
 
-use super::entries::{Gate, OwedExchange, SlotHolder};
+use super::entries::{Exchange, Gate, OwedExchange, SlotHolder};
 use super::output::{Event, SessionEnd};
 use super::table_keys::{Direction, IkeSaKey, PairKey, SessionKey, SlotKey, TimerKey};
 use super::timers::Ticket;
@@ -60,13 +60,17 @@ impl Engine {
         if !self.pairs.holds_ticket(&pair_key, ticket) {
             return;
         }
-        let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
-        let Some(exchange) = pair.exchange.as_ref() else { return };
-        let deadline = exchange.last_message + gate_timeout;
+        let Some(exchange) = self.pairs.get(&pair_key).and_then(|p| p.exchange.as_ref()) else { return };
+        let timeout_at = exchange.last_message + gate_timeout;
+        let release_at = self.gate_release_at(exchange);
+        let deadline = release_at.map_or(timeout_at, |r| r.min(timeout_at));
         if deadline > now {
             self.pairs.arm(&mut self.timers, pair_key, deadline);
             return;
         }
+        let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
+        let Some(exchange) = pair.exchange.as_ref() else { return };
+        let early = timeout_at > now;
         let (outbound, inbound) = (exchange.outbound, exchange.inbound);
         if inbound == Gate::Open {
             pair.inbound_owed = Some(OwedExchange {
@@ -76,13 +80,26 @@ impl Engine {
             });
         }
         let unhit = [outbound, inbound].iter().filter(|g| **g == Gate::Open).count();
-        self.counters.gates_expired += unhit as u64;
-        self.push_event(Event::GatesExpired {
-            pair: pair_key,
-            outbound_hit: outbound.hit_spi(),
-            inbound_hit: inbound.hit_spi(),
-        });
+        if early {
+            self.counters.gates_released_early += unhit as u64;
+            self.push_event(Event::GatesReleasedEarly { pair: pair_key, outbound_hit: outbound.hit_spi() });
+        } else {
+            self.counters.gates_expired += unhit as u64;
+            self.push_event(Event::GatesExpired {
+                pair: pair_key,
+                outbound_hit: outbound.hit_spi(),
+                inbound_hit: inbound.hit_spi(),
+            });
+        }
         self.end_exchange(now, pair_key);
+    }
+
+    /// When an exchange's unused inbound gate ends before its timeout: a settle time after
+    /// its answer, once another client waits for the slot (see [`Exchange::answered`]).
+    pub(super) fn gate_release_at(&self, exchange: &Exchange) -> Option<Instant> {
+        let settle = self.config.timeouts.esp_gate_settle?;
+        let contended = exchange.extension_frozen && exchange.inbound == Gate::Open;
+        exchange.answered.filter(|_| contended).map(|answered| answered + settle)
     }
 
     fn slot_due(&mut self, now: Instant, ticket: Ticket, slot_key: SlotKey) {

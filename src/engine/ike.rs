@@ -4,7 +4,9 @@
 //! and CREATE_CHILD_SA (RFC 7296 §1.3). Only their cleartext header is visible, so an
 //! exchange is named by its IKE SA, its message ID and, in IKEv2, who sent the request.
 
-use super::entries::{Exchange, ExchangeId, ExchangeKind, Gate, IkeSaEntry, PairEntry, SlotEntry, SlotHolder};
+use super::entries::{
+    Exchange, ExchangeHeader, ExchangeId, ExchangeKind, Gate, IkeSaEntry, PairEntry, SlotEntry, SlotHolder,
+};
 use super::output::{DropReason, Event, Table, Verdict};
 use super::table::Refusal;
 use super::table_keys::{FlowKey, IkeSaKey, PairKey, SlotKey, TranslatedFlowKey};
@@ -99,12 +101,18 @@ impl Engine {
 
     /// SPEC rule 2: one phase-2 exchange at a time per pair, one inbound gate per slot.
     fn handle_phase2(&mut self, now: Instant, pair_key: PairKey, id: ExchangeId, ike: &IkeInfo) -> Verdict {
+        let Some(nat) = self.pairs.get(&pair_key).map(|p| p.nat) else { return Verdict::Accept };
+        let from_client = !self.is_nat_address(ike.endpoints.dst);
+        let settle = self.config.timeouts.esp_gate_settle;
         let Some(pair) = self.pairs.get_mut(&pair_key) else { return Verdict::Accept };
-        let nat = pair.nat;
         if let Some(exchange) = pair.exchange.as_mut() {
             if exchange.id == id {
                 if !exchange.extension_frozen {
                     exchange.last_message = exchange.last_message.max(now);
+                }
+                if let (Some(answered), Some(settle)) = (note_progress(exchange, now, from_client, ike), settle) {
+                    // Answered while another client waits: the gate may end early.
+                    self.pairs.arm(&mut self.timers, pair_key, (answered + settle).max(now));
                 }
                 self.counters.phase2_continued += 1;
                 return Verdict::Accept;
@@ -124,7 +132,7 @@ impl Engine {
             }
             return self.drop_phase2(pair_key, nat, ike, reason);
         }
-        self.open_gates(now, pair_key, slot_key, id, ike);
+        self.open_gates(now, pair_key, slot_key, id, ike, from_client);
         Verdict::Accept
     }
 
@@ -137,11 +145,18 @@ impl Engine {
         pair_key: PairKey,
     ) -> Option<DropReason> {
         let max_waiters = self.config.limits.max_waiters_per_gate;
+        let settle = self.config.timeouts.esp_gate_settle;
         let slot = self.slots.get_mut(&slot_key)?;
         let reason = match slot.holder {
             SlotHolder::Held(holder) if holder != pair_key => {
-                if let Some(exchange) = self.pairs.get_mut(&holder).and_then(|p| p.exchange.as_mut()) {
+                let exchange = self.pairs.get_mut(&holder).and_then(|p| p.exchange.as_mut());
+                if let Some(exchange) = exchange {
+                    let newly_contended = !exchange.extension_frozen;
                     exchange.extension_frozen = true;
+                    // An answered holder may now give up its unused gate after settling.
+                    if let (true, Some(answered), Some(settle)) = (newly_contended, exchange.answered, settle) {
+                        self.pairs.arm(&mut self.timers, holder, (answered + settle).max(now));
+                    }
                 }
                 DropReason::Phase2GateBusy
             }
@@ -159,20 +174,23 @@ impl Engine {
         Verdict::Drop(reason)
     }
 
-    fn open_gates(&mut self, now: Instant, pair_key: PairKey, slot_key: SlotKey, id: ExchangeId, ike: &IkeInfo) {
+    fn open_gates(
+        &mut self,
+        now: Instant,
+        pair_key: PairKey,
+        slot_key: SlotKey,
+        id: ExchangeId,
+        ike: &IkeInfo,
+        from_client: bool,
+    ) {
         self.take_slot(now, slot_key, pair_key);
         let Some(pair) = self.pairs.get_mut(&pair_key) else { return };
-        pair.exchange = Some(Exchange {
-            id,
-            version: ike.version,
-            exchange_type: ike.exchange,
-            message_id: ike.message_id,
-            opened: now,
-            last_message: now,
-            extension_frozen: false,
-            outbound: Gate::Open,
-            inbound: Gate::Open,
-        });
+        let header = ExchangeHeader { version: ike.version, exchange_type: ike.exchange, message_id: ike.message_id };
+        let mut exchange = Exchange::opened(id, header, now, from_client);
+        // A first message seen is usually a request; a response seen first (its request
+        // was not) still says the exchange is answered.
+        note_progress(&mut exchange, now, from_client, ike);
+        pair.exchange = Some(exchange);
         // A new exchange brings its own inbound SPI; an older owed one is given up.
         pair.inbound_owed = None;
         let nat = pair.nat;
@@ -277,6 +295,24 @@ impl Engine {
             }
         }
     }
+}
+
+/// Follows an exchange to its answer (see [`Exchange::answered`]). Returns when it was
+/// answered if another client already waits for its slot and its inbound gate is unused:
+/// the gate may then end a settle time after that.
+fn note_progress(exchange: &mut Exchange, now: Instant, from_client: bool, ike: &IkeInfo) -> Option<Instant> {
+    let was_answered = exchange.answered.is_some();
+    match ike.version {
+        IkeVersion::V2 if ike.flags.has(IkeFlags::V2_RESPONSE) => exchange.answered = Some(now),
+        // Another round of the same exchange (IKE_AUTH with EAP): not answered yet.
+        IkeVersion::V2 => exchange.answered = None,
+        _ if from_client != exchange.opened_by_client => exchange.peer_spoke = true,
+        // The opener again after its peer: Quick Mode's third message, or a
+        // retransmission of it; either way both peers hold the SA.
+        _ if exchange.peer_spoke && !was_answered => exchange.answered = Some(now),
+        _ => {}
+    }
+    exchange.answered.filter(|_| exchange.extension_frozen && exchange.inbound == Gate::Open)
 }
 
 /// The exchange a message belongs to, if it is a phase-2 message.

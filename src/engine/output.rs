@@ -54,6 +54,12 @@ pub enum DropReason {
     Phase2GateReserved,
     /// SPEC rule 6: inbound ESP with an unknown SPI and no open gate.
     InboundEspWithoutGate,
+    /// Inbound ESP with an unknown SPI whose sequence number says its SA has carried
+    /// traffic already, so it is not the new SA the open gate waits for.
+    InboundEspNotFresh,
+    /// Inbound ESP with an unknown SPI while the open gate's exchange is still
+    /// unanswered, so its server cannot be using the new SA yet.
+    InboundEspBeforeAnswer,
     /// ESP with SPI 0, which RFC 4303 §2.1 forbids on the wire.
     ReservedSpi,
     /// ESP too short to carry an SPI and sequence number.
@@ -87,6 +93,12 @@ impl fmt::Display for DropReason {
             }
             DropReason::Phase2GateReserved => f.write_str("the inbound gate is reserved for a client that asked first"),
             DropReason::InboundEspWithoutGate => f.write_str("inbound ESP with unknown SPI and no open gate"),
+            DropReason::InboundEspBeforeAnswer => {
+                f.write_str("inbound ESP with unknown SPI before the open gate's exchange was answered")
+            }
+            DropReason::InboundEspNotFresh => f.write_str(
+                "inbound ESP with unknown SPI from an SA that carried traffic before the open gate's exchange",
+            ),
             DropReason::ReservedSpi => f.write_str("ESP with reserved SPI 0"),
             DropReason::MalformedEsp => f.write_str("malformed ESP"),
             DropReason::NoNatAddress => f.write_str("no NAT address available"),
@@ -232,6 +244,12 @@ pub enum Event {
         outbound_hit: Option<Spi>,
         inbound_hit: Option<Spi>,
     },
+    /// An answered exchange gave up its unused inbound gate (and the outbound one, if
+    /// unused too) for a client waiting for the slot; the inbound SPI is owed.
+    GatesReleasedEarly {
+        pair: PairKey,
+        outbound_hit: Option<Spi>,
+    },
     SessionEnded {
         key: SessionKey,
         end: SessionEnd,
@@ -246,6 +264,14 @@ pub enum Event {
         server: Ipv4Addr,
         nat: Ipv4Addr,
         spi: Spi,
+    },
+    /// An open inbound gate refused an unknown SPI whose sequence number is past an SA's
+    /// first packets (see [`DropReason::InboundEspNotFresh`]).
+    InboundEspNotFresh {
+        server: Ipv4Addr,
+        nat: Ipv4Addr,
+        spi: Spi,
+        sequence: u32,
     },
     BindingCreated {
         client: Ipv4Addr,
@@ -306,6 +332,14 @@ impl fmt::Display for Event {
                     show(inbound_hit)
                 )
             }
+            Event::GatesReleasedEarly { pair, outbound_hit } => {
+                let outbound = outbound_hit.map_or_else(|| "unused".to_string(), |s| s.to_string());
+                write!(
+                    f,
+                    "gates released early: {} -> {}, answered and idle while another client waits; outbound {outbound} inbound owed",
+                    pair.client, pair.server
+                )
+            }
             Event::SessionEnded { key, end, packets, bytes } => write!(
                 f,
                 "ESP session {}: {} SPI {} ({} -> {}), {packets} packets {bytes} bytes",
@@ -321,6 +355,10 @@ impl fmt::Display for Event {
             Event::IkeSaExpired { pair, initiator_spi } => {
                 write!(f, "ALG state expired: {} -> {} IKE SA {initiator_spi}", pair.client, pair.server)
             }
+            Event::InboundEspNotFresh { server, nat, spi, sequence } => write!(
+                f,
+                "inbound ESP dropped: {server} -> {nat} SPI {spi} sequence {sequence}: an older SA than the open gate's exchange, not bound to its client"
+            ),
             Event::InboundEspDropped { server, nat, spi } => {
                 write!(f, "inbound ESP dropped: {server} -> {nat} SPI {spi}: no session and no open gate")
             }

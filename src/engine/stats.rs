@@ -62,6 +62,15 @@ counters! {
     /// Inbound gates re-opened by a client's first ESP on an SA whose exchange's inbound
     /// gate had expired unused.
     gates_resumed,
+    /// Unused gates an answered exchange gave up early for a client waiting for the slot
+    /// (`esp_gate_settle` after the answer); the inbound SPI is then owed.
+    gates_released_early,
+    /// Inbound ESP with an unknown SPI refused by an open gate: its sequence number
+    /// said its SA was older than the gate's exchange (`InboundEspNotFresh`).
+    inbound_esp_not_fresh,
+    /// Inbound ESP with an unknown SPI refused by an open gate whose exchange had not
+    /// been answered yet (`InboundEspBeforeAnswer`).
+    inbound_esp_before_answer,
     /// ESP sessions learned through a gate.
     sessions_created_gate,
     /// Outbound ESP sessions created without a gate (SPEC rule 6).

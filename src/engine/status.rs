@@ -130,6 +130,8 @@ impl Engine {
         let mut list = Vec::new();
         for (pair, entry) in self.pairs.iter() {
             let Some(exchange) = entry.exchange.as_ref() else { continue };
+            let timeout_at = exchange.last_message + gate_timeout;
+            let gate_end = self.gate_release_at(exchange).map_or(timeout_at, |r| r.min(timeout_at));
             for (direction, gate) in [(Direction::Outbound, exchange.outbound), (Direction::Inbound, exchange.inbound)]
             {
                 list.push(GateStatus {
@@ -146,7 +148,7 @@ impl Engine {
                     message_id: exchange.message_id,
                     contended: exchange.extension_frozen,
                     age: now.saturating_since(exchange.opened),
-                    expires_in: (exchange.last_message + gate_timeout).saturating_since(now),
+                    expires_in: gate_end.saturating_since(now),
                 });
             }
         }

@@ -8,21 +8,24 @@ const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const WAN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
 
 fn qm(client: Ipv4Addr, message_id: u32) -> Vec<u8> {
-    build::ike(
-        client,
-        500,
-        SERVER,
-        500,
-        &IkeHeader {
-            major_version: 1,
-            exchange: ExchangeType::QUICK_MODE,
-            flags: 1,
-            message_id: MessageId(message_id),
-            initiator_spi: IkeSpi(u64::from(u32::from(client))),
-            responder_spi: IkeSpi(7),
-            body_len: 16,
-        },
-    )
+    build::ike(client, 500, SERVER, 500, &qm_header(client, message_id))
+}
+
+/// Quick Mode's second message, from the server to the client's IKE port on the NAT address.
+fn qm_answer(client: Ipv4Addr, message_id: u32) -> Vec<u8> {
+    build::ike(SERVER, 500, WAN, 500, &qm_header(client, message_id))
+}
+
+fn qm_header(client: Ipv4Addr, message_id: u32) -> IkeHeader {
+    IkeHeader {
+        major_version: 1,
+        exchange: ExchangeType::QUICK_MODE,
+        flags: 1,
+        message_id: MessageId(message_id),
+        initiator_spi: IkeSpi(u64::from(u32::from(client))),
+        responder_spi: IkeSpi(7),
+        body_len: 16,
+    }
 }
 
 #[test]
@@ -97,6 +100,9 @@ fn a_client_cycling_exchanges_fast_cannot_grow_the_timer_heap() {
     for round in 0..20_000u32 {
         let now = Instant::from_millis(u64::from(round));
         // Each exchange collapses at once, leaving its gate timer stale for 5 s.
+        // Quick Mode's three messages: the server uses the SA once it has the third.
+        assert_eq!(engine.handle_packet(now, &qm(a, round + 1)), Verdict::Accept);
+        assert_eq!(engine.handle_packet(now, &qm_answer(a, round + 1)), Verdict::Accept);
         assert_eq!(engine.handle_packet(now, &qm(a, round + 1)), Verdict::Accept);
         let spi = 0x1_0000 + 2 * round;
         engine.handle_packet(now, &build::esp(a, SERVER, Spi(spi), 1, 8));

@@ -44,6 +44,8 @@ pub struct EspInfo {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub spi: Spi,
+    /// The anti-replay sequence number: 1 on an SA's first packet (RFC 4303 §3.3.3).
+    pub sequence: u32,
     /// IP total length, for byte counters.
     pub ip_len: u16,
 }
@@ -146,7 +148,7 @@ pub fn classify(bytes: &[u8], ports: Ports) -> Result<Classified, Malformed> {
         IpProtocol::ESP => {
             let esp = EspPacket::new_checked(ip.payload()).map_err(|e| malformed(Layer::Esp, e))?;
             let ip_len = u16::try_from(ip.total_len()).unwrap_or(u16::MAX);
-            Ok(Classified::Esp(EspInfo { src, dst, spi: esp.spi(), ip_len }))
+            Ok(Classified::Esp(EspInfo { src, dst, spi: esp.spi(), sequence: esp.sequence_number(), ip_len }))
         }
         IpProtocol::UDP => {
             // A first fragment may hold only part of the datagram; IKE over UDP is
