@@ -90,11 +90,14 @@ pub(crate) struct Exchange {
     pub(crate) peer_spoke: bool,
     /// When the exchange was last answered: an IKEv2 response (RFC 7296 §3.1, the R flag),
     /// or IKEv1 Quick Mode's third message (RFC 2409 §5.5). By then both peers have
-    /// installed the SA, and traffic that waited for it flows within a round trip, so an
-    /// inbound gate still unused a settle time later is given up when another client
-    /// waits for the slot (`Timeouts::esp_gate_settle`). Cleared by a new request of the
-    /// same exchange (another IKE_AUTH round). None for a resumed gate.
+    /// installed the SA, and traffic that waited for it flows within a round trip, so gates
+    /// both still unused a settle time later are given up when another client waits for
+    /// the slot (`Timeouts::esp_gate_settle`). Cleared by a new request of the
+    /// same exchange (another IKE_AUTH round), not by a retransmission of the answered
+    /// one. None for a resumed gate.
     pub(crate) answered: Option<Instant>,
+    /// The message ID of the last answer.
+    pub(crate) answered_id: MessageId,
     pub(crate) outbound: Gate,
     pub(crate) inbound: Gate,
 }
@@ -127,6 +130,7 @@ impl Exchange {
             opened_by_client,
             peer_spoke: false,
             answered: None,
+            answered_id: header.message_id,
             outbound: Gate::Open,
             inbound: Gate::Open,
         }

@@ -82,7 +82,7 @@ impl Engine {
         let unhit = [outbound, inbound].iter().filter(|g| **g == Gate::Open).count();
         if early {
             self.counters.gates_released_early += unhit as u64;
-            self.push_event(Event::GatesReleasedEarly { pair: pair_key, outbound_hit: outbound.hit_spi() });
+            self.push_event(Event::GatesReleasedEarly { pair: pair_key });
         } else {
             self.counters.gates_expired += unhit as u64;
             self.push_event(Event::GatesExpired {
@@ -94,11 +94,14 @@ impl Engine {
         self.end_exchange(now, pair_key);
     }
 
-    /// When an exchange's unused inbound gate ends before its timeout: a settle time after
-    /// its answer, once another client waits for the slot (see [`Exchange::answered`]).
+    /// When an exchange's unused gates end before their timeout: a settle time after its
+    /// answer, once another client waits for the slot (see [`Exchange::answered`]). Only
+    /// when both are unused: a client that has sent may be waiting for a reply that was
+    /// lost or is slow, and keeps its gate the whole timeout.
     pub(super) fn gate_release_at(&self, exchange: &Exchange) -> Option<Instant> {
         let settle = self.config.timeouts.esp_gate_settle?;
-        let contended = exchange.extension_frozen && exchange.inbound == Gate::Open;
+        let idle = exchange.outbound == Gate::Open && exchange.inbound == Gate::Open;
+        let contended = exchange.extension_frozen && idle;
         exchange.answered.filter(|_| contended).map(|answered| answered + settle)
     }
 

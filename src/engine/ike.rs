@@ -303,16 +303,22 @@ impl Engine {
 fn note_progress(exchange: &mut Exchange, now: Instant, from_client: bool, ike: &IkeInfo) -> Option<Instant> {
     let was_answered = exchange.answered.is_some();
     match ike.version {
-        IkeVersion::V2 if ike.flags.has(IkeFlags::V2_RESPONSE) => exchange.answered = Some(now),
-        // Another round of the same exchange (IKE_AUTH with EAP): not answered yet.
-        IkeVersion::V2 => exchange.answered = None,
+        IkeVersion::V2 if ike.flags.has(IkeFlags::V2_RESPONSE) => {
+            exchange.answered = Some(now);
+            exchange.answered_id = ike.message_id;
+        }
+        // Another round of the same exchange (IKE_AUTH with EAP): not answered yet. A
+        // retransmitted request (its answer was lost) changes nothing.
+        IkeVersion::V2 if ike.message_id != exchange.answered_id => exchange.answered = None,
+        IkeVersion::V2 => {}
         _ if from_client != exchange.opened_by_client => exchange.peer_spoke = true,
         // The opener again after its peer: Quick Mode's third message, or a
         // retransmission of it; either way both peers hold the SA.
         _ if exchange.peer_spoke && !was_answered => exchange.answered = Some(now),
         _ => {}
     }
-    exchange.answered.filter(|_| exchange.extension_frozen && exchange.inbound == Gate::Open)
+    let idle = exchange.outbound == Gate::Open && exchange.inbound == Gate::Open;
+    exchange.answered.filter(|_| exchange.extension_frozen && idle)
 }
 
 /// The exchange a message belongs to, if it is a phase-2 message.

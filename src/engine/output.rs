@@ -244,11 +244,10 @@ pub enum Event {
         outbound_hit: Option<Spi>,
         inbound_hit: Option<Spi>,
     },
-    /// An answered exchange gave up its unused inbound gate (and the outbound one, if
-    /// unused too) for a client waiting for the slot; the inbound SPI is owed.
+    /// An answered exchange gave up its two unused gates for a client waiting for the
+    /// slot; the inbound SPI is owed.
     GatesReleasedEarly {
         pair: PairKey,
-        outbound_hit: Option<Spi>,
     },
     SessionEnded {
         key: SessionKey,
@@ -332,14 +331,11 @@ impl fmt::Display for Event {
                     show(inbound_hit)
                 )
             }
-            Event::GatesReleasedEarly { pair, outbound_hit } => {
-                let outbound = outbound_hit.map_or_else(|| "unused".to_string(), |s| s.to_string());
-                write!(
-                    f,
-                    "gates released early: {} -> {}, answered and idle while another client waits; outbound {outbound} inbound owed",
-                    pair.client, pair.server
-                )
-            }
+            Event::GatesReleasedEarly { pair } => write!(
+                f,
+                "gates released early: {} -> {}, answered and unused while another client waits; inbound SPI owed",
+                pair.client, pair.server
+            ),
             Event::SessionEnded { key, end, packets, bytes } => write!(
                 f,
                 "ESP session {}: {} SPI {} ({} -> {}), {packets} packets {bytes} bytes",

@@ -62,8 +62,8 @@ counters! {
     /// Inbound gates re-opened by a client's first ESP on an SA whose exchange's inbound
     /// gate had expired unused.
     gates_resumed,
-    /// Unused gates an answered exchange gave up early for a client waiting for the slot
-    /// (`esp_gate_settle` after the answer); the inbound SPI is then owed.
+    /// Unused gates an answered exchange gave up early, both unused, for a client waiting
+    /// for the slot (`esp_gate_settle` after the answer); the inbound SPI is then owed.
     gates_released_early,
     /// Inbound ESP with an unknown SPI refused by an open gate: its sequence number
     /// said its SA was older than the gate's exchange (`InboundEspNotFresh`).
