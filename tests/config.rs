@@ -109,7 +109,7 @@ fn the_shipped_default_file_shows_every_alg_and_nat_option_at_its_default_under_
         assert_eq!(comment, Some(format!("# {}", option.comment()).as_str()), "the line above {}", option.name);
         shown += 1;
     }
-    assert_eq!(shown, 10, "9 alg options and address_persistent");
+    assert_eq!(shown, 11, "10 alg options and address_persistent");
 }
 
 #[test]

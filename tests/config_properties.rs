@@ -36,6 +36,7 @@ const OPTIONS: &[&str] = &[
     "enabled",
     "state_timeout",
     "esp_gate_timeout",
+    "esp_gate_settle",
     "esp_session_timeout",
     "ike_port",
     "natt_port",
@@ -149,6 +150,7 @@ enum Form {
 const ALG_RANGES: &[(&str, u64, u64)] = &[
     ("state_timeout", 180, 86_400),
     ("esp_gate_timeout", 2, 30),
+    ("esp_gate_settle", 0, 30),
     ("esp_session_timeout", 60, 2_400),
     ("binding_linger", 0, 86_400),
     ("queue_num", 0, 65_535),
@@ -250,6 +252,7 @@ proptest! {
             let got = match *name {
                 "state_timeout" => t.state.as_secs(),
                 "esp_gate_timeout" => t.esp_gate.as_secs(),
+                "esp_gate_settle" => t.esp_gate_settle.map_or(0, |d| d.as_secs()),
                 "esp_session_timeout" => t.esp_session.as_secs(),
                 "binding_linger" => t.binding_linger.as_secs(),
                 "queue_num" => u64::from(config.queue.number),

@@ -27,7 +27,7 @@
 //!   own `proxy-arp interface …` names an interface that is only known at run time.
 
 use crate::config::model::AlgConfig;
-use crate::engine::{AddressRange, Ipv4Net, PoolConfig, RuleConfig, SourceNat};
+use crate::engine::{AddressRange, Ipv4Net, PoolConfig, RuleConfig, SourceNat, Timeouts};
 use crate::wire::Ports;
 use core::fmt::Write as _;
 
@@ -46,6 +46,14 @@ pub fn render_security_alg(config: &AlgConfig) -> String {
             "/* ike_port {}, natt_port {}: in Junos, the ports of the applications custom-ike-alg and custom-ike-natt */",
             ports.ike, ports.natt
         ));
+    }
+    let settle = config.engine.timeouts.esp_gate_settle.map_or(0, |d| d.as_secs());
+    if settle != Timeouts::ESP_GATE_SETTLE_DEFAULT {
+        let what = match settle {
+            0 => "answered, unused gates keep their full timeout".to_string(),
+            s => format!("an answered, unused gate goes {s} s after its answer while another client waits"),
+        };
+        out.line(&format!("/* esp_gate_settle {settle}: no Junos counterpart; {what} */"));
     }
     out.open("ike-esp-nat");
     if config.enabled {

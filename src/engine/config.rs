@@ -5,7 +5,7 @@
 //! configuration can put it in a state its tables or timers were not built for.
 
 use crate::config::model::options::{
-    BINDING_LINGER, ESP_GATE_TIMEOUT, ESP_SESSION_TIMEOUT, IKE_PORT, NATT_PORT, STATE_TIMEOUT,
+    BINDING_LINGER, ESP_GATE_SETTLE, ESP_GATE_TIMEOUT, ESP_SESSION_TIMEOUT, IKE_PORT, NATT_PORT, STATE_TIMEOUT,
 };
 use crate::wire::Ports;
 use core::fmt;
@@ -187,7 +187,7 @@ pub struct Timeouts {
     /// How long a persistent NAT binding outlives the client's last state, session or flow.
     pub binding_linger: Duration,
     /// How long an answered exchange keeps an unused inbound gate while another client
-    /// waits for it (None: the full `esp_gate`). See `Exchange::answered`.
+    /// waits for it (`esp_gate_settle`; None: the full `esp_gate`).
     pub esp_gate_settle: Option<Duration>,
 }
 
@@ -202,7 +202,14 @@ impl Timeouts {
     pub const BINDING_LINGER_DEFAULT: u64 = 300;
     /// Traffic queued behind a negotiation (the SA's trigger) flows within a round trip
     /// of the answer; a second covers slow paths and is far below the gate timeout.
-    pub const ESP_GATE_SETTLE_DEFAULT_MS: u64 = 1_000;
+    /// 0 turns the early release off.
+    pub const ESP_GATE_SETTLE_RANGE: (u64, u64) = (0, 30);
+    pub const ESP_GATE_SETTLE_DEFAULT: u64 = 1;
+
+    /// `esp_gate_settle` as the file gives it, in whole seconds (0: off).
+    pub fn esp_gate_settle_from_secs(seconds: u64) -> Option<Duration> {
+        (seconds > 0).then(|| Duration::from_secs(seconds))
+    }
 }
 
 impl Default for Timeouts {
@@ -212,7 +219,7 @@ impl Default for Timeouts {
             esp_gate: Duration::from_secs(Timeouts::ESP_GATE_DEFAULT),
             esp_session: Duration::from_secs(Timeouts::ESP_SESSION_DEFAULT),
             binding_linger: Duration::from_secs(Timeouts::BINDING_LINGER_DEFAULT),
-            esp_gate_settle: Some(Duration::from_millis(Timeouts::ESP_GATE_SETTLE_DEFAULT_MS)),
+            esp_gate_settle: Timeouts::esp_gate_settle_from_secs(Timeouts::ESP_GATE_SETTLE_DEFAULT),
         }
     }
 }
@@ -334,6 +341,7 @@ impl EngineConfig {
             (ESP_GATE_TIMEOUT.name, t.esp_gate, Timeouts::ESP_GATE_RANGE),
             (ESP_SESSION_TIMEOUT.name, t.esp_session, Timeouts::ESP_SESSION_RANGE),
             (BINDING_LINGER.name, t.binding_linger, Timeouts::BINDING_LINGER_RANGE),
+            (ESP_GATE_SETTLE.name, t.esp_gate_settle.unwrap_or_default(), Timeouts::ESP_GATE_SETTLE_RANGE),
         ] {
             let seconds = value.as_secs();
             if seconds < min || seconds > max || value.subsec_nanos() != 0 {

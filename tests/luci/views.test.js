@@ -198,7 +198,7 @@ test('settings: one form over /etc/config/ike-esp-alg with every option of every
 	assert.strictEqual(map.config, 'ike-esp-alg');
 	const declared = map.sections.map((s) => [s.kind, s.type, s.name, s.options.map((o) => o.name)]);
 	assert.deepStrictEqual(declared, [
-		['NamedSection', 'alg', 'ike_esp_nat', ['enabled', 'state_timeout', 'esp_gate_timeout', 'esp_session_timeout', 'ike_port', 'natt_port', 'binding_linger', 'queue_num', 'fail_open']],
+		['NamedSection', 'alg', 'ike_esp_nat', ['enabled', 'state_timeout', 'esp_gate_timeout', 'esp_gate_settle', 'esp_session_timeout', 'ike_port', 'natt_port', 'binding_linger', 'queue_num', 'fail_open']],
 		['NamedSection', 'nat', 'source', ['address_persistent']],
 		['TypedSection', 'pool', null, ['address', 'proxy_arp']],
 		['TypedSection', 'rule_set', null, ['from_zone', 'to_zone']],
@@ -248,7 +248,7 @@ test('settings: placeholders and flag defaults are the defaults of files/etc/con
 	const map = await renderSettings();
 	const config = fs.readFileSync(path.join(ROOT, 'files/etc/config/ike-esp-alg'), 'utf8');
 	const shipped = Object.fromEntries([...config.matchAll(/^\s*#?option (\w+) '([^']*)'/gm)].map((m) => [m[1], m[2]]));
-	for (const name of ['state_timeout', 'esp_gate_timeout', 'esp_session_timeout', 'ike_port', 'natt_port', 'binding_linger', 'queue_num'])
+	for (const name of ['state_timeout', 'esp_gate_timeout', 'esp_gate_settle', 'esp_session_timeout', 'ike_port', 'natt_port', 'binding_linger', 'queue_num'])
 		assert.strictEqual(option(map, 'alg', name).placeholder, shipped[name], name);
 	assert.strictEqual(option(map, 'alg', 'fail_open').default, shipped.fail_open);
 	assert.strictEqual(option(map, 'alg', 'enabled').default, shipped.enabled);

@@ -8,9 +8,9 @@
 use core::time::Duration;
 
 use super::options::{
-    OptionDecl, SectionKind, ADDRESS_PERSISTENT, BINDING_LINGER, DESTINATION_ADDRESS, ENABLED, ESP_GATE_TIMEOUT,
-    ESP_SESSION_TIMEOUT, FAIL_OPEN, FROM_ZONE, IKE_PORT, NATT_PORT, QUEUE_NUM, RULE_SET, SOURCE_ADDRESS, SOURCE_NAT,
-    SOURCE_NAT_INTERFACE, STATE_TIMEOUT, TO_ZONE,
+    OptionDecl, SectionKind, ADDRESS_PERSISTENT, BINDING_LINGER, DESTINATION_ADDRESS, ENABLED, ESP_GATE_SETTLE,
+    ESP_GATE_TIMEOUT, ESP_SESSION_TIMEOUT, FAIL_OPEN, FROM_ZONE, IKE_PORT, NATT_PORT, QUEUE_NUM, RULE_SET,
+    SOURCE_ADDRESS, SOURCE_NAT, SOURCE_NAT_INTERFACE, STATE_TIMEOUT, TO_ZONE,
 };
 use super::pools::read_pools;
 use super::problem::{Problem, ProblemKind, Unit};
@@ -97,6 +97,9 @@ fn read_alg(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> AlgValues 
         seconds(&ESP_GATE_TIMEOUT, &mut t.esp_gate);
         seconds(&ESP_SESSION_TIMEOUT, &mut t.esp_session);
         seconds(&BINDING_LINGER, &mut t.binding_linger);
+        let mut settle = t.esp_gate_settle.unwrap_or_default();
+        seconds(&ESP_GATE_SETTLE, &mut settle);
+        t.esp_gate_settle = Timeouts::esp_gate_settle_from_secs(settle.as_secs());
 
         let mut number16 = |option: &OptionDecl, into: &mut u16| {
             let range = option.range().unwrap_or_default();

@@ -15,6 +15,7 @@
 //! | `alg 'ike_esp_nat'` | `enabled` | 0/1 | 0 |
 //! | | `state_timeout` | 180–86400 s | 14400 |
 //! | | `esp_gate_timeout` | 2–30 s | 5 |
+//! | | `esp_gate_settle` | 0–30 s | 1 |
 //! | | `esp_session_timeout` | 60–2400 s | 1800 |
 //! | | `ike_port` | 1–65535 | 500 |
 //! | | `natt_port` | 1–65535 | 4500 |

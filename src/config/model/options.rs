@@ -104,6 +104,15 @@ pub const ESP_GATE_TIMEOUT: OptionDecl = OptionDecl {
     junos: Some("esp-gate-timeout"),
 };
 
+pub const ESP_GATE_SETTLE: OptionDecl = OptionDecl {
+    section: SectionKind::Alg,
+    name: "esp_gate_settle",
+    shape: Shape::Option,
+    value: ValueKind::Seconds { range: Timeouts::ESP_GATE_SETTLE_RANGE, default: Timeouts::ESP_GATE_SETTLE_DEFAULT },
+    doc: "seconds an answered, unused gate stays while others wait (0: off)",
+    junos: None,
+};
+
 pub const ESP_SESSION_TIMEOUT: OptionDecl = OptionDecl {
     section: SectionKind::Alg,
     name: "esp_session_timeout",
@@ -250,6 +259,7 @@ pub const OPTIONS: &[OptionDecl] = &[
     ENABLED,
     STATE_TIMEOUT,
     ESP_GATE_TIMEOUT,
+    ESP_GATE_SETTLE,
     ESP_SESSION_TIMEOUT,
     IKE_PORT,
     NATT_PORT,

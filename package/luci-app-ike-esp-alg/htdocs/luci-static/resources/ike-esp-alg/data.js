@@ -16,6 +16,7 @@
 var RANGES = {
 	state_timeout: { min: 180, max: 86400, unit: 'seconds', dflt: 14400 },
 	esp_gate_timeout: { min: 2, max: 30, unit: 'seconds', dflt: 5 },
+	esp_gate_settle: { min: 0, max: 30, unit: 'seconds', dflt: 1 },
 	esp_session_timeout: { min: 60, max: 2400, unit: 'seconds', dflt: 1800 },
 	binding_linger: { min: 0, max: 86400, unit: 'seconds', dflt: 300 },
 	ike_port: { min: 1, max: 65535, dflt: 500 },
@@ -42,6 +43,7 @@ var KEY_COUNTERS = [
 	[ _('Phase-2 dropped: gate reserved'), [ 'counters', 'phase2_dropped_gate_reserved' ] ],
 	[ _('Gates collapsed'), [ 'counters', 'gates_collapsed' ] ],
 	[ _('Gates expired'), [ 'counters', 'gates_expired' ] ],
+	[ _('Gates released early'), [ 'counters', 'gates_released_early' ] ],
 	[ _('Inbound ESP dropped, no gate'), [ 'counters', 'inbound_esp_dropped_no_gate' ] ],
 	[ _('Queue overflow'), [ 'datapath', 'queue_overflow' ] ],
 	[ _('Queue overruns'), [ 'datapath', 'queue_overruns' ] ],

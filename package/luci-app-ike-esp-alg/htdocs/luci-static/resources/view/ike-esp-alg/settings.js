@@ -56,6 +56,7 @@ return view.extend({
 		o.rmempty = false;
 		number(s, 'state_timeout', _('State timeout'), _('Seconds without IKE traffic before an IKE SA\'s ALG state goes (180-86400).'));
 		number(s, 'esp_gate_timeout', _('ESP gate timeout'), _('Seconds an open gate waits for the first ESP packet of a new SA (2-30).'));
+		number(s, 'esp_gate_settle', _('ESP gate settle time'), _('Seconds an answered, unused gate stays while others wait (0: off) (0-30).'));
 		number(s, 'esp_session_timeout', _('ESP session timeout'), _('Seconds without traffic before an ESP session goes (60-2400).'));
 		number(s, 'ike_port', _('IKE port'), _('UDP port of IKE without NAT traversal (1-65535).'));
 		number(s, 'natt_port', _('NAT-T port'), _('UDP port of IKE and ESP with NAT traversal, passed through from the same address (1-65535).'));
