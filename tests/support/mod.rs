@@ -47,5 +47,6 @@ pub fn compare_golden(dir: &Path, cases: impl IntoIterator<Item = (String, Strin
     }
     assert!(failures.is_empty(), "{} golden mismatches:\n{}", failures.len(), failures.join("\n"));
 }
+pub mod burst;
 pub mod lab;
 pub mod netns;
