@@ -101,6 +101,13 @@ show() { ip netns exec "$R" "$bin" show "$@" --control "$work/sock"; }
 counter() { ip netns exec "$1" nft list counter inet sink "$2" | awk '/packets/ {print $2}'; }
 kcounter() { ip netns exec "$R" nft list counter ip ike_esp_alg "$1" | awk '/packets/ {print $2}'; }
 json_num() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
+# The server's Quick Mode answer to a client, at its NAT address and IKE port (show state).
+# A gate takes inbound ESP only once its exchange has been answered.
+qm_answer() { # CLIENT MSGID ISPI RSPI
+    local port
+    port=$(show state --json | python3 -c "import json, sys; print(next(s['nat_port'] for s in json.load(sys.stdin)['ike_sas'] if s['client'] == '$1'))")
+    ip netns exec "$S" python3 "$packets" ike 198.51.100.1 500 203.0.113.7 "$port" 1 32 "$2" "$3" "$4" 1
+}
 
 # What libuci's reading silently drops is read the same way, with a FILE:LINE warning from
 # `check` (which still passes) and from the daemon.
@@ -119,6 +126,7 @@ sleep 0.3
 check "IKE leaves from the NAT address, port 500 kept for the first client" test "$(counter "$S" ike_from_nat_500)" -ge 1
 check "second client's phase 2 dropped while the first holds the gates" \
     test "$(show counters --json | json_num phase2_dropped_gate_busy)" = 1
+qm_answer 192.168.1.10 0xa1 0x1111 0x9999
 ip netns exec "$C1" python3 "$packets" esp 192.168.1.10 198.51.100.1 0xa0000001 3
 ip netns exec "$S" python3 "$packets" esp 198.51.100.1 203.0.113.7 0xa0000002 3
 sleep 0.3
@@ -130,6 +138,7 @@ check "client 2's held phase 2 released when the gates collapsed, no retransmiss
 # Client 2's peer retransmits anyway (it passes as part of the exchange) and learns its SAs.
 ip netns exec "$C2" python3 "$packets" ike 192.168.1.11 500 198.51.100.1 500 1 32 0xb1 0x2222 0x8888 1
 sleep 0.2
+qm_answer 192.168.1.11 0xb1 0x2222 0x8888
 ip netns exec "$C2" python3 "$packets" esp 192.168.1.11 198.51.100.1 0xb0000001 2
 ip netns exec "$S" python3 "$packets" esp 198.51.100.1 203.0.113.7 0xb0000002 2
 sleep 0.3
