@@ -881,17 +881,24 @@ fn a_refused_ike_nat_is_forgotten_and_set_up_again_by_the_next_ike_message() {
     assert_eq!(lab.engine.table_sizes().ike_flows, 1);
 }
 
-#[test]
-fn an_answered_idle_exchange_gives_its_gates_up_after_settling_once_another_client_waits() {
+/// Two IKEv2 clients behind one address; the first's IKE_AUTH has been answered, and its
+/// tunnel is up on both sides with no traffic yet.
+fn two_ikev2_clients_the_first_answered() -> (Lab, Ike, Ike) {
     let mut lab = Lab::default_config();
     let a = Ike::v2(client(1), SERVER);
     let b = Ike::v2(client(2), SERVER);
     a.establish(&mut lab);
     b.establish(&mut lab);
-    let (i, r) = (IkeFlags::V2_INITIATOR, IkeFlags::V2_RESPONSE);
-    assert_eq!(lab.send(&a.out(ExchangeType::IKE_AUTH, i, 1)), Verdict::Accept);
-    let answer = a.inbound(&lab, ExchangeType::IKE_AUTH, r, 1);
+    assert_eq!(lab.send(&a.out(ExchangeType::IKE_AUTH, IkeFlags::V2_INITIATOR, 1)), Verdict::Accept);
+    let answer = a.inbound(&lab, ExchangeType::IKE_AUTH, IkeFlags::V2_RESPONSE, 1);
     assert_eq!(lab.send(&answer), Verdict::Accept);
+    (lab, a, b)
+}
+
+#[test]
+fn an_answered_idle_exchange_gives_its_gates_up_after_settling_once_another_client_waits() {
+    let (mut lab, a, b) = two_ikev2_clients_the_first_answered();
+    let (i, r) = (IkeFlags::V2_INITIATOR, IkeFlags::V2_RESPONSE);
     // Nobody waits: the tunnel is up and idle, and a keeps its gates (no early release).
     lab.advance_secs(3);
     assert_eq!(lab.engine.gate_status(lab.now).len(), 2);
@@ -984,15 +991,8 @@ fn an_open_gate_takes_only_a_new_sa_first_packets_and_only_once_its_exchange_is_
 
 #[test]
 fn a_client_that_has_sent_keeps_its_gates_the_full_timeout_while_others_wait() {
-    let mut lab = Lab::default_config();
-    let a = Ike::v2(client(1), SERVER);
-    let b = Ike::v2(client(2), SERVER);
-    a.establish(&mut lab);
-    b.establish(&mut lab);
-    let (i, r) = (IkeFlags::V2_INITIATOR, IkeFlags::V2_RESPONSE);
-    assert_eq!(lab.send(&a.out(ExchangeType::IKE_AUTH, i, 1)), Verdict::Accept);
-    let answer = a.inbound(&lab, ExchangeType::IKE_AUTH, r, 1);
-    assert_eq!(lab.send(&answer), Verdict::Accept);
+    let (mut lab, a, b) = two_ikev2_clients_the_first_answered();
+    let i = IkeFlags::V2_INITIATOR;
     // a has sent; its server's reply may be slow or lost and retried: a keeps its gate.
     assert_eq!(lab.send(&a.esp_out(0xa1)), out_translated(WAN));
     assert_eq!(lab.send(&b.out(ExchangeType::IKE_AUTH, i, 1)), Verdict::Drop(DropReason::Phase2GateBusy));
