@@ -612,11 +612,21 @@ impl Daemon {
     }
 
     fn save_state(&mut self, now: Instant) {
+        let path = self.options.state_path.display();
         match state_file::save(&self.options.state_path, &self.engine.snapshot(now)) {
-            Ok(()) => self.schedule.saved(now),
+            Ok(()) => {
+                let failed = self.schedule.saved(now);
+                if failed > 0 {
+                    self.log
+                        .log(now, &format!("ike-esp-alg: state saved to {path} again, after {failed} failed saves"));
+                }
+            }
             Err(e) => {
-                self.schedule.save_failed(now);
-                self.log.log(now, &format!("ike-esp-alg: saving state to {}: {e}", self.options.state_path.display()))
+                if self.schedule.save_failed(now) {
+                    let why =
+                        format!("ike-esp-alg: saving state to {path}: {e}; keeping the last saved file and retrying");
+                    self.log.log(now, &why);
+                }
             }
         }
     }

@@ -64,6 +64,8 @@ pub struct Schedule {
     save: Every,
     /// Something changed since the last save.
     dirty: bool,
+    /// Saves failed in a row since the last one that worked (a full `/var/run`).
+    failed_saves: u32,
 }
 
 impl Schedule {
@@ -75,6 +77,7 @@ impl Schedule {
             activity: Every::new(ACTIVITY_MIN_INTERVAL, Instant::ZERO),
             save: Every::new(STATE_SAVE, now),
             dirty: true,
+            failed_saves: 0,
         }
     }
 
@@ -103,15 +106,20 @@ impl Schedule {
         self.dirty = true;
     }
 
-    /// The state was written at `now` (periodically or on the way out).
-    pub fn saved(&mut self, now: Instant) {
+    /// The state was written at `now` (periodically or on the way out). Returns how many
+    /// saves had failed in a row before it, for one line saying saving works again.
+    pub fn saved(&mut self, now: Instant) -> u32 {
         self.save.last = now;
         self.dirty = false;
+        std::mem::take(&mut self.failed_saves)
     }
 
-    /// A save at `now` failed: try again a period later, still dirty.
-    pub fn save_failed(&mut self, now: Instant) {
+    /// A save at `now` failed: try again a period later, still dirty. True for the first
+    /// failure of a run, the one worth a log line: a full filesystem fails every period.
+    pub fn save_failed(&mut self, now: Instant) -> bool {
         self.save.last = now;
+        self.failed_saves = self.failed_saves.saturating_add(1);
+        self.failed_saves == 1
     }
 
     /// When the loop must wake next: the engine's deadline or `extra` if sooner, and at
@@ -173,9 +181,12 @@ mod tests {
         assert!(!s.take_due(ms(40_000)).save, "nothing changed");
         s.mark_dirty();
         assert!(s.take_due(ms(40_000)).save);
-        s.save_failed(ms(40_000));
+        assert!(s.save_failed(ms(40_000)), "the first failure is worth a line");
         assert!(!s.take_due(ms(50_000)).save, "a failed save waits a period");
         assert!(s.take_due(ms(55_000)).save, "and stays dirty");
+        assert!(!s.save_failed(ms(55_000)), "the next failures are not");
+        assert_eq!(s.saved(ms(70_000)), 2, "saving works again after two failures");
+        assert_eq!(s.saved(ms(85_000)), 0);
     }
 
     #[test]

@@ -6,15 +6,15 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Writes the snapshot atomically.
+/// Writes the snapshot atomically. On failure the old file is untouched, and the partial
+/// temporary file is removed, so a full `/var/run` is not left fuller.
 pub fn save(path: &Path, snapshot: &Snapshot) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
-    {
-        let mut file = File::create(&tmp)?;
-        file.write_all(snapshot.encode().as_bytes())?;
-        file.sync_all()?;
+    let written = write_synced(&tmp, snapshot.encode().as_bytes()).and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
         // The rename itself is durable once the directory is synced.
         if let Ok(d) = File::open(dir) {
@@ -22,6 +22,12 @@ pub fn save(path: &Path, snapshot: &Snapshot) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Why a state file could not be taken back.
@@ -73,6 +79,19 @@ mod tests {
         assert!(!path.with_extension("tmp").exists());
         fs::write(&path, "garbage\n").unwrap();
         assert!(matches!(load(&path), Err(LoadError::Damaged(_))));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_old_file_and_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("ike-esp-alg-state-fail-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        // A directory in the file's place: the temporary file is written, the rename fails.
+        let path = dir.join("state");
+        fs::create_dir_all(path.join("kept")).unwrap();
+        assert!(save(&path, &Snapshot::default()).is_err());
+        assert!(!path.with_extension("tmp").exists(), "the partial file is gone");
+        assert!(path.join("kept").is_dir(), "what was there is untouched");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

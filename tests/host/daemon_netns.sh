@@ -36,6 +36,7 @@ check() { # name, then a command that must succeed
 cleanup() {
     [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
     netns_cleanup
+    mountpoint -q "$work/run" 2>/dev/null && umount "$work/run"
     if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -324,6 +325,38 @@ sed -i "s/option enabled '1'/option enabled '0'/" "$work/config"
 kill -HUP "$daemon_pid"; wait "$daemon_pid"; rc=$?; daemon_pid=
 check "SIGHUP with enabled 0 removes rules and pool addresses and exits 0" \
     sh -c "[ $rc = 0 ] && ! ip netns exec $R nft list table ip ike_esp_alg >/dev/null 2>&1 && ! ip -n $R addr show dev wan | grep -q 203.0.113.20 && grep -q 'disabled by reload' $work/daemon.log"
+# A full /var/run: a save that finds no space leaves the last saved file as it was, is
+# logged once however often it is retried, and the daemon runs on; saving works again once
+# there is room (issue "Scale and faults": the state file on a full tmpfs).
+run="$work/run"
+mkdir -p "$run"
+mount -t tmpfs -o size=64k tmpfs "$run" && run_mounted=1
+sed -i "s/option enabled '0'/option enabled '1'/" "$work/config"
+start_state_daemon() {
+    ip netns exec "$R" "$bin" daemon --config "$work/config" --state "$run/state" --control "$work/sock" \
+        --egress-device wan --queue-backend xtables >>"$work/daemon.log" 2>&1 &
+    daemon_pid=$!
+    for _ in $(seq 50); do show counters >/dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+start_state_daemon
+ip netns exec "$C1" python3 "$packets" ike 192.168.1.10 500 198.51.100.1 500 1 2 0 0x7777 0
+sleep 0.2
+kill -TERM "$daemon_pid"; wait "$daemon_pid"; daemon_pid=
+cp "$run/state" "$work/state.saved"
+start_state_daemon
+dd if=/dev/zero of="$run/fill" bs=4k 2>/dev/null
+ip netns exec "$C2" python3 "$packets" ike 192.168.1.11 500 198.51.100.1 500 1 2 0 0x7778 0
+sleep 31  # two periodic saves (every 15 s while something changed), both failing
+check "a full /var/run: the daemon runs on, the last saved file intact, no temporary file left" \
+    sh -c "kill -0 $daemon_pid && cmp -s $run/state $work/state.saved && [ ! -e $run/state.tmp ]"
+check "a full /var/run is logged once, not at every retry" \
+    test "$(grep -c "saving state to $run/state: .*No space left on device" "$work/daemon.log")" = 1
+rm -f "$run/fill"
+kill -TERM "$daemon_pid"; wait "$daemon_pid"; daemon_pid=
+check "with room again the state is saved, and the log says so once" \
+    sh -c "grep -q 'state saved to $run/state again, after 2 failed saves' $work/daemon.log && grep -q 192.168.1.11 $run/state"
+if [ "${run_mounted:-0}" = 1 ]; then umount "$run"; fi
 if [ "$failed" -gt 0 ]; then echo "--- daemon log"; cat "$work/daemon.log"; fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
