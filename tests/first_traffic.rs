@@ -117,3 +117,26 @@ proptest! {
         }
     }
 }
+
+/// A client that floods phase-2 requests (a new CREATE_CHILD_SA every 200 ms) while 15
+/// others negotiate delays none of them by more than one gate timeout per client ahead.
+#[test]
+fn a_client_flooding_phase2_delays_each_other_client_at_most_a_gate_timeout_per_client_ahead() {
+    for settle in [Some(Duration::from_secs(1)), None] {
+        let mut cfg = BurstConfig::at_once(16);
+        cfg.traffic = Traffic::WhenUp;
+        cfg.flood_every_ms = 200;
+        cfg.gate_settle = settle;
+        let r = burst::run(&cfg);
+        println!("one client flooding, settle {settle:?}: {}", summary(&r));
+        let mut others: Vec<u64> = r.up_ms[1..].iter().map(|t| t.expect("every other client comes up")).collect();
+        others.sort_unstable();
+        println!("others up at {others:?} ms");
+        let gate = cfg.gate_timeout.as_millis() as u64;
+        for (ahead, up) in others.iter().enumerate() {
+            // The flooder may hold the slot once ahead of everyone, each client ahead once more.
+            let bound = burst::FLOOD_HEAD_START_MS + cfg.start_spread_ms + (ahead as u64 + 1) * gate + 1_000;
+            assert!(*up <= bound, "the client with {ahead} ahead was up after {up} ms (bound {bound} ms)");
+        }
+    }
+}

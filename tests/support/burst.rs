@@ -35,6 +35,8 @@ pub const WAN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const LAN_MS: u64 = 1;
 const WAN_MS: u64 = 10;
+/// How long the flooding client floods before the others start.
+pub const FLOOD_HEAD_START_MS: u64 = 2_000;
 /// How long a client talks before it goes quiet (`BurstConfig::quiet_ms`).
 const TALK_BEFORE_QUIET_MS: u64 = 90_000;
 const PING_EVERY_MS: u64 = 1_000;
@@ -67,6 +69,9 @@ pub struct BurstConfig {
     /// Every k-th client's phase 2 passes the router unseen by the engine, as when the
     /// queue fails open (0: none).
     pub unseen_every: u32,
+    /// Client 0 (IKEv2) floods: once its tunnel is up, a new CREATE_CHILD_SA request this
+    /// often, each answered by the server (0: no flood).
+    pub flood_every_ms: u64,
     /// 90 s after its first reply, every client goes quiet for this long, then its server
     /// speaks first again (0: never quiet).
     pub quiet_ms: u64,
@@ -93,6 +98,7 @@ impl BurstConfig {
             server_first_every: 0,
             server_first_ms: 0,
             unseen_every: 0,
+            flood_every_ms: 0,
             quiet_ms: 0,
             loss: 0.0,
             gate_timeout: defaults.timeouts.esp_gate,
@@ -218,6 +224,8 @@ struct Peer {
     server_sending: bool,
     /// The server's sequence number on the current inbound SA (RFC 4303 §3.3.3).
     server_sequence: u32,
+    flood_message_id: u32,
+    flooding: bool,
 }
 
 impl Peer {
@@ -243,6 +251,8 @@ impl Peer {
             displaced: false,
             server_sending: false,
             server_sequence: 0,
+            flood_message_id: 0,
+            flooding: false,
         }
     }
 }
@@ -259,6 +269,7 @@ enum Ev {
     },
     Ping(u32),
     ServerEsp(u32),
+    Flood(u32),
     /// An in-flight packet reaches the router.
     AtRouter(u64),
     /// An in-flight packet the router let through reaches its peer.
@@ -278,6 +289,7 @@ enum What {
     Ike { generation: u64, round: usize, answer: bool },
     PingOut,
     EspIn,
+    Flood { message_id: u32, answer: bool },
 }
 
 struct Sim {
@@ -482,6 +494,7 @@ impl Sim {
             What::Ike { round, .. } => self.peers[crossing.client as usize].script[round].from_client,
             What::PingOut => true,
             What::EspIn => false,
+            What::Flood { answer, .. } => !answer,
         }
     }
 
@@ -500,6 +513,8 @@ impl Sim {
         let c = crossing.client;
         match crossing.what {
             What::Ike { generation, round, answer } => self.ike_arrived(c, generation, round, answer),
+            What::Flood { message_id, answer: false } => self.cross_flood(c, message_id, true),
+            What::Flood { answer: true, .. } => {}
             What::PingOut => {
                 let p = &self.peers[c as usize];
                 if p.server_up && self.now >= p.quiet_until {
@@ -575,15 +590,37 @@ impl Sim {
         p.round = index + 1;
         if msg.phase2 {
             p.client_up = true;
+            let floods = c == 0 && self.cfg.flood_every_ms > 0 && !p.flooding;
+            p.flooding |= floods;
             self.report.up_ms[c as usize].get_or_insert(now);
             if msg.exchange == ExchangeType::QUICK_MODE {
                 // The third message, repeated until the responder has it (the responder's
                 // retransmissions of the second bring it again).
                 self.schedule(now, Ev::Send { client: c, generation, round: index + 1, attempt: 0 });
             }
+            if floods {
+                self.schedule(now, Ev::Flood(c));
+            }
             return self.maybe_start_traffic(c);
         }
         self.schedule(now + 5, Ev::Send { client: c, generation, round: index + 1, attempt: 0 });
+    }
+
+    /// One message of the flooding client's endless CREATE_CHILD_SA exchanges.
+    fn cross_flood(&mut self, c: u32, message_id: u32, answer: bool) {
+        let flags = if answer { IkeFlags::V2_RESPONSE } else { IkeFlags::V2_INITIATOR };
+        let exchange = ExchangeType::CREATE_CHILD_SA;
+        let msg = Msg { from_client: !answer, exchange, flags, message_id, first: false, phase2: true };
+        let Some(bytes) = self.ike_packet(c, &msg) else { return };
+        self.send_to_router(Crossing { client: c, bytes, what: What::Flood { message_id, answer } });
+    }
+
+    fn flood(&mut self, c: u32) {
+        self.schedule(self.now + self.cfg.flood_every_ms, Ev::Flood(c));
+        let p = &mut self.peers[c as usize];
+        p.flood_message_id += 1;
+        let message_id = 100 + p.flood_message_id;
+        self.cross_flood(c, message_id, false);
     }
 
     fn server_up(&mut self, c: u32) {
@@ -711,6 +748,7 @@ impl Sim {
                     self.through(crossing, translation);
                 }
             }
+            Ev::Flood(c) => self.flood(c),
             Ev::ServerEsp(c) => {
                 let p = &self.peers[c as usize];
                 if p.server_up {
@@ -756,6 +794,8 @@ pub fn run(cfg: &BurstConfig) -> BurstReport {
             sim.unseen.insert(c);
         }
         let at = if cfg.start_spread_ms == 0 { 0 } else { sim.rand() % cfg.start_spread_ms };
+        // A flooder is already at it when the others start.
+        let at = if cfg.flood_every_ms > 0 && c > 0 { FLOOD_HEAD_START_MS + at } else { at };
         sim.schedule(at, Ev::Start(c));
     }
     let mut stuck_at = None;
