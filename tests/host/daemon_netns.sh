@@ -294,6 +294,26 @@ check "a reload that shrinks a pool releases only what left it" \
     sh -c "ip -n $R addr show dev wan | grep -q '203.0.113.20/32' && ! ip -n $R addr show dev wan | grep -q '203.0.113.21/32'"
 cp "$work/config.good" "$work/config"
 kill -HUP "$daemon_pid"; sleep 0.5
+# NFQUEUE overflow: a burst of 8,000 packets of a new SA while the daemon is stopped
+# (SIGSTOP) overflows the queue (4,096) and the socket. Packets beyond them fail open and
+# pass at once; the daemon counts what the kernel could not deliver, catches up on what
+# waited, learns the SA, and stays responsive.
+ip netns exec "$S" nft add counter inet sink burst
+ip netns exec "$S" nft add rule inet sink in ip protocol esp @th,0,32 0x0badf00d counter name burst
+overflow_before=$(show counters --json | json_num queue_overflow)
+kill -STOP "$daemon_pid"
+ip netns exec "$C1" python3 "$packets" esp 192.168.1.10 198.51.100.1 0x0badf00d 8000
+sleep 0.3
+passed_while_stopped=$(counter "$S" burst)
+kill -CONT "$daemon_pid"; sleep 1
+check "queue overflow: what the queue could not hold passed at once (fail open)" \
+    test "$passed_while_stopped" -gt 0 -a "$passed_while_stopped" -lt 8000
+check "queue overflow: the daemon counts the overflow (queue_overflow), and lets through what waited" \
+    test "$(show counters --json | json_num queue_overflow)" -gt "$overflow_before" -a "$(counter "$S" burst)" = 8000
+check "after the overflow the daemon learned the SA and still answers" \
+    sh -c "ip netns exec $R $bin show sessions --json --control $work/sock | grep -q '0x0badf00d'"
+echo "queue overflow: $passed_while_stopped of 8000 passed while the daemon was stopped, $(counter "$S" burst) in all"
+
 # SIGTERM leaves the datapath and the pool addresses in place: learned SAs keep flowing.
 kill -TERM "$daemon_pid"; wait "$daemon_pid"; daemon_pid=
 check "SIGTERM leaves the table and the pool addresses" \
