@@ -377,11 +377,30 @@ rss_run() { # label binary [state]
     echo "rss $1 $(rss)sessions=$n" >> "$results"
     log "rss $1: $(rss) sessions listed $n"
 }
+# kill -9, then a new daemon over the table the kernel kept: milliseconds until it answers
+# with every session taken back (state file and kernel merged), polled every 20 ms.
+restart_run() { # label binary
+    kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
+    rm -f "$work/sock"
+    local t0=${EPOCHREALTIME/[.,]/} n=0 ms
+    ip netns exec "$R" taskset -c 0 "$2" daemon --config "$work/config" --state "$work/state" \
+        --control "$work/sock" --egress-device r1 --queue-backend xtables >>"$work/daemon.log" 2>&1 &
+    daemon_pid=$!
+    for _ in $(seq 500); do
+        n=$(counters_json | grep -o '"tables":{"sessions":[0-9]*' | grep -o '[0-9]*$')
+        [ "${n:-0}" -ge 10000 ] && break
+        sleep 0.02
+    done
+    ms=$(( (${EPOCHREALTIME/[.,]/} - t0) / 1000 ))
+    echo "restart $1 ms=$ms sessions=${n:-0}" >> "$results"
+    log "restart $1 after kill -9: $ms ms until it answered with ${n:-0} sessions"
+}
 phase rss && for b in release musl; do
     binary=$bin; [ $b = musl ] && binary=$musl
     [ -x "$binary" ] || continue
     rss_run "$b-idle" "$binary"
     rss_run "$b-10k-state" "$binary" "$work/state10k"
+    restart_run "$b-10k" "$binary"
     # 10k sessions learned through the queue: 10k new (client, SPI) keys from 32 clients,
     # paced below the daemon's rate so that none passes fail-open.
     start_daemon "$binary"

@@ -26,6 +26,7 @@ def main():
     slow = defaultdict(list)
     ike = defaultdict(list)
     rss = []
+    restarts = []
     queued_after = []
     elements_after = []
     for line in open(path):
@@ -58,6 +59,9 @@ def main():
         elif f[0] == "rss":
             kv = dict(x.split("=") for x in f[2:])
             rss.append((f[1], kv))
+        elif f[0] == "restart":
+            kv = dict(x.split("=") for x in f[2:])
+            restarts.append((f[1], int(kv["ms"]), int(kv["sessions"])))
         elif f[0] == "queued_after_fast":
             queued_after.append(f[2].rstrip(","))
         elif f[0] == "elements_after_fast":
@@ -147,6 +151,15 @@ def main():
         r = int(kv.get("VmRSS", 0))
         checks.append((f"RSS {label} ≤ {limit // 1024} MB", r <= limit, f"{r} kB"))
         print(f"| {label} | {r:,} | {int(kv.get('RssAnon', 0)):,} + {int(kv.get('RssFile', 0)):,} | {int(kv.get('VmHWM', 0)):,} | {kv.get('sessions')} | ≤ {limit:,}: {verdict(r <= limit)} |")
+
+    if restarts:
+        print("\n### Restart after kill -9 with 10,000 sessions (until the new daemon answers with all of them)\n")
+        print("| binary | ms | sessions | target |")
+        print("|---|---|---|---|")
+        for label, ms, n in restarts:
+            ok = ms < 1000 and n >= 10000
+            checks.append((f"restart {label} < 1 s with every session", ok, f"{ms} ms, {n} sessions"))
+            print(f"| {label} | {ms:,} | {n:,} | < 1,000 ms: {verdict(ok)} |")
 
     print("\n### Targets\n")
     for name, ok, value in checks:
