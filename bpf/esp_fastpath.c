@@ -8,6 +8,9 @@
 // no L4 checksum to fix), decrements the TTL (RFC 791, RFC 1812 section 5.3.1), takes the
 // Ethernet addresses from the kernel's FIB and redirects to the egress device.
 //
+// Attach it at clsact ingress of the LAN and WAN devices: the FIB lookup asks for the
+// route as seen from skb->ingress_ifindex, as the stack's forwarding would.
+//
 // It takes a packet only when everything below holds; anything else returns TC_ACT_OK
 // unchanged, so the stack and the nft table keep handling misses, fragments, TTL expiry
 // (ICMP time exceeded) and PMTU (ICMP fragmentation needed):

@@ -14,7 +14,7 @@
 
 mod support;
 
-use ike_esp_alg::bpf::{object, ByteOrder, FastPath, Rewrite, SaCounters, SaKey};
+use ike_esp_alg::bpf::{object, ByteOrder, FastPath, LoadError, Rewrite, SaCounters, SaKey};
 use ike_esp_alg::wire::internet_checksum;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -319,6 +319,21 @@ fn prints_the_verifier_instruction_count() {
     let processed =
         log.lines().find(|l| l.starts_with("processed ")).expect("the log ends with the verifier's statistics");
     println!("verifier (log_level 2): {processed}");
+}
+
+#[test]
+fn a_refused_program_brings_the_verifier_log() {
+    let Some(path) = object_path("refused") else { return };
+    root_tools(&["ip"]).expect("IKE_ESP_ALG_BPF_OBJECT is set: this test needs root");
+    let mut object = std::fs::read(&path).unwrap();
+    // A license that is not GPL-compatible: bpf_fib_lookup is GPL-only, so the verifier
+    // must refuse the same instructions.
+    let at = object.windows(12).position(|w| w == b"Dual MIT/GPL").expect("the license string");
+    object[at..at + 12].copy_from_slice(b"Proprietary\0");
+    match FastPath::load(&object) {
+        Err(LoadError::Verifier { log, .. }) => assert!(log.contains("GPL-restricted"), "{log}"),
+        other => panic!("expected a verifier refusal, got {other:?}"),
+    }
 }
 
 #[test]
