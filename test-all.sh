@@ -5,16 +5,17 @@
 #   2. luci: the LuCI app's files and data handling under node (a named stand-in for
 #      LuCI's loader; LuCI's runtime is not available here, so no browser test);
 #   3. daemon: the daemon on this host's kernel in namespaces, crafted IKE and ESP;
-#   4. big-endian mips and little-endian mipsel: the same tests under qemu-user;
-#   5. the QEMU lab (amd64): real IKE peers behind a NAT router, without and with the daemon;
-#   6. the engine benchmark, quick run (prints figures; no pass/fail on speed).
+#   4. bpf: the tc ESP fast path (bpf/build.sh, clang) under BPF_PROG_TEST_RUN in a namespace;
+#   5. big-endian mips and little-endian mipsel: the same tests under qemu-user;
+#   6. the QEMU lab (amd64): real IKE peers behind a NAT router, without and with the daemon;
+#   7. the engine benchmark, quick run (prints figures; no pass/fail on speed).
 # Installs what it needs (apt, rustup components, zig, qemu) on the way.
-# Usage: ./test-all.sh [lint|host|luci|daemon|bigendian|lab|bench ...]   (default: all seven)
+# Usage: ./test-all.sh [lint|host|luci|daemon|bpf|bigendian|lab|bench ...]   (default: all eight)
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(lint host luci daemon bigendian lab bench)
+[ ${#steps[@]} -gt 0 ] || steps=(lint host luci daemon bpf bigendian lab bench)
 log_dir=target/test-all
 mkdir -p "$log_dir"
 failed=()
@@ -79,16 +80,26 @@ daemon_tests() {
     cargo build --locked && tests/host/daemon_netns.sh target/debug/ike-esp-alg
 }
 
+# The eBPF fast path: the objects are built here, not by cargo (cargo never needs clang),
+# and the test loads the little-endian one and runs it in a namespace of its own.
+bpf_tests() {
+    command -v clang >/dev/null || { apt-get update -qq && apt-get install -y -qq clang >/dev/null; }
+    bpf/build.sh target/bpf || return 1
+    IKE_ESP_ALG_BPF_OBJECT=target/bpf/esp_fastpath.bpfel.o \
+        cargo test --locked --test bpf_fastpath -- --test-threads=1
+}
+
 for step in "${steps[@]}"; do
     case $step in
     host) run_step host host_tests ;;
     lint) run_step lint scripts/lint.sh ;;
     luci) run_step luci luci_tests ;;
     daemon) run_step daemon daemon_tests ;;
+    bpf) run_step bpf bpf_tests ;;
     bigendian) run_step bigendian scripts/test-bigendian.sh ;;
     lab) run_step lab lab_tests ;;
     bench) run_step bench cargo bench --locked --bench engine -- --quick ;;
-    *) echo "unknown step: $step (lint, host, luci, daemon, bigendian, lab, bench)" >&2; exit 2 ;;
+    *) echo "unknown step: $step (lint, host, luci, daemon, bpf, bigendian, lab, bench)" >&2; exit 2 ;;
     esac
 done
 

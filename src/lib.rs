@@ -23,10 +23,13 @@
 //! - [`engine`]: the ALG itself: IKE SA tracking, phase-2 gates, ESP sessions, NAT pools.
 //! - [`config`]: UCI configuration (grammar and typed model) and the Junos importer.
 //! - [`netlink`]: the kernel's netlink protocols (NFQUEUE, nf_tables, rtnetlink) as pure codecs.
+//! - [`bpf`]: the opt-in eBPF fast path's loader and SA map (raw bpf(2); not wired in yet).
 //! - [`shell`]: the I/O around the engine: NFQUEUE, nftables, clock, signals, state file.
 
-#![forbid(unsafe_code)]
+// deny, not forbid: `bpf::syscall` (raw bpf(2)) is the one module allowed `unsafe`.
+#![deny(unsafe_code)]
 
+pub mod bpf;
 mod bytes;
 pub mod cli;
 pub mod config;
