@@ -546,9 +546,22 @@ _many_round() {
     lsw_server alt $_mc
     for _c in $_mc; do lsw_client "$_c" alt; done
     _t=$(now)
-    # shellcheck disable=SC2086
-    many lsw_start s $_mc
-    check "$_tag-peers-started" $? "pluto in s and $MANY_N clients ($(elapsed "$_t") s)" || return 1
+    # At most 17 at once (s and 16 clients): 65 plutos and certutils at once do not all
+    # start within lsw_start's 30 s under TCG.
+    _batch=s _n=1 _ok=0
+    for _c in $_mc; do
+        _batch="$_batch $_c" _n=$((_n + 1))
+        if [ "$_n" -ge 17 ]; then
+            # shellcheck disable=SC2086
+            many lsw_start $_batch || _ok=1
+            _batch='' _n=0
+        fi
+    done
+    if [ -n "$_batch" ]; then
+        # shellcheck disable=SC2086
+        many lsw_start $_batch || _ok=1
+    fi
+    check "$_tag-peers-started" $_ok "pluto in s and $MANY_N clients ($(elapsed "$_t") s)" || return 1
 
     # Every tunnel at the same moment.
     MANY_T0=$(now)
