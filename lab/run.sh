@@ -6,12 +6,14 @@
 #
 # Sets: ci (baseline-plain-2 natt), alg (the daemon scenarios), all (ci + alg).
 # Single scenarios: baseline-plain-2 natt alg-plain-3 alg-ikev2-plain alg-rekey alg-kill9
-# alg-unsolicited-esp alg-natt-mixed demo; "none" runs nothing (with SHELL_AFTER=1: a shell).
+# alg-unsolicited-esp alg-natt-mixed alg-many alg-many-pool demo; "none" runs nothing (with
+# SHELL_AFTER=1: a shell).
 #
 # Environment:
 #   ALG_BIN=path      the project's daemon for this architecture; goes to /opt/alg/ike-esp-alg
 #   ALG_CONFIG=path   its UCI config (default lab/config/ike-esp-alg.uci) -> /opt/alg/ike-esp-alg.uci
 #   ALG_ARGS="..."    extra arguments after "daemon --config /opt/alg/ike-esp-alg.uci"
+#   MANY_N=n          clients in alg-many and alg-many-pool (default 16)
 #   SHELL_AFTER=1     interactive: the console is this terminal, a shell follows the scenarios
 #                     (Ctrl-A x quits QEMU)
 #   TIMEOUT=s         wall-clock limit for QEMU (default 120 s + 240 s per scenario, 360 on mipsel)
@@ -82,7 +84,11 @@ rm -rf "$ov"
 
 # --- QEMU -------------------------------------------------------------------------------
 names=$(IFS=,; echo "${SCENARIOS[*]}")
+MANY_N=${MANY_N:-16}
+case "$MANY_N" in '' | *[!0-9]*) log "MANY_N=$MANY_N is not a number"; exit 2 ;; esac
+if [ "$MANY_N" -lt 1 ] || [ "$MANY_N" -gt 200 ]; then log "MANY_N=$MANY_N: 1 to 200"; exit 2; fi
 append="panic=-1 quiet loglevel=1 lab.scenarios=$names lab.shell=$SHELL_AFTER lab.debug=${LAB_DEBUG:-0}"
+append="$append lab.many=$MANY_N"
 accel=${ACCEL:-tcg}
 case "$ARCH" in
 amd64)
@@ -107,12 +113,21 @@ if [ "$accel" = tcg ] && [ "$ARCH" != mipsel ]; then
 else
     qemu+=(-accel "$accel")
 fi
-# The default limit grows with the number of scenarios (sets count as their members).
-n=0
+# The default limit grows with the number of scenarios (sets count as their members; the
+# many-client ones as their watchdog in the guest, which grows with MANY_N).
+n=0 extra=0
 for sc in "${SCENARIOS[@]}"; do
-    case "$sc" in ci) n=$((n + 2)) ;; alg) n=$((n + 6)) ;; all) n=$((n + 8)) ;; none) ;; *) n=$((n + 1)) ;; esac
+    case "$sc" in
+    ci) n=$((n + 2)) ;;
+    alg) n=$((n + 6)) ;;
+    all) n=$((n + 8)) ;;
+    alg-many) extra=$((extra + 2 * (240 + 15 * MANY_N))) ;;
+    alg-many-pool) extra=$((extra + 240 + 15 * MANY_N)) ;;
+    none) ;;
+    *) n=$((n + 1)) ;;
+    esac
 done
-TIMEOUT=${TIMEOUT:-$((120 + n * default_timeout))}
+TIMEOUT=${TIMEOUT:-$((120 + n * default_timeout + extra))}
 qemu+=(-display none -no-reboot -nic none
     -chardev "stdio,id=con0,mux=on,signal=off,logfile=$RUN/console.log"
     -serial chardev:con0 -mon chardev=con0,mode=readline

@@ -43,9 +43,10 @@ _lsw_version() {  # v1|v2 -> conn lines
     fi
 }
 
-# lsw_client CLIENT VERSION: configure pluto in CLIENT for a tunnel to s (conn "lab").
+# lsw_client CLIENT VERSION: configure pluto in CLIENT for a tunnel to s (conn "lab");
+# VERSION as for lsw_server.
 lsw_client() {
-    _c=$1 _v=$2 _d=$(lsw_dir "$1") _a=$(client_addr "$1")
+    _c=$1 _v=$(lsw_version_of "$2" "$1") _d=$(lsw_dir "$1") _a=$(client_addr "$1")
     mkdir -p "$_d"
     {
         _lsw_setup
@@ -58,18 +59,27 @@ lsw_client() {
     printf '@%s.lab @s.lab : PSK "%s"\n' "$_c" "$PSK" >"$_d/ipsec.secrets"
 }
 
-# lsw_server VERSION: configure pluto in s with one conn per client (named like the client).
+# lsw_version_of VERSION CLIENT: v1 or v2. VERSION "alt" alternates: c1, c3, ... IKEv1,
+# c2, c4, ... IKEv2.
+lsw_version_of() {
+    if [ "$1" != alt ]; then echo "$1"; elif [ $((${2#c} % 2)) = 1 ]; then echo v1; else echo v2; fi
+}
+
+# lsw_server VERSION [CLIENT...]: configure pluto in s with one conn per client (named like
+# the client; default c1 c2 c3). VERSION is v1, v2 or alt (lsw_version_of).
 lsw_server() {
     _v=$1 _d=$(lsw_dir s)
+    shift
+    [ $# -gt 0 ] || set -- c1 c2 c3
     mkdir -p "$_d"
     : >"$_d/ipsec.secrets"
     {
         _lsw_setup
-        for _c in c1 c2 c3; do
+        for _c in "$@"; do
             _a=$(client_addr "$_c")
             echo
             echo "conn $_c"
-            _lsw_version "$_v"
+            _lsw_version "$(lsw_version_of "$_v" "$_c")"
             printf '\tleft=%s\n\tleftid=@s.lab\n\tleftsubnet=%s\n' "$S_ADDR" "$S_NET"
             printf '\tright=%%any\n\trightid=@%s.lab\n\trightsubnet=%s/32\n\tauto=add\n' "$_c" "$_a"
             printf '@s.lab @%s.lab : PSK "%s"\n' "$_c" "$PSK" >>"$_d/ipsec.secrets"

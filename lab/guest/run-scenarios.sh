@@ -56,7 +56,7 @@ for name in "$@"; do
     echo "@@SCENARIO $name BEGIN"
     t0=$(now)
     if ! fn=$(scenario_fn "$name"); then
-        result scenario FAIL "unknown scenario '$name' (known: $SCENARIOS_CI $SCENARIOS_ALG demo; sets ci alg all)"
+        result scenario FAIL "unknown scenario '$name' (known: $SCENARIOS_CI $SCENARIOS_ALG alg-many alg-many-pool demo; sets ci alg all)"
         echo "@@SCENARIO $name END 0"
         continue
     fi
@@ -65,11 +65,12 @@ for name in "$@"; do
         "$fn"
     ) &
     sc_pid=$!
-    ( sleep "$SC_TIMEOUT"; kill "$sc_pid" 2>/dev/null && : >"$LAB_RUN/timed-out" ) &
+    sc_timeout=$(scenario_timeout "$name" "$SC_TIMEOUT")
+    ( sleep "$sc_timeout"; kill "$sc_pid" 2>/dev/null && : >"$LAB_RUN/timed-out" ) &
     wd_pid=$!
     wait "$sc_pid"
     kill "$wd_pid" 2>/dev/null
-    [ -f "$LAB_RUN/timed-out" ] && result watchdog FAIL "scenario still running after $SC_TIMEOUT s"
+    [ -f "$LAB_RUN/timed-out" ] && result watchdog FAIL "scenario still running after $sc_timeout s"
     if [ "$name" != demo ] && [ ! -s "$LAB_RUN/results" ]; then
         result results FAIL "the scenario reported nothing"
     fi

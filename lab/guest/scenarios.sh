@@ -9,6 +9,9 @@
 #   alg-kill9            daemon: kill -9 mid-traffic, traffic keeps flowing, restart, new phase 2
 #   alg-unsolicited-esp  daemon: ESP with a random SPI from outside reaches no client
 #   alg-natt-mixed       daemon: plain-ESP and NAT-T clients behind the same NAT address
+#   alg-many             daemon: MANY_N (16) libreswan clients at once, IKEv1/IKEv2, timings,
+#                        with esp_gate_settle 1 s (default) and 0 side by side (not in "alg")
+#   alg-many-pool        the same round with a pool of 4 NAT addresses (not in "alg")
 #   demo                 for people: brings everything up and shows the state (no results)
 #
 # Sets: ci = baseline-plain-2 natt; alg = the alg-* scenarios; all = ci + alg.
@@ -19,7 +22,7 @@ SCENARIOS_ALG="alg-plain-3 alg-ikev2-plain alg-rekey alg-kill9 alg-unsolicited-e
 scenario_fn() {  # NAME -> function name, or non-zero for an unknown name
     case "$1" in
     baseline-plain-2 | natt | demo | alg-plain-3 | alg-ikev2-plain | alg-rekey | alg-kill9 \
-        | alg-unsolicited-esp | alg-natt-mixed)
+        | alg-unsolicited-esp | alg-natt-mixed | alg-many | alg-many-pool)
         echo "sc_$(echo "$1" | tr - _)"
         ;;
     *) return 1 ;;
@@ -437,4 +440,265 @@ sc_demo() {
     else
         section "7. Without the daemon, c2's plain ESP clashes with c1's conntrack entry (insert_failed=$(ct_stat insert_failed))"
     fi
+}
+
+# ------------------------------------------------------------- alg-many / alg-many-pool
+# MANY_N libreswan plain-ESP clients behind the one NAT address (or a pool of 4), IKEv1 and
+# IKEv2 alternating, all at once with real IKE: every pluto started, then every tunnel
+# initiated at the same moment, and only then every client pings s's protected host (the
+# guard proves cleartext cannot pass). Measured per round: the time until every tunnel is up,
+# each client's first-reply delay (p50/p90/max), the daemon's phase-2 drop/hold counters and
+# early releases, its RSS and CPU time, and pluto's RSS per namespace. alg-many runs two
+# rounds in fresh topologies: the lab's config (esp_gate_settle default 1 s) and the same
+# with esp_gate_settle '0'; alg-many-pool one round with source_nat to a pool of 4 addresses
+# with proxy_arp. MANY_N comes from the host (MANY_N=... lab/run.sh, lab.many= on the kernel
+# command line, LAB_MANY_N in the guest).
+MANY_N=${LAB_MANY_N:-16}
+MANY_PING_I=0.2      # ping interval (s): the first reply's icmp_seq gives its delay
+MANY_PING_C=10       # replies wanted; with -w, ping keeps sending until they are in
+MANY_PING_W=40       # ping's deadline (s), beyond the starvation limit
+MANY_STARVED=30      # a first reply later than this (s) is starvation
+MANY_POOL=203.0.113.8-203.0.113.11
+
+# scenario_timeout NAME DEFAULT: the watchdog for NAME (the many-client rounds take longer).
+scenario_timeout() {
+    case "$1" in
+    alg-many) echo $((2 * (240 + 15 * MANY_N))) ;;
+    alg-many-pool) echo $((240 + 15 * MANY_N)) ;;
+    *) echo "$2" ;;
+    esac
+}
+
+# _many_up CLIENT: lsw_up, and when whack gives up after the first keying attempt, pluto's
+# own further attempts (keyingtries) until MANY_UP_LIMIT s after MANY_T0. The time since
+# MANY_T0 at which this client's ESP states were there goes to $LAB_RUN/up.CLIENT.
+MANY_UP_LIMIT=180
+_many_up() {
+    lsw_up "$1" "$MANY_UP_LIMIT" \
+        || wait_for "$(awk -v l="$MANY_UP_LIMIT" -v e="$(elapsed "$MANY_T0")" 'BEGIN { printf "%d", l - e }')" \
+            _esp_up "$1"
+    _rc=$?
+    { elapsed "$MANY_T0"; echo; } >"$LAB_RUN/up.$1"
+    return $_rc
+}
+_esp_up() { [ "$(esp_state_count "$1")" -ge 2 ]; }
+
+# _pctl FILE: "p50 p90 max" of the numbers in FILE (nearest rank), or "- - -" if none.
+_pctl() {
+    sort -n "$1" | awk '{ v[++n] = $1 }
+        function at(p,  k) { k = int(p * n + 0.999999); if (k < 1) k = 1; return v[k] }
+        END { if (n == 0) print "- - -"; else printf "%.1f %.1f %.1f\n", at(0.5), at(0.9), v[n] }'
+}
+
+_json_counter() {  # JSON NAME -> value (0 when absent)
+    _v=$(echo "$1" | grep -o "\"$2\":[0-9]*" | head -n1 | cut -d: -f2)
+    echo "${_v:-0}"
+}
+_pid_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }  # kB
+# CPU seconds (utime + stime; USER_HZ is 100 on Linux, and the guest has no getconf).
+_pid_cpu() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ printf "%.2f", ($12 + $13) / 100 }'; }
+_spawned_pid() { awk -v n="$1" '$2 == n { p = $1 } END { print p }' "$LAB_RUN/pids"; }
+_mem_avail() { awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; }
+
+# _many_conf KIND: the lab's daemon config turned into KIND (settle0, pool4) -> its path.
+_many_conf() {
+    _src=$ALG_CONF _dst=$LAB_RUN/ike-esp-alg.$1.uci
+    case "$1" in
+    settle1) echo "$_src"; return 0 ;;
+    settle0)
+        grep -q '^config alg ' "$_src" || return 1
+        awk '{ print } /^config alg / { print "\toption esp_gate_settle '\''0'\''" }' "$_src" >"$_dst"
+        ;;
+    pool4)
+        grep -q "option source_nat 'interface'" "$_src" || return 1
+        sed "s/option source_nat 'interface'/option source_nat 'pool4'/" "$_src" >"$_dst"
+        printf "\nconfig pool 'pool4'\n\tlist address '%s'\n\toption proxy_arp '1'\n" "$MANY_POOL" >>"$_dst"
+        ;;
+    esac
+    echo "$_dst"
+}
+
+# _many_round TAG: one round in a fresh topology; the figures go to $LAB_RUN/fig.TAG.
+_many_round() {
+    _tag=$1 _mc=$(client_list "$MANY_N")
+    _fig=$LAB_RUN/fig.$_tag
+    : >"$_fig"
+    say "round $_tag: $MANY_N clients"
+    stop_all
+    topo_down
+    alg_forget
+    rm -f "$LAB_RUN"/up.* "$LAB_RUN"/ping.* "$LAB_RUN"/rc.*
+    # Fresh peer directories: certutil -N asks for a password on an existing database.
+    for _c in s $_mc; do rm -rf "$(lsw_dir "$_c")"; done
+    _conf=$(_many_conf "$_tag") \
+        || { result "$_tag-config" FAIL "$ALG_CONF has no line this round could change"; return 1; }
+    # shellcheck disable=SC2086 # the client list is words
+    topo_up $_mc || { result "$_tag-topology" FAIL "could not build the topology"; return 1; }
+    _lab_conf=$ALG_CONF
+    ALG_CONF=$_conf
+    alg_start
+    _ok=$?
+    ALG_CONF=$_lab_conf
+    [ $_ok = 0 ] || return 1
+
+    _m0=$(_mem_avail)
+    # shellcheck disable=SC2086
+    lsw_server alt $_mc
+    for _c in $_mc; do lsw_client "$_c" alt; done
+    _t=$(now)
+    # At most 17 at once (s and 16 clients): 65 plutos and certutils at once do not all
+    # start within lsw_start's 30 s under TCG.
+    _batch=s _n=1 _ok=0
+    for _c in $_mc; do
+        _batch="$_batch $_c" _n=$((_n + 1))
+        if [ "$_n" -ge 17 ]; then
+            # shellcheck disable=SC2086
+            many lsw_start $_batch || _ok=1
+            _batch='' _n=0
+        fi
+    done
+    if [ -n "$_batch" ]; then
+        # shellcheck disable=SC2086
+        many lsw_start $_batch || _ok=1
+    fi
+    check "$_tag-peers-started" $_ok "pluto in s and $MANY_N clients ($(elapsed "$_t") s)" || return 1
+
+    # Every tunnel at the same moment.
+    MANY_T0=$(now)
+    # shellcheck disable=SC2086
+    many _many_up $_mc
+    _all_up=$(elapsed "$MANY_T0")
+    _up=0 _down='' _v1=0
+    : >"$LAB_RUN/uptimes"
+    for _c in $_mc; do
+        if [ "$(rc_of _many_up "$_c")" = 0 ]; then
+            _up=$((_up + 1))
+            cat "$LAB_RUN/up.$_c" >>"$LAB_RUN/uptimes"
+            [ "$(lsw_version_of alt "$_c")" = v1 ] && _v1=$((_v1 + 1))
+        else
+            _down="$_down $_c"
+        fi
+    done
+    # shellcheck disable=SC2046
+    set -- $(_pctl "$LAB_RUN/uptimes")
+    [ "$_up" -eq "$MANY_N" ]
+    check "$_tag-tunnels-up" $? "$_up/$MANY_N up ($_v1 IKEv1, $((_up - _v1)) IKEv2), all within $_all_up s (per client p50 $1 s, max $3 s)${_down:+; not up:$_down}"
+    echo "all_up=$_all_up up=$_up" >>"$_fig"
+
+    # Then traffic: every client pings at once; ping -c with -w waits for that many replies.
+    _pids=
+    for _c in $_mc; do
+        nsx "$_c" ping -n -i "$MANY_PING_I" -c "$MANY_PING_C" -w "$MANY_PING_W" "$S_HOST" >"$LAB_RUN/ping.$_c" 2>&1 &
+        _pids="$_pids $!"
+    done
+    # shellcheck disable=SC2086
+    wait $_pids
+    : >"$LAB_RUN/delays"
+    _short='' _late='' _none='' _per=''
+    for _c in $_mc; do
+        _got=$(ping_file_recv "$LAB_RUN/ping.$_c")
+        _sent=$(sed -n 's/^\([0-9][0-9]*\) packets transmitted.*/\1/p' "$LAB_RUN/ping.$_c")
+        [ "$_got" -ge $((MANY_PING_C - 2)) ] || _short="$_short $_c:$_got"
+        # first reply: (icmp_seq - 1) x interval + its round trip
+        _first=$(sed -n 's/.*icmp_seq=\([0-9]*\) .*time=\([0-9.]*\) ms.*/\1 \2/p' "$LAB_RUN/ping.$_c" | head -n1)
+        _d=$(echo "$_first" | awk -v i="$MANY_PING_I" 'NF == 2 { printf "%.2f", ($1 - 1) * i + $2 / 1000 }')
+        _per="$_per $_c:up=$(cat "$LAB_RUN/up.$_c" 2>/dev/null),seq=${_first%% *},rtt=${_first##* }ms,$_got/${_sent:-?}"
+        if [ -z "$_d" ]; then
+            _none="$_none $_c"
+            continue
+        fi
+        echo "$_d" >>"$LAB_RUN/delays"
+        awk -v d="$_d" -v m="$MANY_STARVED" 'BEGIN { exit !(d > m) }' && _late="$_late $_c:${_d}s"
+    done
+    info "$_tag per client (tunnel up at s, first reply's icmp_seq and rtt, replies/sent):$_per"
+    _clear=$(nft_counter lab cleartext_dropped)
+    [ -z "$_short" ]
+    check "$_tag-ping-through-esp" $? "every client at least $((MANY_PING_C - 2))/$MANY_PING_C replies from $S_HOST, all pinging at once${_short:+; short:$_short}; guard dropped ${_clear:-0} cleartext packets"
+    # shellcheck disable=SC2046
+    set -- $(_pctl "$LAB_RUN/delays")
+    _dist="first reply p50 $1 s, p90 $2 s, max $3 s (ping -i $MANY_PING_I)"
+    echo "p50=$1 p90=$2 max=$3" >>"$_fig"
+    if [ "$_tag" = settle0 ]; then
+        # esp_gate_settle 0 keeps every gate its full timeout: the 30 s target is not one
+        # for it, only reported; the check is that every client got a reply at all.
+        [ -z "$_none" ]
+        check "$_tag-first-reply" $? "$_dist; over ${MANY_STARVED} s (reported, not a target here):${_late:- none}${_none:+; no reply:$_none}"
+    else
+        [ -z "$_none" ] && [ -z "$_late" ]
+        check "$_tag-first-reply-within-${MANY_STARVED}s" $? "$_dist${_late:+; late:$_late}${_none:+; no reply:$_none}"
+    fi
+
+    # The daemon and the peers.
+    _json=$(alg_show 2>/dev/null)
+    _c2=
+    for _k in phase2_dropped_gate_busy phase2_dropped_gate_reserved packets_held held_released held_expired \
+        gates_released_early inbound_esp_before_answer inbound_esp_not_fresh; do
+        _c2="$_c2 $_k=$(_json_counter "$_json" "$_k")"
+    done
+    _ap=$(pid_of alg)
+    _rss=$(_pid_rss "$_ap") _cpu=$(_pid_cpu "$_ap")
+    echo "$_c2 rss=${_rss:-?} cpu=${_cpu:-?}" >>"$_fig"
+    _c3=
+    for _k in phase2_allowed phase2_late gates_opened gates_hit gates_expired sessions_created_gate \
+        sessions_created_without_gate esp_waiting_for_gate inbound_esp_dropped_no_gate; do
+        _c3="$_c3 $_k=$(_json_counter "$_json" "$_k")"
+    done
+    info "$_tag daemon:$_c2;$_c3"
+    : >"$LAB_RUN/pluto_rss"
+    for _c in $_mc; do _pid_rss "$(_spawned_pid "pluto_$_c")" >>"$LAB_RUN/pluto_rss"; done
+    _prss=$(awk '{ s += $1; if ($1 > m) m = $1 } END { if (NR) printf "%d %d", s / NR, m }' "$LAB_RUN/pluto_rss")
+    _srss=$(_pid_rss "$(_spawned_pid pluto_s)")
+    _m1=$(_mem_avail)
+    echo "pluto_rss=${_prss%% *} pluto_rss_max=${_prss##* } pluto_s_rss=$_srss mem_used=$((_m0 - _m1))" >>"$_fig"
+    info "$_tag pluto VmRSS per client: mean ${_prss%% *} kB, max ${_prss##* } kB; in s: $_srss kB;" \
+        "MemAvailable $_m0 -> $_m1 kB"
+    _nat=$(ip -n s xfrm state 2>/dev/null | awk -v s="$S_ADDR" '/^src/ { for (i = 2; i <= 4; i += 2) if ($i != s) n[$i]++ }
+        END { for (a in n) printf " %s:%d", a, n[a] / 2 }')
+    info "$_tag NAT addresses in s's ESP states (address:client SAs):$_nat"
+    echo "nat_addrs=$(echo "$_nat" | wc -w)" >>"$_fig"
+    ct_info
+    alg_alive
+    check "$_tag-daemon-alive" $? "pid $_ap, VmRSS ${_rss:-?} kB, CPU ${_cpu:-?} s (utime+stime);$_c2"
+    echo "round=$(elapsed "$MANY_T0")" >>"$_fig"
+}
+
+_fig() {  # TAG KEY -> value from the round's figures
+    tr ' ' '\n' <"$LAB_RUN/fig.$1" 2>/dev/null | sed -n "s/^$2=//p" | head -n1
+}
+
+# _many_summary TAG...: the rounds side by side, for people.
+_many_summary() {
+    say "summary: $MANY_N clients (IKEv1/IKEv2 alternating), one tunnel each, then all ping"
+    _line=$(printf '%-30s' "")
+    for _t in "$@"; do _line="$_line$(printf ' %12s' "$_t")"; done
+    say "$_line"
+    for _row in "all tunnels up (s):all_up" "tunnels up:up" "first reply p50 (s):p50" \
+        "first reply p90 (s):p90" "first reply max (s):max" \
+        "phase2_dropped_gate_busy:phase2_dropped_gate_busy" \
+        "phase2_dropped_gate_reserved:phase2_dropped_gate_reserved" \
+        "packets_held:packets_held" "held_released:held_released" "held_expired:held_expired" \
+        "gates_released_early:gates_released_early" \
+        "inbound_esp_before_answer:inbound_esp_before_answer" \
+        "inbound_esp_not_fresh:inbound_esp_not_fresh" \
+        "daemon VmRSS (kB):rss" "daemon CPU (s):cpu" "pluto VmRSS/client (kB):pluto_rss" \
+        "pluto VmRSS in s (kB):pluto_s_rss" "MemAvailable used (kB):mem_used" \
+        "NAT addresses used:nat_addrs" \
+        "round from initiate (s):round"; do
+        _line=$(printf '%-30s' "${_row%%:*}")
+        for _t in "$@"; do _line="$_line$(printf ' %12s' "$(_fig "$_t" "${_row##*:}")")"; done
+        say "$_line"
+    done
+}
+
+sc_alg_many() {
+    alg_require || return
+    _many_round settle1
+    _many_round settle0
+    _many_summary settle1 settle0
+}
+
+sc_alg_many_pool() {
+    alg_require || return
+    _many_round pool4
+    _many_summary pool4
 }

@@ -11,6 +11,7 @@
 #   drops cleartext to or from 172.16.0.0/16.
 
 LAB_NS="r inet s s2 c1 c2 c3"
+LAB_CLIENTS="c1 c2 c3"
 NAT_ADDR=203.0.113.7
 S_ADDR=203.0.113.1
 S2_ADDR=203.0.113.2
@@ -19,13 +20,21 @@ S_HOST=172.16.0.1
 S2_NET=172.16.1.0/24
 S2_HOST=172.16.1.1
 
-client_addr() {  # c1 -> 192.168.1.10
+client_addr() {  # c1 -> 192.168.1.10 (c1 to c245)
     echo "192.168.1.$((9 + ${1#c}))"
 }
 
+client_list() {  # N -> c1 c2 ... cN
+    awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++) printf "%sc%d", (i > 1 ? " " : ""), i; print "" }'
+}
+
+# topo_up [CLIENT...]: the network with these clients (default c1 c2 c3). The namespaces
+# go to $LAB_RUN/netns, so that topo_down, in the runner's shell, deletes them all.
 topo_up() {
     _t0=$(now)
-    for _ns in $LAB_NS; do
+    _topo_clients=${*:-$LAB_CLIENTS}
+    echo "r inet s s2 $_topo_clients" >"$LAB_RUN/netns"
+    for _ns in r inet s s2 $_topo_clients; do
         ip netns add "$_ns"
         nsx "$_ns" sh -c 'echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6;
             echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null
@@ -36,7 +45,7 @@ topo_up() {
     ip -n r link add br-lan type bridge
     ip -n r addr add 192.168.1.1/24 dev br-lan
     ip -n r link set br-lan up
-    for _c in c1 c2 c3; do
+    for _c in $_topo_clients; do
         ip link add "lan${_c#c}" netns r type veth peer name eth0 netns "$_c"
         ip -n r link set "lan${_c#c}" master br-lan up
         ip -n "$_c" addr add "$(client_addr "$_c")/24" dev eth0
@@ -73,7 +82,10 @@ _topo_server() {  # NS ADDR PROTECTED-HOST
 }
 
 topo_down() {
-    for _ns in $LAB_NS; do
+    _all=$LAB_NS
+    [ -s "$LAB_RUN/netns" ] && _all=$(cat "$LAB_RUN/netns")
+    for _ns in $_all; do
         ip netns del "$_ns" 2>/dev/null
     done
+    rm -f "$LAB_RUN/netns"
 }
