@@ -93,11 +93,10 @@ impl Engine {
             _ => {}
         }
         self.take_slot(now, slot_key, pair);
-        // The gates keep the deadline they had, not a fresh one from the take.
-        let last_message = self.pairs.get(&pair).and_then(|p| p.exchange.as_ref()).map(|e| e.last_message);
-        if let Some(last_message) = last_message {
-            let deadline = (last_message + self.config.timeouts.esp_gate).max(now);
-            self.pairs.arm(&mut self.timers, pair, deadline);
+        // The gates keep the end they had, not a fresh timeout from the take.
+        let end = self.pairs.get(&pair).and_then(|p| p.exchange.as_ref()).map(|e| self.gates_end_at(e));
+        if let Some(end) = end {
+            self.pairs.arm(&mut self.timers, pair, end.max(now));
         }
     }
 

@@ -50,6 +50,17 @@ use std::net::Ipv4Addr;
 /// may have sent, and been dropped, meanwhile.
 pub(crate) const FRESH_SA_MAX_SEQUENCE: u32 = 64;
 
+/// Why an unknown inbound SPI at `exchange`'s open gate cannot be that exchange's new SA:
+/// its server cannot use the SA before the answer, and the SA's first packets carry the
+/// first sequence numbers. A re-opened gate takes any number.
+fn not_its_own_sa(exchange: &Exchange, sequence: u32) -> Option<DropReason> {
+    if !exchange.server_may_send() {
+        return Some(DropReason::InboundEspBeforeAnswer);
+    }
+    let fresh = exchange.id.kind == ExchangeKind::Resumed || sequence <= FRESH_SA_MAX_SEQUENCE;
+    (!fresh).then_some(DropReason::InboundEspNotFresh)
+}
+
 impl Engine {
     pub(super) fn handle_esp(&mut self, now: Instant, esp: EspInfo) -> Verdict {
         if esp.spi == Spi::RESERVED_ZERO {
@@ -87,25 +98,20 @@ impl Engine {
         };
         let open_exchange = holder.and_then(|pair| {
             let exchange = self.pairs.get(&pair).and_then(|p| p.exchange.as_ref())?;
-            (exchange.inbound == Gate::Open).then_some((pair, exchange.id.kind, exchange.server_may_send()))
+            (exchange.inbound == Gate::Open).then_some((pair, not_its_own_sa(exchange, sequence)))
         });
-        if let Some((_, _, false)) = open_exchange {
-            // The gate's own SA cannot be in use yet: this is another SA's packet.
-            self.counters.inbound_esp_before_answer += 1;
-            self.push_event(Event::InboundEspDropped { server: key.src, nat: key.dst, spi: key.spi });
-            return Verdict::Drop(DropReason::InboundEspBeforeAnswer);
-        }
-        if let Some((_, kind, _)) = open_exchange {
-            if kind != ExchangeKind::Resumed && sequence > FRESH_SA_MAX_SEQUENCE {
-                // Not the new SA: an older one whose inbound SPI the engine lost or never
-                // saw. Binding it here would send it to the gate's client (and leave that
-                // client's own SA without a gate).
-                self.counters.inbound_esp_not_fresh += 1;
-                self.push_event(Event::InboundEspNotFresh { server: key.src, nat: key.dst, spi: key.spi, sequence });
-                return Verdict::Drop(DropReason::InboundEspNotFresh);
+        if let Some((_, Some(reason))) = open_exchange {
+            // Binding another SA here would send it to the gate's client (and leave that
+            // client's own SA without a gate).
+            match reason {
+                DropReason::InboundEspBeforeAnswer => self.counters.inbound_esp_before_answer += 1,
+                _ => self.counters.inbound_esp_not_fresh += 1,
             }
+            let (server, nat, spi) = (key.src, key.dst, key.spi);
+            self.push_event(Event::InboundEspRefusedByGate { server, nat, spi, sequence, reason });
+            return Verdict::Drop(reason);
         }
-        let open_gate = open_exchange.map(|(pair, _, _)| pair);
+        let open_gate = open_exchange.map(|(pair, _)| pair);
         let Some(pair) = open_gate else {
             if !self.is_rule_server(key.src) {
                 self.counters.packets_not_matched += 1;

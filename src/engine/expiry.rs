@@ -62,8 +62,7 @@ impl Engine {
         }
         let Some(exchange) = self.pairs.get(&pair_key).and_then(|p| p.exchange.as_ref()) else { return };
         let timeout_at = exchange.last_message + gate_timeout;
-        let release_at = self.gate_release_at(exchange);
-        let deadline = release_at.map_or(timeout_at, |r| r.min(timeout_at));
+        let deadline = self.gates_end_at(exchange);
         if deadline > now {
             self.pairs.arm(&mut self.timers, pair_key, deadline);
             return;
@@ -92,6 +91,24 @@ impl Engine {
             });
         }
         self.end_exchange(now, pair_key);
+    }
+
+    /// When an exchange's gates end: `esp_gate_timeout` after the last message that
+    /// extended them, or earlier when they are released early ([`Self::gate_release_at`]).
+    pub(super) fn gates_end_at(&self, exchange: &Exchange) -> Instant {
+        let timeout_at = exchange.last_message + self.gate_timeout();
+        self.gate_release_at(exchange).map_or(timeout_at, |r| r.min(timeout_at))
+    }
+
+    /// Arms the pair's gate timer for an early release that has just become due to come
+    /// (its exchange answered, or another client waiting); otherwise the timer it has
+    /// stands, and [`Self::gates_due`] re-arms it at the timeout.
+    pub(super) fn arm_early_release(&mut self, now: Instant, pair_key: PairKey) {
+        let exchange = self.pairs.get(&pair_key).and_then(|p| p.exchange.as_ref());
+        if let Some(exchange) = exchange.filter(|e| self.gate_release_at(e).is_some()) {
+            let at = self.gates_end_at(exchange).max(now);
+            self.pairs.arm(&mut self.timers, pair_key, at);
+        }
     }
 
     /// When an exchange's unused gates end before their timeout: a settle time after its

@@ -103,17 +103,15 @@ impl Engine {
     fn handle_phase2(&mut self, now: Instant, pair_key: PairKey, id: ExchangeId, ike: &IkeInfo) -> Verdict {
         let Some(nat) = self.pairs.get(&pair_key).map(|p| p.nat) else { return Verdict::Accept };
         let from_client = !self.is_nat_address(ike.endpoints.dst);
-        let settle = self.config.timeouts.esp_gate_settle;
         let Some(pair) = self.pairs.get_mut(&pair_key) else { return Verdict::Accept };
         if let Some(exchange) = pair.exchange.as_mut() {
             if exchange.id == id {
                 if !exchange.extension_frozen {
                     exchange.last_message = exchange.last_message.max(now);
                 }
-                if let (Some(answered), Some(settle)) = (note_progress(exchange, now, from_client, ike), settle) {
-                    // Answered while another client waits: the gate may end early.
-                    self.pairs.arm(&mut self.timers, pair_key, (answered + settle).max(now));
-                }
+                note_progress(exchange, now, from_client, ike);
+                // Answered while another client waits: the gates may end early.
+                self.arm_early_release(now, pair_key);
                 self.counters.phase2_continued += 1;
                 return Verdict::Accept;
             }
@@ -145,17 +143,14 @@ impl Engine {
         pair_key: PairKey,
     ) -> Option<DropReason> {
         let max_waiters = self.config.limits.max_waiters_per_gate;
-        let settle = self.config.timeouts.esp_gate_settle;
         let slot = self.slots.get_mut(&slot_key)?;
+        let mut newly_contended = None;
         let reason = match slot.holder {
             SlotHolder::Held(holder) if holder != pair_key => {
-                let exchange = self.pairs.get_mut(&holder).and_then(|p| p.exchange.as_mut());
-                if let Some(exchange) = exchange {
-                    let newly_contended = !exchange.extension_frozen;
-                    exchange.extension_frozen = true;
-                    // An answered holder may now give up its unused gate after settling.
-                    if let (true, Some(answered), Some(settle)) = (newly_contended, exchange.answered, settle) {
-                        self.pairs.arm(&mut self.timers, holder, (answered + settle).max(now));
+                if let Some(exchange) = self.pairs.get_mut(&holder).and_then(|p| p.exchange.as_mut()) {
+                    if !exchange.extension_frozen {
+                        exchange.extension_frozen = true;
+                        newly_contended = Some(holder);
                     }
                 }
                 DropReason::Phase2GateBusy
@@ -165,6 +160,10 @@ impl Engine {
         };
         if !slot.waiters.contains(&pair_key) && slot.waiters.len() < max_waiters {
             slot.waiters.push_back(pair_key);
+        }
+        if let Some(holder) = newly_contended {
+            // An answered holder may now give up its unused gates after settling.
+            self.arm_early_release(now, holder);
         }
         Some(reason)
     }
@@ -297,11 +296,8 @@ impl Engine {
     }
 }
 
-/// Follows an exchange to its answer (see [`Exchange::answered`]). Returns when it was
-/// answered if another client already waits for its slot and its inbound gate is unused:
-/// the gate may then end a settle time after that.
-fn note_progress(exchange: &mut Exchange, now: Instant, from_client: bool, ike: &IkeInfo) -> Option<Instant> {
-    let was_answered = exchange.answered.is_some();
+/// Follows an exchange to its answer (see [`Exchange::answered`]).
+fn note_progress(exchange: &mut Exchange, now: Instant, from_client: bool, ike: &IkeInfo) {
     match ike.version {
         IkeVersion::V2 if ike.flags.has(IkeFlags::V2_RESPONSE) => {
             exchange.answered = Some(now);
@@ -314,11 +310,9 @@ fn note_progress(exchange: &mut Exchange, now: Instant, from_client: bool, ike: 
         _ if from_client != exchange.opened_by_client => exchange.peer_spoke = true,
         // The opener again after its peer: Quick Mode's third message, or a
         // retransmission of it; either way both peers hold the SA.
-        _ if exchange.peer_spoke && !was_answered => exchange.answered = Some(now),
+        _ if exchange.peer_spoke && exchange.answered.is_none() => exchange.answered = Some(now),
         _ => {}
     }
-    let idle = exchange.outbound == Gate::Open && exchange.inbound == Gate::Open;
-    exchange.answered.filter(|_| exchange.extension_frozen && idle)
 }
 
 /// The exchange a message belongs to, if it is a phase-2 message.

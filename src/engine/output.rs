@@ -264,13 +264,14 @@ pub enum Event {
         nat: Ipv4Addr,
         spi: Spi,
     },
-    /// An open inbound gate refused an unknown SPI whose sequence number is past an SA's
-    /// first packets (see [`DropReason::InboundEspNotFresh`]).
-    InboundEspNotFresh {
+    /// An open inbound gate refused an unknown SPI that cannot be its exchange's new SA
+    /// ([`DropReason::InboundEspBeforeAnswer`], [`DropReason::InboundEspNotFresh`]).
+    InboundEspRefusedByGate {
         server: Ipv4Addr,
         nat: Ipv4Addr,
         spi: Spi,
         sequence: u32,
+        reason: DropReason,
     },
     BindingCreated {
         client: Ipv4Addr,
@@ -351,9 +352,9 @@ impl fmt::Display for Event {
             Event::IkeSaExpired { pair, initiator_spi } => {
                 write!(f, "ALG state expired: {} -> {} IKE SA {initiator_spi}", pair.client, pair.server)
             }
-            Event::InboundEspNotFresh { server, nat, spi, sequence } => write!(
+            Event::InboundEspRefusedByGate { server, nat, spi, sequence, reason } => write!(
                 f,
-                "inbound ESP dropped: {server} -> {nat} SPI {spi} sequence {sequence}: an older SA than the open gate's exchange, not bound to its client"
+                "inbound ESP dropped: {server} -> {nat} SPI {spi} sequence {sequence}: {reason}; not bound to the gate's client"
             ),
             Event::InboundEspDropped { server, nat, spi } => {
                 write!(f, "inbound ESP dropped: {server} -> {nat} SPI {spi}: no session and no open gate")

@@ -126,12 +126,10 @@ impl Engine {
 
     /// Gates of the exchanges in progress, sorted by client, server, direction.
     pub fn gate_status(&self, now: Instant) -> Vec<GateStatus> {
-        let gate_timeout = self.gate_timeout();
         let mut list = Vec::new();
         for (pair, entry) in self.pairs.iter() {
             let Some(exchange) = entry.exchange.as_ref() else { continue };
-            let timeout_at = exchange.last_message + gate_timeout;
-            let gate_end = self.gate_release_at(exchange).map_or(timeout_at, |r| r.min(timeout_at));
+            let gate_end = self.gates_end_at(exchange);
             for (direction, gate) in [(Direction::Outbound, exchange.outbound), (Direction::Inbound, exchange.inbound)]
             {
                 list.push(GateStatus {
