@@ -866,7 +866,7 @@ fn main() {
     in_engine(|| engine.handle_egress_address(Instant::ZERO, Some(WAN)));
     let session_ms = config.timeouts.esp_session.as_millis() as u64;
     let gate_ms = config.timeouts.esp_gate.as_millis() as u64;
-    // The daemon holds a waiting packet for two gate timeouts (src/shell/daemon.rs).
+    // The daemon's held-packet queue, as the daemon builds it.
     let config_gate = config.timeouts.esp_gate;
     let mut sim = Sim {
         config,
@@ -898,7 +898,7 @@ fn main() {
         unreported: Vec::new(),
         deadlines: BinaryHeap::new(),
         gate_touch: HashMap::new(),
-        held: HeldPackets::new(256, config_gate * 2),
+        held: HeldPackets::for_gate_timeout(config_gate),
         first_traffic_failed: 0,
         actions: ActionCounts::default(),
         drops: Default::default(),

@@ -20,7 +20,7 @@ use super::config_file;
 use super::control::{respond, ControlSocket};
 use super::control_request::ControlRequest;
 use super::egress::{self, Egress, EgressHints};
-use super::held::{HeldPackets, Offer};
+use super::held::{self, HeldPackets, Offer};
 use super::kernel_state;
 use super::log::RateLimitedLog;
 use super::netlink_socket::readable;
@@ -40,7 +40,6 @@ use crate::config::model::AlgConfig;
 use crate::engine::{Action, ClearScope, Direction, Engine, EspSessionSpec, SessionKey, Verdict};
 use crate::netlink::route::AddressOp;
 use crate::time::Instant;
-use core::time::Duration;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
@@ -62,8 +61,6 @@ pub struct DaemonOptions {
 
 pub use super::daemon_error::DaemonError;
 pub use super::xtables::XTABLES_MARK;
-/// Packets held back at most this many at once; beyond it a waiting packet is dropped.
-const MAX_HELD: usize = 256;
 
 /// Loads the configuration file ([`config_file::load`]).
 /// What libuci's reading ignores in it is logged, one line per warning.
@@ -223,7 +220,7 @@ impl Daemon {
             log: RateLimitedLog::new(50, 10),
             egress,
             stats: ShellStats::default(),
-            held: HeldPackets::new(MAX_HELD, hold_limit(timeouts.esp_gate)),
+            held: HeldPackets::for_gate_timeout(timeouts.esp_gate),
             counters,
             schedule: Schedule::new(now, timeouts.esp_session),
         };
@@ -599,7 +596,7 @@ impl Daemon {
         pool_addresses::change(&mut self.kernel.routes, self.egress, AddressOp::Remove, &gone);
         pool_addresses::claim(&mut self.kernel.routes, egress, &config);
         self.egress = egress;
-        self.held.set_limit(hold_limit(config.engine.timeouts.esp_gate));
+        self.held.set_limit(held::hold_limit(config.engine.timeouts.esp_gate));
         self.schedule.set_session_timeout(config.engine.timeouts.esp_session);
         self.engine = engine;
         self.config = config;
@@ -628,12 +625,6 @@ impl Daemon {
             }
         }
     }
-}
-
-/// How long a packet may wait for a gate: the holder's gates end within one gate timeout
-/// of the first refusal, and each client queued ahead gets one more.
-fn hold_limit(esp_gate_timeout: Duration) -> Duration {
-    esp_gate_timeout * 2
 }
 
 /// Resolves the egress interface and its address from the kernel's current addresses and

@@ -14,6 +14,15 @@ use crate::time::Instant;
 use core::time::Duration;
 use std::collections::VecDeque;
 
+/// Packets held back at most this many at once; beyond it a waiting packet is dropped.
+pub const MAX_HELD: usize = 256;
+
+/// How long a packet may wait for a gate: the holder's gates end within one gate timeout
+/// of the first refusal, and each client queued ahead gets one more.
+pub fn hold_limit(esp_gate_timeout: Duration) -> Duration {
+    esp_gate_timeout * 2
+}
+
 /// A packet on its way to a verdict, with when it first reached the daemon.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Offer<P> {
@@ -53,6 +62,11 @@ pub struct HeldPackets<P> {
 }
 
 impl<P> HeldPackets<P> {
+    /// The daemon's queue: [`MAX_HELD`] packets, each for [`hold_limit`].
+    pub fn for_gate_timeout(esp_gate_timeout: Duration) -> HeldPackets<P> {
+        HeldPackets::new(MAX_HELD, hold_limit(esp_gate_timeout))
+    }
+
     /// At most `cap` packets, each for at most `limit`.
     pub fn new(cap: usize, limit: Duration) -> HeldPackets<P> {
         HeldPackets { queue: VecDeque::new(), cap, limit, generation: 0, stats: HeldStats::default() }

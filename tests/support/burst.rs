@@ -767,7 +767,7 @@ pub fn run(cfg: &BurstConfig) -> BurstReport {
     let n = cfg.clients as usize;
     let mut sim = Sim {
         engine,
-        held: HeldPackets::new(256, cfg.gate_timeout * 2),
+        held: HeldPackets::for_gate_timeout(cfg.gate_timeout),
         now: 0,
         seq: 0,
         events: BinaryHeap::new(),
