@@ -109,7 +109,7 @@ fn the_shipped_default_file_shows_every_alg_and_nat_option_at_its_default_under_
         assert_eq!(comment, Some(format!("# {}", option.comment()).as_str()), "the line above {}", option.name);
         shown += 1;
     }
-    assert_eq!(shown, 11, "10 alg options and address_persistent");
+    assert_eq!(shown, 12, "11 alg options and address_persistent");
 }
 
 #[test]
@@ -170,11 +170,15 @@ fn every_range_edge_of_every_ranged_option() {
             );
         }
     }
-    for option in ["enabled", "fail_open"] {
+    for option in ["enabled", "fail_open", "esp_offload"] {
         for (value, on) in [("0", false), ("1", true)] {
             let text = format!("config alg 'ike_esp_nat'\n\toption {option} '{value}'\n");
             let config = AlgConfig::load(&text, FILE).unwrap();
-            let got = if option == "enabled" { config.enabled } else { config.queue.fail_open };
+            let got = match option {
+                "enabled" => config.enabled,
+                "fail_open" => config.queue.fail_open,
+                _ => config.esp_offload,
+            };
             assert_eq!(got, on, "{option} {value}");
         }
     }
@@ -345,6 +349,7 @@ fn dump(config: &AlgConfig) -> String {
     writeln!(out, "binding_linger {}", t.binding_linger.as_secs()).unwrap();
     writeln!(out, "queue_num {}", config.queue.number).unwrap();
     writeln!(out, "fail_open {}", flag(config.queue.fail_open)).unwrap();
+    writeln!(out, "esp_offload {}", flag(config.esp_offload)).unwrap();
     writeln!(out, "address_persistent {}", flag(e.address_persistent)).unwrap();
     assert_eq!(e.pools.len(), config.pools.len());
     for (pool, options) in e.pools.iter().zip(&config.pools) {

@@ -43,6 +43,7 @@ const OPTIONS: &[&str] = &[
     "binding_linger",
     "queue_num",
     "fail_open",
+    "esp_offload",
     "address_persistent",
     "address",
     "proxy_arp",
@@ -156,6 +157,7 @@ const ALG_RANGES: &[(&str, u64, u64)] = &[
     ("queue_num", 0, 65_535),
     ("enabled", 0, 1),
     ("fail_open", 0, 1),
+    ("esp_offload", 0, 1),
 ];
 
 /// The generators above are written out, so that they check the option table rather than
@@ -258,6 +260,7 @@ proptest! {
                 "queue_num" => u64::from(config.queue.number),
                 "enabled" => u64::from(config.enabled),
                 "fail_open" => u64::from(config.queue.fail_open),
+                "esp_offload" => u64::from(config.esp_offload),
                 _ => unreachable!(),
             };
             prop_assert_eq!(got, *value, "{}", name);

@@ -23,6 +23,7 @@ const CASES: &[(&str, &str, &[&str])] = &[
     ("alg", "binding_linger", &["0", "300", "86400", "86401"]),
     ("alg", "queue_num", &["0", "500", "65535", "65536", "-1", "99999999999999999999999"]),
     ("alg", "fail_open", &["0", "1", "maybe"]),
+    ("alg", "esp_offload", &["0", "1", "2"]),
     ("nat", "address_persistent", &["0", "1", "true"]),
     (
         "pool",

@@ -16,7 +16,8 @@
 //! - `show security alg` prints `enable;` only when enabled, as Junos does for a flag, and the
 //!   three timeouts always. `ike_port`/`natt_port` are Junos `applications`, not `security alg`
 //!   statements: a Junos annotation (`/* ... */`) names them when they differ from 500/4500.
-//!   `binding_linger`, `queue_num` and `fail_open` have no Junos statement and are not shown.
+//!   `binding_linger`, `queue_num` and `fail_open` have no Junos statement and are not shown;
+//!   `esp_offload 1` is shown as a comment.
 //! - `show security nat` prints the `source` hierarchy in Junos order (`pool`,
 //!   `address-persistent`, `rule-set`), four spaces per level. A pool range that is exactly
 //!   one prefix prints as that prefix (`198.51.100.0/28;`), a single address as `/32`, any
@@ -54,6 +55,9 @@ pub fn render_security_alg(config: &AlgConfig) -> String {
             s => format!("an answered, unused gate goes {s} s after its answer while another client waits"),
         };
         out.line(&format!("/* esp_gate_settle {settle}: no Junos counterpart; {what} */"));
+    }
+    if config.esp_offload {
+        out.line("/* esp_offload 1: no Junos counterpart; learned SAs are forwarded by the tc eBPF fast path */");
     }
     out.open("ike-esp-nat");
     if config.enabled {

@@ -198,7 +198,7 @@ test('settings: one form over /etc/config/ike-esp-alg with every option of every
 	assert.strictEqual(map.config, 'ike-esp-alg');
 	const declared = map.sections.map((s) => [s.kind, s.type, s.name, s.options.map((o) => o.name)]);
 	assert.deepStrictEqual(declared, [
-		['NamedSection', 'alg', 'ike_esp_nat', ['enabled', 'state_timeout', 'esp_gate_timeout', 'esp_gate_settle', 'esp_session_timeout', 'ike_port', 'natt_port', 'binding_linger', 'queue_num', 'fail_open']],
+		['NamedSection', 'alg', 'ike_esp_nat', ['enabled', 'state_timeout', 'esp_gate_timeout', 'esp_gate_settle', 'esp_session_timeout', 'ike_port', 'natt_port', 'binding_linger', 'queue_num', 'fail_open', 'esp_offload']],
 		['NamedSection', 'nat', 'source', ['address_persistent']],
 		['TypedSection', 'pool', null, ['address', 'proxy_arp']],
 		['TypedSection', 'rule_set', null, ['from_zone', 'to_zone']],
@@ -208,7 +208,7 @@ test('settings: one form over /etc/config/ike-esp-alg with every option of every
 	assert.strictEqual(option(map, 'rule_set', 'to_zone').kind, 'ZoneSelect');
 	assert.deepStrictEqual(option(map, 'rule', 'source_nat').values, ['interface', 'pool1']);
 	assert.deepStrictEqual(option(map, 'rule', 'rule_set').values, ['lan_wan']);
-	for (const [type, name] of [['alg', 'enabled'], ['alg', 'fail_open'], ['nat', 'address_persistent'], ['pool', 'proxy_arp']])
+	for (const [type, name] of [['alg', 'enabled'], ['alg', 'fail_open'], ['alg', 'esp_offload'], ['nat', 'address_persistent'], ['pool', 'proxy_arp']])
 		assert.strictEqual(option(map, type, name).kind, 'Flag', `${type}.${name}`);
 });
 

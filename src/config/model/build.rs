@@ -9,7 +9,7 @@ use core::time::Duration;
 
 use super::options::{
     OptionDecl, SectionKind, ADDRESS_PERSISTENT, BINDING_LINGER, DESTINATION_ADDRESS, ENABLED, ESP_GATE_SETTLE,
-    ESP_GATE_TIMEOUT, ESP_SESSION_TIMEOUT, FAIL_OPEN, FROM_ZONE, IKE_PORT, NATT_PORT, QUEUE_NUM, RULE_SET,
+    ESP_GATE_TIMEOUT, ESP_OFFLOAD, ESP_SESSION_TIMEOUT, FAIL_OPEN, FROM_ZONE, IKE_PORT, NATT_PORT, QUEUE_NUM, RULE_SET,
     SOURCE_ADDRESS, SOURCE_NAT, SOURCE_NAT_INTERFACE, STATE_TIMEOUT, TO_ZONE,
 };
 use super::pools::read_pools;
@@ -60,6 +60,7 @@ pub(super) fn build(package: &Package, file: &str) -> Result<AlgConfig, Vec<Prob
         file: file.to_owned(),
         enabled: alg.enabled,
         queue: alg.queue,
+        esp_offload: alg.esp_offload,
         engine,
         pools: pool_options,
         rule_sets,
@@ -73,6 +74,7 @@ struct AlgValues {
     timeouts: Timeouts,
     ports: Ports,
     queue: QueueOptions,
+    esp_offload: bool,
 }
 
 /// Reads every `alg` section (there should be one; others are already a naming problem).
@@ -83,6 +85,7 @@ fn read_alg(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> AlgValues 
         timeouts: Timeouts::default(),
         ports: Ports { ike: IKE_PORT.number_default(), natt: NATT_PORT.number_default() },
         queue: QueueOptions { number: QUEUE_NUM.number_default(), fail_open: FAIL_OPEN.flag_default() },
+        esp_offload: ESP_OFFLOAD.flag_default(),
     };
     for section in sections {
         let mut seconds = |option: &OptionDecl, into: &mut Duration| {
@@ -117,6 +120,9 @@ fn read_alg(problems: &mut Problems<'_>, sections: &[Checked<'_>]) -> AlgValues 
         }
         if let Some(on) = problems.read(section, &FAIL_OPEN, values::boolean) {
             alg.queue.fail_open = on;
+        }
+        if let Some(on) = problems.read(section, &ESP_OFFLOAD, values::boolean) {
+            alg.esp_offload = on;
         }
         if alg.ports.ike == alg.ports.natt {
             // Blame the option that is written; natt_port if both are.

@@ -22,6 +22,7 @@
 //! | | `binding_linger` | 0–86400 s | 300 |
 //! | | `queue_num` | 0–65535 | 500 |
 //! | | `fail_open` | 0/1 | 1 |
+//! | | `esp_offload` | 0/1 | 0 |
 //! | `nat 'source'` | `address_persistent` | 0/1 | 1 |
 //! | `pool '<name>'` | `list address` | `A-B`, `a.b.c.d/n`, `a.b.c.d` | required |
 //! | | `proxy_arp` | 0/1 | 0 |
@@ -38,7 +39,9 @@
 //! `binding_linger`, `queue_num` and `fail_open` go beyond the guide: how long a persistent
 //! NAT binding outlives a client's last state (the engine's [`Timeouts::binding_linger`]),
 //! which NFQUEUE the daemon's queue rules use, and whether they bypass the queue when the
-//! daemon is not running (SPEC §3 rule 11). Table capacities ([`Limits`]) stay at their
+//! daemon is not running (SPEC §3 rule 11). `esp_offload` chooses the datapath of learned
+//! SAs: the nft table (off) or the tc eBPF fast path (on; the daemon falls back to the nft
+//! table where the kernel lacks it). Table capacities ([`Limits`]) stay at their
 //! defaults and are not in the file.
 //!
 //! Zones are checked against the firewall by the caller, which can read
@@ -75,6 +78,8 @@ pub struct AlgConfig {
     pub enabled: bool,
     /// How the daemon queues packets to itself.
     pub queue: QueueOptions,
+    /// `esp_offload`: learned SAs go to the tc eBPF fast path once promoted.
+    pub esp_offload: bool,
     /// Timeouts, ports, address persistence, pools and rules, as the engine takes them.
     pub engine: EngineConfig,
     /// One per pool, in the order of `engine.pools`: what the engine does not need.

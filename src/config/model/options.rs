@@ -170,6 +170,17 @@ pub const FAIL_OPEN: OptionDecl = OptionDecl {
     junos: None,
 };
 
+pub const ESP_OFFLOAD: OptionDecl = OptionDecl {
+    section: SectionKind::Alg,
+    name: "esp_offload",
+    shape: Shape::Option,
+    // Opt-in, as firewall4's flow offloading is: offloaded SAs skip the firewall's forward
+    // chain and conntrack once one of their packets has passed them.
+    value: ValueKind::Bool { default: false },
+    doc: "whether learned SAs bypass the firewall on the tc eBPF fast path (like flow offloading)",
+    junos: None,
+};
+
 pub const ADDRESS_PERSISTENT: OptionDecl = OptionDecl {
     section: SectionKind::Nat,
     name: "address_persistent",
@@ -266,6 +277,7 @@ pub const OPTIONS: &[OptionDecl] = &[
     BINDING_LINGER,
     QUEUE_NUM,
     FAIL_OPEN,
+    ESP_OFFLOAD,
     ADDRESS_PERSISTENT,
     ADDRESS,
     PROXY_ARP,

@@ -24,7 +24,7 @@ var RANGES = {
 	queue_num: { min: 0, max: 65535, dflt: 500 }
 };
 
-var BOOLEANS = [ 'enabled', 'fail_open', 'address_persistent', 'proxy_arp' ];
+var BOOLEANS = [ 'enabled', 'fail_open', 'esp_offload', 'address_persistent', 'proxy_arp' ];
 
 /*
  * Options whose check also reads another option of the same section: IKE and NAT-T may

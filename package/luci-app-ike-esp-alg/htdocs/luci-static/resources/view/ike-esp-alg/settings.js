@@ -65,6 +65,9 @@ return view.extend({
 		o = s.option(form.Flag, 'fail_open', _('Fail open'),
 			_('Traffic bypasses the queue while the daemon is not running.'));
 		o.default = '1';
+		o = s.option(form.Flag, 'esp_offload', _('ESP offload'),
+			_('Learned SAs are forwarded by the tc eBPF fast path, bypassing the firewall once one of their packets has passed it, like flow offloading. Falls back to the nftables path where the kernel lacks support.'));
+		o.default = '0';
 
 		s = m.section(form.NamedSection, 'source', 'nat', _('Source NAT'));
 		s.addremove = false;
