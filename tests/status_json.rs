@@ -7,14 +7,14 @@
 
 mod support;
 
-use ike_esp_alg::cli::status::{render_json, Part, ShellCounters};
+use ike_esp_alg::cli::status::{render_json, FastPathReport, Part, ShellStatus};
 use ike_esp_alg::engine::{EngineConfig, Verdict};
 use std::path::PathBuf;
 use support::lab::{client, pool_config, Ike, Lab, SERVER};
 
 /// The shell's counters as the daemon names them (`Daemon::shell_counters`), with values.
-fn shell_counters() -> ShellCounters {
-    [
+fn shell_counters() -> ShellStatus {
+    let counters = [
         ("packets_held", 3),
         ("held_released", 2),
         ("held_expired", 1),
@@ -37,7 +37,15 @@ fn shell_counters() -> ShellCounters {
     ]
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))
-    .collect()
+    .collect();
+    let fast_path = FastPathReport {
+        active: "ebpf",
+        esp_offload: true,
+        fallback: None,
+        devices: vec!["br-lan".to_string(), "wan".to_string()],
+        offloaded_sas: 2,
+    };
+    ShellStatus { counters, fast_path }
 }
 
 const PARTS: [(&str, Part); 6] = [
@@ -94,7 +102,12 @@ fn every_part_of_a_busy_engine_matches_its_golden_file() {
 #[test]
 fn an_empty_engine_matches_its_golden_file() {
     let lab = Lab::new(EngineConfig::default());
-    let empty = render_json(&lab.engine, lab.now, Part::All, &Vec::new());
+    let empty = render_json(
+        &lab.engine,
+        lab.now,
+        Part::All,
+        &ShellStatus { fast_path: FastPathReport::nft(), ..ShellStatus::default() },
+    );
     support::compare_golden(&golden_dir(), [("empty".to_string(), empty)]);
 }
 
@@ -116,8 +129,8 @@ fn every_part_starts_with_its_version_and_holds_only_its_keys() {
     let lab = busy_lab();
     let shell = shell_counters();
     let keys_of = |part| match part {
-        Part::All => &["counters", "datapath", "tables", "ike_sas", "gates", "sessions", "bindings"][..],
-        Part::Counters => &["counters", "datapath", "tables"][..],
+        Part::All => &["counters", "datapath", "fast_path", "tables", "ike_sas", "gates", "sessions", "bindings"][..],
+        Part::Counters => &["counters", "datapath", "fast_path", "tables"][..],
         Part::State => &["ike_sas"][..],
         Part::Gates => &["gates"][..],
         Part::Sessions => &["sessions"][..],

@@ -56,8 +56,52 @@ impl Part {
 /// Extra figures the shell adds to the engine's (datapath counters, queue statistics).
 pub type ShellCounters = Vec<(String, u64)>;
 
+/// What the shell adds to the engine's status: its counters and which fast path runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShellStatus {
+    pub counters: ShellCounters,
+    pub fast_path: FastPathReport,
+}
+
+/// Which datapath forwards learned SAs (`esp_offload`), as `show counters` says it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FastPathReport {
+    /// `"nft"` (the ALG's nft table) or `"ebpf"` (the tc program; SAs not yet promoted
+    /// still take the nft table).
+    pub active: &'static str,
+    /// Whether `esp_offload` asks for the eBPF fast path.
+    pub esp_offload: bool,
+    /// Why the eBPF fast path does not run although asked for, with what to install.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// The devices the tc program is attached to (ingress).
+    pub devices: Vec<String>,
+    /// SAs in the eBPF map now.
+    pub offloaded_sas: u64,
+}
+
+impl FastPathReport {
+    /// The nft table, not asked to offload.
+    pub fn nft() -> FastPathReport {
+        FastPathReport { active: "nft", ..FastPathReport::default() }
+    }
+
+    /// One line for people.
+    pub fn line(&self) -> String {
+        match (self.active, &self.fallback) {
+            ("ebpf", _) => format!(
+                "tc eBPF on {} ({} SAs offloaded; SAs not yet promoted take the nft table)",
+                if self.devices.is_empty() { "no device yet".to_string() } else { self.devices.join(", ") },
+                self.offloaded_sas
+            ),
+            (_, Some(why)) => format!("nft table (esp_offload is on, but {why})"),
+            _ => "nft table".to_string(),
+        }
+    }
+}
+
 /// The status as one JSON document ([`StatusDocument`]), one line.
-pub fn render_json(engine: &Engine, now: Instant, part: Part, shell: &ShellCounters) -> String {
+pub fn render_json(engine: &Engine, now: Instant, part: Part, shell: &ShellStatus) -> String {
     let mut out = serde_json::to_string(&StatusDocument::new(engine, now, part, shell))
         // Only a map key that is not a string could fail, and ours are all strings.
         .unwrap_or_else(|e| {
@@ -69,7 +113,7 @@ pub fn render_json(engine: &Engine, now: Instant, part: Part, shell: &ShellCount
 }
 
 /// The status as tables for a person.
-pub fn render_text(engine: &Engine, now: Instant, part: Part, shell: &ShellCounters) -> String {
+pub fn render_text(engine: &Engine, now: Instant, part: Part, shell: &ShellStatus) -> String {
     let mut o = String::new();
     let wants = |p: Part| part == Part::All || part == p;
     if wants(Part::State) {
@@ -180,11 +224,12 @@ pub fn render_text(engine: &Engine, now: Instant, part: Part, shell: &ShellCount
         }
     }
     if wants(Part::Counters) {
+        let _ = writeln!(o, "Fast path: {}", shell.fast_path.line());
         let _ = writeln!(o, "Counters:");
         for (name, value) in engine.counters().fields() {
             let _ = writeln!(o, "  {name:<34} {value}");
         }
-        for (name, value) in shell {
+        for (name, value) in &shell.counters {
             let _ = writeln!(o, "  {name:<34} {value}");
         }
     }

@@ -3,7 +3,7 @@
 //! and a part that was not asked for is absent, not null. Fields are only ever added within
 //! a version ([`STATUS_VERSION`]); the goldens in `tests/golden/status/` hold every part.
 
-use super::status::{Part, ShellCounters, STATUS_VERSION};
+use super::status::{FastPathReport, Part, ShellStatus, STATUS_VERSION};
 use crate::engine::{Engine, GateState};
 use crate::time::Instant;
 use serde::ser::{Serialize, Serializer};
@@ -18,6 +18,9 @@ pub struct StatusDocument {
     /// The shell's figures: held packets, verdicts, queue and kernel counters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub datapath: Option<Fields>,
+    /// Which fast path forwards learned SAs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fast_path: Option<FastPathReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tables: Option<Tables>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,12 +114,13 @@ pub struct Binding {
 
 impl StatusDocument {
     /// The document for `part` of the engine's state at `now`.
-    pub fn new(engine: &Engine, now: Instant, part: Part, shell: &ShellCounters) -> StatusDocument {
+    pub fn new(engine: &Engine, now: Instant, part: Part, shell: &ShellStatus) -> StatusDocument {
         let wants = |p: Part| part == Part::All || part == p;
         let mut doc = StatusDocument {
             version: STATUS_VERSION,
             counters: None,
             datapath: None,
+            fast_path: None,
             tables: None,
             ike_sas: None,
             gates: None,
@@ -126,7 +130,8 @@ impl StatusDocument {
         if wants(Part::Counters) {
             let engine_counters = engine.counters().fields().into_iter().map(|(n, v)| (n.to_string(), v));
             doc.counters = Some(Fields(engine_counters.collect()));
-            doc.datapath = Some(Fields(shell.clone()));
+            doc.datapath = Some(Fields(shell.counters.clone()));
+            doc.fast_path = Some(shell.fast_path.clone());
             let sizes = engine.table_sizes();
             doc.tables = Some(Tables {
                 sessions: sizes.sessions,

@@ -54,6 +54,12 @@ pub const NFT_MSG_GETSETELEM: u8 = 13;
 pub const NFT_MSG_DELSETELEM: u8 = 14;
 /// `NFT_MSG_NEWOBJ`: how the kernel answers a `GETOBJ` dump, one message per object.
 pub const NFT_MSG_NEWOBJ: u8 = 18;
+/// `NFT_MSG_NEWGEN`: the ruleset generation, the answer to `NFT_MSG_GETGEN`.
+pub const NFT_MSG_NEWGEN: u8 = 15;
+/// `NFT_MSG_GETGEN`.
+pub const NFT_MSG_GETGEN: u8 = 16;
+/// `NFTA_GEN_ID`: the generation number, which every committed transaction raises by one.
+pub const NFTA_GEN_ID: u16 = 1;
 /// `NFT_MSG_GETOBJ`.
 pub const NFT_MSG_GETOBJ: u8 = 19;
 /// `NFTA_OBJ_TABLE` (string).
@@ -267,6 +273,25 @@ pub fn put_table_get_request(buf: &mut Vec<u8>, seq: u32, table: &str) {
         begin_nfnl_message(buf, nftables_message_type(NFT_MSG_GETTABLE), NLM_F_REQUEST | NLM_F_ACK, seq, AF_INET, 0);
     put_string(buf, NFTA_TABLE_NAME, table);
     finish_message(buf, start);
+}
+
+/// Appends a `NFT_MSG_GETGEN` request, with `NLM_F_ACK`: the kernel answers with
+/// `NFT_MSG_NEWGEN` and an ACK.
+pub fn put_generation_request(buf: &mut Vec<u8>, seq: u32) {
+    let start = begin_nfnl_message(buf, nftables_message_type(NFT_MSG_GETGEN), NLM_F_REQUEST | NLM_F_ACK, seq, 0, 0);
+    finish_message(buf, start);
+}
+
+/// The generation number in the payload of a `NFT_MSG_NEWGEN` message.
+pub fn generation_id(payload: &[u8]) -> Result<u32, NetlinkError> {
+    let attrs = payload.get(4..).ok_or(NetlinkError::Truncated)?; // after nfgenmsg
+    for attr in attributes(attrs) {
+        let (kind, data) = attr?;
+        if kind == NFTA_GEN_ID {
+            return be_u32(data, 0).ok_or(NetlinkError::ShortAttribute(kind));
+        }
+    }
+    Err(NetlinkError::Truncated)
 }
 
 /// Appends a `NFT_MSG_GETOBJ` dump request for the named counters of `table`.
@@ -759,5 +784,21 @@ mod tests {
         let element = nest(NFTA_LIST_ELEM, &[nla(NFTA_SET_ELEM_EXPIRATION, &[0, 1])]);
         let bad = [vec![2, 0, 0, 0], nest(NFTA_SET_ELEM_LIST_ELEMENTS, &[element])].concat();
         assert_eq!(dumped_elements(&bad), Err(NetlinkError::ShortAttribute(NFTA_SET_ELEM_EXPIRATION)));
+    }
+
+    #[test]
+    fn the_generation_request_and_answer() {
+        let mut buf = Vec::new();
+        put_generation_request(&mut buf, 9);
+        let message = messages(&buf).next().and_then(Result::ok).expect("one message");
+        assert_eq!(message.message_type, nftables_message_type(NFT_MSG_GETGEN));
+        assert_eq!(message.seq, 9);
+        // nfgenmsg, then NFTA_GEN_ID (big-endian) and NFTA_GEN_PROC_PID.
+        let mut payload = vec![0, 0, 0, 0];
+        payload.extend(nla(NFTA_GEN_ID, &0x1234u32.to_be_bytes()));
+        payload.extend(nla(2, &1u32.to_be_bytes()));
+        assert_eq!(generation_id(&payload), Ok(0x1234));
+        assert_eq!(generation_id(&payload[..3]), Err(NetlinkError::Truncated));
+        assert_eq!(generation_id(&[0, 0, 0, 0]), Err(NetlinkError::Truncated), "no NFTA_GEN_ID");
     }
 }

@@ -144,6 +144,8 @@ pub struct Route {
     pub route_type: u8,
     /// `rtm_dst_len`: 0 for a default route.
     pub dst_len: u8,
+    /// `RTA_DST`: the destination prefix's address; absent for a default route.
+    pub dst: Option<Ipv4Addr>,
     /// `RTA_OIF`; a multipath route has none.
     pub oif: Option<u32>,
     /// `RTA_GATEWAY`.
@@ -206,6 +208,7 @@ pub fn decode(message: &NetlinkMessage<'_>) -> Result<RouteMessage, NetlinkError
                 table: u32::from(field(4)),
                 route_type: field(7),
                 dst_len: field(1),
+                dst: None,
                 oif: None,
                 gateway: None,
                 priority: 0,
@@ -218,6 +221,7 @@ pub fn decode(message: &NetlinkMessage<'_>) -> Result<RouteMessage, NetlinkError
                     RTA_OIF => route.oif = Some(host_u32()?),
                     RTA_PRIORITY => route.priority = host_u32()?,
                     RTA_GATEWAY => route.gateway = Some(ipv4(kind, data)?),
+                    RTA_DST => route.dst = Some(ipv4(kind, data)?),
                     _ => {}
                 }
             }
@@ -233,6 +237,28 @@ pub fn default_route_interface<'a>(routes: impl IntoIterator<Item = &'a Route>) 
     let mut best: Option<&Route> = None;
     for route in routes.into_iter().filter(|r| r.is_main_default() && r.oif.is_some()) {
         if best.is_none_or(|b| route.priority < b.priority) {
+            best = Some(route);
+        }
+    }
+    best.and_then(|r| r.oif)
+}
+
+/// The interface the main table sends `address` out of: the unicast route with the longest
+/// prefix that holds it, the lowest metric among those (policy routing rules are not read).
+/// `None` for a multipath route or when no route holds it.
+pub fn route_interface<'a>(routes: impl IntoIterator<Item = &'a Route>, address: Ipv4Addr) -> Option<u32> {
+    let holds = |r: &Route| {
+        let bits = u32::from(r.dst_len.min(32));
+        let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+        let prefix = r.dst.map_or(0, u32::from);
+        u32::from(address) & mask == prefix & mask
+    };
+    let mut best: Option<&Route> = None;
+    for route in routes.into_iter().filter(|r| r.table == RT_TABLE_MAIN && r.route_type == RTN_UNICAST && holds(r)) {
+        let better = best.is_none_or(|b| {
+            (route.dst_len, core::cmp::Reverse(route.priority)) > (b.dst_len, core::cmp::Reverse(b.priority))
+        });
+        if better {
             best = Some(route);
         }
     }
@@ -332,6 +358,7 @@ mod tests {
             table: RT_TABLE_MAIN,
             route_type: RTN_UNICAST,
             dst_len: 0,
+            dst: None,
             oif: Some(4),
             gateway: Some(Ipv4Addr::new(192, 0, 2, 1)),
             priority: 10,
@@ -357,6 +384,7 @@ mod tests {
             table,
             route_type: RTN_UNICAST,
             dst_len,
+            dst: None,
             oif: Some(oif),
             gateway: None,
             priority,
@@ -371,5 +399,34 @@ mod tests {
         assert_eq!(default_route_interface(&routes[..2]), None);
         let blackhole = Route { route_type: 6, ..route(RT_TABLE_MAIN, 0, 5, 0) };
         assert_eq!(default_route_interface(&[blackhole]), None);
+    }
+
+    #[test]
+    fn a_subnet_route_is_decoded_with_its_prefix_and_the_longest_prefix_wins() {
+        let mut body = vec![AF_INET, 24, 0, 0, 254, 2, 253, RTN_UNICAST];
+        body.extend_from_slice(&0u32.to_ne_bytes());
+        body.extend(attr(RTA_DST, &[192, 168, 1, 0]));
+        body.extend(attr(RTA_OIF, &7u32.to_ne_bytes()));
+        let Ok(RouteMessage::Route { route: lan, .. }) = decode(&only_message(&message(RTM_NEWROUTE, &body))) else {
+            panic!("a route");
+        };
+        assert_eq!((lan.dst, lan.dst_len, lan.oif), (Some(Ipv4Addr::new(192, 168, 1, 0)), 24, Some(7)));
+        let route = |dst: [u8; 4], dst_len, oif, priority| Route {
+            table: RT_TABLE_MAIN,
+            route_type: RTN_UNICAST,
+            dst_len,
+            dst: Some(Ipv4Addr::from(dst)),
+            oif: Some(oif),
+            gateway: None,
+            priority,
+        };
+        let default = Route { dst: None, ..route([0; 4], 0, 2, 0) };
+        let routes = [default, lan, route([192, 168, 1, 128], 25, 8, 0), route([192, 168, 1, 128], 25, 9, 5)];
+        assert_eq!(route_interface(&routes, Ipv4Addr::new(192, 168, 1, 10)), Some(7));
+        assert_eq!(route_interface(&routes, Ipv4Addr::new(192, 168, 1, 200)), Some(8), "longest, then lowest metric");
+        assert_eq!(route_interface(&routes, Ipv4Addr::new(203, 0, 113, 1)), Some(2), "the default route");
+        assert_eq!(route_interface(&routes[1..], Ipv4Addr::new(203, 0, 113, 1)), None);
+        let other_table = Route { table: 100, ..lan };
+        assert_eq!(route_interface(&[other_table], Ipv4Addr::new(192, 168, 1, 10)), None);
     }
 }

@@ -35,7 +35,7 @@ use super::state_file;
 use super::table_names::{SetName, TABLE};
 use super::verdicts::{kernel_verdict, VerdictCounts};
 use super::xtables;
-use crate::cli::status::{render_json, render_text, ShellCounters};
+use crate::cli::status::{render_json, render_text, FastPathReport, ShellCounters, ShellStatus};
 use crate::config::model::AlgConfig;
 use crate::engine::{Action, ClearScope, Direction, Engine, EspSessionSpec, SessionKey, Verdict};
 use crate::netlink::route::AddressOp;
@@ -360,7 +360,7 @@ impl Daemon {
             }
             let answer = match ControlRequest::parse(&request) {
                 Ok(ControlRequest::Show { part, json }) => {
-                    let counters = self.shell_counters();
+                    let counters = ShellStatus { counters: self.shell_counters(), fast_path: self.fast_path_report() };
                     if json {
                         render_json(&self.engine, now, part, &counters)
                     } else {
@@ -420,6 +420,10 @@ impl Daemon {
             list.extend(kernel);
         }
         list
+    }
+
+    fn fast_path_report(&self) -> FastPathReport {
+        FastPathReport::nft()
     }
 
     /// An address or route changed: re-resolve the egress, and if its address is another

@@ -80,6 +80,7 @@ mod tests {
             table: crate::netlink::route::RT_TABLE_MAIN,
             route_type: crate::netlink::route::RTN_UNICAST,
             dst_len: 0,
+            dst: None,
             oif: Some(oif),
             gateway: None,
             priority: 0,

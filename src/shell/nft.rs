@@ -40,6 +40,17 @@
 //! outbound session's key also goes into `esp_out_keys` for the membership test; maps are
 //! only used inside statements.
 //!
+//! # Promotion to the eBPF fast path (`esp_offload`)
+//!
+//! With the tc fast path running ([`super::offload`]), a `forward` chain at priority
+//! `filter + 100`, after fw4's forward chain (`filter`) and any other filter of that hook,
+//! notes every ESP packet that reached it in `esp_passed` (addresses as forwarded, so an
+//! inbound SA appears with its client's address). A packet that a firewall rule dropped
+//! never gets there, so only SAs whose packets the firewall lets through are promoted, and a
+//! firewall change empties the fast path so that they must pass it again. Without the fast
+//! path the chain and set are removed (`add` then `delete`, so either state applies), and
+//! forwarded traffic pays for no extra hook.
+//!
 //! The table is ours alone (fw4 flushes `inet fw4` on every reload). Sets and maps are
 //! created with `add`, so re-applying the ruleset (reload, restart) keeps learned elements.
 
@@ -78,6 +89,9 @@ pub struct DatapathSettings {
     pub nat_addresses: Vec<Ipv4Net>,
     /// Capacity of every per-session set and map: the engine's session limit.
     pub max_sessions: usize,
+    /// The eBPF fast path runs: ESP that passed the forward hook's filters is noted in
+    /// `esp_passed` for promotion (see the design notes above).
+    pub promotion: bool,
 }
 
 impl DatapathSettings {
@@ -118,6 +132,7 @@ impl DatapathSettings {
             servers: any_if_empty(dedup(servers)),
             nat_addresses: dedup(nat_addresses),
             max_sessions: config.limits.max_sessions,
+            promotion: false,
         }
     }
 }
@@ -218,8 +233,27 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     for (chain, rule) in rules {
         let _ = writeln!(o, "add rule {t} {chain} {rule}");
     }
+    let passed = SetName::EspPassed;
+    let forward = "forward { type filter hook forward priority filter + 100; policy accept; }";
+    let passed_set =
+        format!("{passed} {{ typeof {key}; size {size}; flags dynamic,timeout; timeout {PASSED_TIMEOUT_S}s; }}");
+    if s.promotion {
+        let _ = writeln!(o, "add set {t} {passed_set}");
+        let _ = writeln!(o, "add chain {t} {forward}");
+        let _ = writeln!(o, "flush chain {t} forward");
+        let _ = writeln!(o, "add rule {t} forward ip protocol esp add @{passed} {{ {key} }}");
+    } else {
+        let _ = writeln!(o, "add chain {t} {forward}");
+        let _ = writeln!(o, "delete chain {t} forward");
+        let _ = writeln!(o, "add set {t} {passed_set}");
+        let _ = writeln!(o, "delete set {t} {passed}");
+    }
     o
 }
+
+/// How long `esp_passed` remembers a forwarded ESP key: the daemon reads it every second
+/// or so, and an SA not yet learned when it passed is noted again by its next packet.
+pub const PASSED_TIMEOUT_S: u32 = 30;
 
 /// Removes the table and with it every rule and queue: stock passthrough (SPEC rule 10).
 pub fn render_teardown() -> String {
@@ -422,6 +456,26 @@ mod tests {
         }
         let want = std::fs::read_to_string(path).unwrap();
         assert_eq!(got, want, "golden file {path} (UPDATE_GOLDEN=1 rewrites it)");
+    }
+
+    #[test]
+    fn renders_promotion_for_the_ebpf_fast_path() {
+        let mut config = EngineConfig::default();
+        config.rules[0].sources = vec![Ipv4Net::new(Ipv4Addr::new(192, 168, 1, 0), 24).unwrap()];
+        let s = DatapathSettings {
+            promotion: true,
+            ..DatapathSettings::from_config(&config, Some(Ipv4Addr::new(203, 0, 113, 7)), 7, QueueBackend::Nft)
+        };
+        let got = render_ruleset(&s);
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/nft/ruleset-offload.nft");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(path).unwrap();
+        assert_eq!(got, want, "golden file {path} (UPDATE_GOLDEN=1 rewrites it)");
+        let without = render_ruleset(&DatapathSettings { promotion: false, ..s });
+        assert!(without.contains("delete chain ip ike_esp_alg forward"), "the chain goes without the fast path");
+        assert!(!got.contains("delete "));
     }
 
     #[test]

@@ -25,9 +25,10 @@ use super::table_names::{CounterName, SetName, TABLE};
 use crate::engine::{Action, Direction, EspSessionSpec};
 use crate::netlink::framing::{messages, NLMSG_ERROR};
 use crate::netlink::nftables::{
-    dumped_counter, dumped_elements, nftables_message_type, put_batch_begin, put_batch_end, put_counters_dump_request,
-    put_set_dump_request, put_set_elements, put_table_get_request, DumpedElement, ElementOp, RegisterData, SetElement,
-    MAX_ELEMENTS_PER_MESSAGE, NFT_MSG_NEWOBJ, NFT_MSG_NEWSETELEM, NFT_MSG_NEWTABLE,
+    dumped_counter, dumped_elements, generation_id, nftables_message_type, put_batch_begin, put_batch_end,
+    put_counters_dump_request, put_generation_request, put_set_dump_request, put_set_elements, put_table_get_request,
+    DumpedElement, ElementOp, RegisterData, SetElement, MAX_ELEMENTS_PER_MESSAGE, NFT_MSG_NEWGEN, NFT_MSG_NEWOBJ,
+    NFT_MSG_NEWSETELEM, NFT_MSG_NEWTABLE,
 };
 use core::fmt;
 use std::io;
@@ -52,6 +53,7 @@ pub enum TableObject {
     Table,
     Set(SetName),
     Counters,
+    Generation,
 }
 
 impl fmt::Display for TableObject {
@@ -60,6 +62,7 @@ impl fmt::Display for TableObject {
             TableObject::Table => write!(f, "table ip {TABLE}"),
             TableObject::Set(set) => write!(f, "set {set}"),
             TableObject::Counters => write!(f, "counters of table ip {TABLE}"),
+            TableObject::Generation => f.write_str("the ruleset generation"),
         }
     }
 }
@@ -91,6 +94,8 @@ pub struct NftNetlink {
     seq: Sequence,
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
+    /// Transactions of ours the kernel committed, since [`NftNetlink::take_commits`].
+    commits: u32,
 }
 
 impl fmt::Debug for NftNetlink {
@@ -112,6 +117,7 @@ impl NftNetlink {
             seq: Sequence::default(),
             send_buf: Vec::with_capacity(32 * 1024),
             recv_buf: vec![0; RECV_BUFFER],
+            commits: 0,
         })
     }
 
@@ -176,6 +182,24 @@ impl NftNetlink {
             Err(e) if e.errno == libc::ENOENT => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// The ruleset generation: every committed nf_tables transaction, anyone's, raises it
+    /// by one; a dump or a packet updating a dynamic set does not.
+    pub fn generation(&mut self) -> Result<u32, ElementError> {
+        let mut id = None;
+        let request = |buf: &mut Vec<u8>, seq| put_generation_request(buf, seq);
+        self.dump(TableObject::Generation, request, nftables_message_type(NFT_MSG_NEWGEN), |payload| {
+            id = Some(generation_id(payload).map_err(|_| libc::EBADMSG)?);
+            Ok(())
+        })?;
+        id.ok_or(ElementError { object: TableObject::Generation, errno: libc::EBADMSG })
+    }
+
+    /// How many transactions of ours the kernel committed since the last call: each raised
+    /// the generation by one ([`NftNetlink::generation`]).
+    pub fn take_commits(&mut self) -> u32 {
+        core::mem::take(&mut self.commits)
     }
 
     /// Reads every element of `set` and hands each to `visit`.
@@ -278,6 +302,10 @@ impl NftNetlink {
                     failure = failure.or(Some(ElementError { object: TableObject::Set(set), errno }));
                 }
             }
+        }
+        // A batch with an error is aborted whole: only a clean one is committed.
+        if failure.is_none() {
+            self.commits = self.commits.wrapping_add(1);
         }
         failure.map_or(Ok(()), Err)
     }

@@ -30,11 +30,14 @@ pub enum SetName {
     BoundClients,
     /// IKE flows: `client . port . server . port : NAT address . port`.
     IkeNat,
+    /// ESP keys that passed the forward hook's filters, as forwarded: what may be promoted
+    /// to the eBPF fast path. Exists only while that runs.
+    EspPassed,
 }
 
 impl SetName {
     /// Every set and map, in the order the ruleset declares them.
-    pub const ALL: [SetName; 9] = [
+    pub const ALL: [SetName; 10] = [
         SetName::Clients,
         SetName::Servers,
         SetName::NatAddresses,
@@ -44,6 +47,7 @@ impl SetName {
         SetName::Bindings,
         SetName::BoundClients,
         SetName::IkeNat,
+        SetName::EspPassed,
     ];
 
     /// The name nft and the kernel know it by.
@@ -58,6 +62,7 @@ impl SetName {
             SetName::Bindings => "bindings",
             SetName::BoundClients => "bound_clients",
             SetName::IkeNat => "ike_nat",
+            SetName::EspPassed => "esp_passed",
         }
     }
 }
