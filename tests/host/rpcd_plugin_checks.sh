@@ -48,7 +48,7 @@ check "rpcd plugin: bindings lists both clients" \
     rpcd_json "$work/rpcd.bindings" "set(d) == {'version', 'bindings'} and {b['client'] for b in d['bindings']} == $rpcd_clients"
 rpcd_call counters > "$work/rpcd.counters"
 check "rpcd plugin: counters has the engine's and the datapath's counters" \
-    rpcd_json "$work/rpcd.counters" "set(d) == {'version', 'counters', 'datapath', 'tables'} and d['counters']['phase2_allowed'] >= 2 and d['tables']['sessions'] == 4"
+    rpcd_json "$work/rpcd.counters" "set(d) == {'version', 'counters', 'datapath', 'fast_path', 'tables'} and d['counters']['phase2_allowed'] >= 2 and d['tables']['sessions'] == 4 and d['fast_path']['active'] == 'nft'"
 rpcd_call nosuch > "$work/rpcd.nosuch"
 check "rpcd plugin: an unknown method is a JSON error" \
     rpcd_json "$work/rpcd.nosuch" "set(d) == {'error'} and d['error'].startswith(\"unknown method 'nosuch'\")"
