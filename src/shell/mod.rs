@@ -18,6 +18,7 @@ pub mod nft;
 pub mod nft_netlink;
 pub mod pool_addresses;
 pub mod programs;
+pub mod promotion;
 pub mod routes;
 pub mod schedule;
 pub mod signals;
