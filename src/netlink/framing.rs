@@ -30,6 +30,8 @@ pub const NLM_F_REQUEST: u16 = 0x1;
 pub const NLM_F_MULTI: u16 = 0x2;
 /// `NLM_F_ACK`: ask for an `NLMSG_ERROR` with error 0 on success.
 pub const NLM_F_ACK: u16 = 0x4;
+/// `NLM_F_REPLACE`: with `NLM_F_CREATE`, replace an existing object (`tc filter replace`).
+pub const NLM_F_REPLACE: u16 = 0x100;
 /// `NLM_F_DUMP` (`NLM_F_ROOT | NLM_F_MATCH`): a GET request for every object.
 pub const NLM_F_DUMP: u16 = 0x300;
 /// `NLM_F_EXCL`: with `NLM_F_CREATE`, an object that exists already is an error (EEXIST).
@@ -47,6 +49,8 @@ pub const NLMSG_DONE: u16 = 0x3;
 /// `NLMSG_OVERRUN`: data lost (reserved by the kernel, not sent today).
 pub const NLMSG_OVERRUN: u16 = 0x4;
 
+/// `NLA_F_NESTED`: the attribute's payload is itself attributes.
+pub const NLA_F_NESTED: u16 = 0x8000;
 /// `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER` share the top of `nla_type`;
 /// `NLA_TYPE_MASK` strips them.
 pub const NLA_TYPE_MASK: u16 = 0x3fff;
@@ -286,6 +290,23 @@ pub(crate) fn put_attribute(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
     buf.extend_from_slice(data);
     let padded = align(usize::from(len));
     buf.resize(buf.len() + (padded - usize::from(len)), 0);
+}
+
+/// Writes a nested attribute's header (`NLA_F_NESTED`; length patched by [`end_nested`])
+/// and returns where it starts. The nested attributes follow.
+pub(crate) fn begin_nested(buf: &mut Vec<u8>, kind: u16) -> usize {
+    let start = buf.len();
+    buf.extend_from_slice(&0u16.to_ne_bytes());
+    buf.extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+    start
+}
+
+/// Patches the length of the nest that starts at `start`; its contents are already padded.
+pub(crate) fn end_nested(buf: &mut [u8], start: usize) {
+    let len = u16::try_from(buf.len().saturating_sub(start)).unwrap_or(u16::MAX);
+    if let Some(slot) = buf.get_mut(start..start + 2) {
+        slot.copy_from_slice(&len.to_ne_bytes());
+    }
 }
 
 /// `NLMSG_ALIGN` / `NLA_ALIGN`.

@@ -7,7 +7,9 @@
 //! - [`queue`]: nfnetlink_queue (NFQUEUE): packets in, verdicts out;
 //! - [`nftables`]: nf_tables set elements and counters, in batches and dumps;
 //! - [`route`]: rtnetlink addresses and routes (`linux/rtnetlink.h`, `linux/if_addr.h`):
-//!   the egress address and default route, and the proxy-ARP pool addresses.
+//!   the egress address and default route, and the proxy-ARP pool addresses;
+//! - [`tc`]: rtnetlink traffic control (`linux/pkt_sched.h`, `linux/pkt_cls.h`): the
+//!   `clsact` qdisc and the eBPF fast path's `bpf` filter at its ingress hook.
 //!
 //! Packets themselves are read in [`crate::wire`]; nothing here parses a packet.
 
@@ -15,3 +17,4 @@ pub mod framing;
 pub mod nftables;
 pub mod queue;
 pub mod route;
+pub mod tc;

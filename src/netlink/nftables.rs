@@ -19,8 +19,8 @@
 //! [`super::framing`]: framing in host order, attribute payloads in network order.
 
 use super::framing::{
-    attributes, begin_nfnl_message, finish_message, put_attribute, EncodeError, NetlinkError, AF_INET, AF_UNSPEC,
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST,
+    attributes, begin_nested, begin_nfnl_message, end_nested, finish_message, put_attribute, EncodeError, NetlinkError,
+    AF_INET, AF_UNSPEC, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use crate::bytes::{be_u32, be_u64};
 use crate::wire::Spi;
@@ -35,8 +35,7 @@ pub const NFNL_SUBSYS_NFTABLES: u8 = 10;
 pub const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 /// `NFNL_MSG_BATCH_END`: commits it.
 pub const NFNL_MSG_BATCH_END: u16 = 0x11;
-/// `NLA_F_NESTED`: the attribute holds attributes.
-pub const NLA_F_NESTED: u16 = 0x8000;
+pub use super::framing::NLA_F_NESTED;
 
 // --- linux/netfilter/nf_tables.h ---------------------------------------------------------
 
@@ -469,22 +468,6 @@ fn put_data(buf: &mut Vec<u8>, kind: u16, bytes: &[u8]) {
     let nest = begin_nested(buf, kind);
     put_attribute(buf, NFTA_DATA_VALUE, bytes);
     end_nested(buf, nest);
-}
-
-/// Writes a nested attribute's header (length patched by [`end_nested`]).
-fn begin_nested(buf: &mut Vec<u8>, kind: u16) -> usize {
-    let start = buf.len();
-    buf.extend_from_slice(&0u16.to_ne_bytes());
-    buf.extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
-    start
-}
-
-/// Patches the length of the nest that starts at `start`; its contents are already padded.
-fn end_nested(buf: &mut [u8], start: usize) {
-    let len = u16::try_from(buf.len().saturating_sub(start)).unwrap_or(u16::MAX);
-    if let Some(slot) = buf.get_mut(start..start + 2) {
-        slot.copy_from_slice(&len.to_ne_bytes());
-    }
 }
 
 fn address_at(bytes: &[u8], at: usize) -> Option<Ipv4Addr> {
