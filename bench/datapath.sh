@@ -21,6 +21,19 @@
 #         `nft -s list table` and re-loaded; ALG10k/ALG64k add that many filler keys to
 #         every (addresses, SPI) set and map of the table. ALG1-noxt: without the iptables-nft
 #         rule (on OpenWrt the nft `queue` expression replaces it).
+#    BPF1 ALG1 (B + the table + its rule) + the tc fast path bpf/esp_fastpath.c at clsact
+#         ingress of r0 and r1, its map holding the two measured SAs (one each way);
+#         BPF64k: the same with 65,536 SAs in the map (the two + 65,534 fillers: full, the
+#         map's max_entries and the engine's session limit). examples/bpf_bench_loader.rs
+#         loads and pins program and map on a private bpffs ($work/bpffs), iproute2's
+#         `tc filter ... bpf direct-action pinned` attaches them; the clsact qdiscs are
+#         removed again before ALG10k. Packets the program took are read from its map.
+#         Skipped (with a message) when the object cannot be built (needs clang).
+#    udp  windows of plain UDP c->s:53 (traffic the ALG does not handle) with A, B, ALG1
+#         and BPF1 loaded: what the hooks cost other traffic.
+#    Once per run, BPF_PROG_TEST_RUN times the program in r's namespace (1-SA and full
+#    map): a hit (10^6 runs in batches of 250 repeats), an ESP miss and a UDP frame
+#    (10^6 repeats each).
 # 2. slow path: the release daemon, pinned to CPU0 with the generator niced on CPU0
 #    (the anchors' config E placement), saturated with ESP it must verdict:
 #    drop    unknown inbound SPIs from the server (each a Drop verdict, no nft call)
@@ -30,11 +43,14 @@
 # 3. daemon RSS (VmRSS, VmHWM): idle, 10k sessions learned through the queue, 10k sessions
 #    restored from a state file; release (glibc) and static musl builds.
 #
+# --only bpf: just A, B, ALG1, BPF1 and BPF64k (out, in, udp), alternated in each
+#    repetition as in 1 (the fast phase includes them already), and the test-run timing.
+#
 # 4. ruleset variants (only with --only variants): every bench/variants/*.nft loaded on top
 #    of stock NAT instead of the daemon's table, out/in/UDP windows beside B each repetition;
 #    a file whose name contains "accept_local" gets net.ipv4.conf.{all,r0}.accept_local=1.
 #
-# Usage: bench/datapath.sh [--reps N] [--seconds S] [--no-build] [--only fast,slow,rss,variants]
+# Usage: bench/datapath.sh [--reps N] [--seconds S] [--no-build] [--only fast,slow,rss,variants,bpf]
 #        (as root; about 8 minutes with the defaults, 5 repetitions of 3 s windows)
 # Env:   KEEP=1 keeps the work directory.
 # sed with capture groups reads the tools' key=value output; ${var//...} cannot do that.
@@ -53,29 +69,44 @@ while [ $# -gt 0 ]; do
         --seconds) window=$2; shift 2 ;;
         --no-build) build=0; shift ;;
         --only) only=$2; shift 2 ;;
-        *) echo "usage: $0 [--reps N] [--seconds S] [--no-build] [--only fast,slow,rss,variants]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--reps N] [--seconds S] [--no-build] [--only fast,slow,rss,variants,bpf]" >&2; exit 2 ;;
     esac
 done
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target/bench-dev}
 bin=$CARGO_TARGET_DIR/release/ike-esp-alg
 musl=$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/ike-esp-alg
 gen=$CARGO_TARGET_DIR/release/examples/espgen
+loader=$CARGO_TARGET_DIR/release/examples/bpf_bench_loader
+bpf_obj=$CARGO_TARGET_DIR/bpf/esp_fastpath.bpf$([ "$(python3 -c 'import sys; print(sys.byteorder)')" = big ] && echo eb || echo el).o
 
 if [ "$(id -u)" != 0 ] || ! command -v nft >/dev/null || ! command -v iptables-nft >/dev/null; then
     echo "needs root, nft and iptables-nft" >&2; exit 2
 fi
 if [ "$build" = 1 ]; then
     (cd "$root" && cargo build --quiet --release && cargo build --quiet --release --example espgen) || exit 1
-    (cd "$root" && CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-        cargo build --quiet --release --target x86_64-unknown-linux-musl) || echo "musl build failed; musl rows skipped" >&2
+    case ",$only," in *,fast,* | *,bpf,*)
+        (cd "$root" && cargo build --quiet --release --example bpf_bench_loader && bpf/build.sh "$CARGO_TARGET_DIR/bpf" >/dev/null) ||
+            echo "BPF fast path not built (bpf/build.sh needs clang); BPF rows skipped" >&2 ;;
+    esac
+    # The static musl daemon is for the RSS rows only.
+    case ",$only," in *,rss,*)
+        (cd "$root" && CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
+            cargo build --quiet --release --target x86_64-unknown-linux-musl) || echo "musl build failed; musl rows skipped" >&2 ;;
+    esac
 fi
 if [ ! -x "$bin" ] || [ ! -x "$gen" ]; then echo "missing $bin or $gen (run without --no-build)" >&2; exit 1; fi
+bpf=0
+if [ -x "$loader" ] && [ -f "$bpf_obj" ] && command -v tc >/dev/null; then bpf=1
+else
+    case ",$only," in *,bpf,*) echo "--only bpf needs $loader, $bpf_obj and tc (run without --no-build)" >&2; exit 1 ;; esac
+fi
 
 tag=ieab$$
 C=${tag}c R=${tag}r S=${tag}s
 work=$(mktemp -d /tmp/ike-esp-alg-bench.XXXXXX)
 results=$work/results
 daemon_pid=
+bpffs=
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -92,6 +123,10 @@ stop_daemon() {
 cleanup() {
     stop_daemon
     netns_cleanup
+    if [ -n "$bpffs" ]; then
+        rm -f "$bpffs"/one_prog "$bpffs"/one_map "$bpffs"/full_prog "$bpffs"/full_map
+        umount "$bpffs"
+    fi
     if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -261,10 +296,50 @@ alg_load() { # the daemon's table, as captured, on top of stock NAT
 }
 
 phase() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+# ---------------------------------------------------------------- the tc fast path
+# Program and map pinned once on a private bpffs (visible inside `ip netns exec`, which
+# mounts a /sys of its own): one = the two measured SAs, full = 65,536 SAs.
+if [ "$bpf" = 1 ] && { phase fast || phase bpf; }; then
+    bpffs=$work/bpffs
+    mkdir -p "$bpffs"
+    mount -t bpf bpf "$bpffs" || { bpffs=; echo "cannot mount a bpffs at $work/bpffs" >&2; exit 1; }
+    for p in "one 2" "full 65536"; do
+        # shellcheck disable=SC2086 # name and SA count
+        set -- $p
+        out=$(inr "$loader" pin "$bpf_obj" "$bpffs" "$1" --sas "$2") || { echo "bpf_bench_loader pin $1 failed" >&2; exit 1; }
+        echo "bpf_pin $1 $(echo "$out" | tr '\n' ' ')" >> "$results"
+        log "bpf fast path pinned ($1): $(echo "$out" | tr '\n' ' ')"
+        out=$(inr "$loader" test-run "$bpf_obj" --ingress r0 --sas "$2" --repeat 1000000) || { echo "bpf_bench_loader test-run failed" >&2; exit 1; }
+        echo "bpf_test_run $1 $(echo "$out" | tr '\n' ' ')" >> "$results"
+        log "BPF_PROG_TEST_RUN ($1): $(echo "$out" | tr '\n' ' ')"
+    done
+fi
+bpf_attach() { # one|full: the pinned program at ingress of both router veths
+    local dev
+    for dev in r0 r1; do
+        inr tc qdisc replace dev $dev clsact
+        inr tc filter replace dev $dev ingress pref 1 handle 1 bpf direct-action pinned "$bpffs/$1_prog" ||
+            { echo "tc could not attach $bpffs/$1_prog to $dev" >&2; exit 1; }
+    done
+}
+bpf_detach() { local dev; for dev in r0 r1; do inr tc qdisc del dev $dev clsact; done; }
+# BPF1 and BPF64k windows on top of whatever is loaded (ALG1), then the program's counters
+# (cumulative over the run) of the measured SAs in each map.
+bpf_windows() { # rep
+    bpf_attach one
+    fast_window out BPF1 "$1"; fast_window in BPF1 "$1"; fast_window udp BPF1 "$1"
+    bpf_attach full
+    fast_window out BPF64k "$1"; fast_window in BPF64k "$1"
+    bpf_detach
+    local m; for m in one full; do
+        echo "bpf_counters $m $1 $(inr "$loader" counters "$bpffs/${m}_map" | tr '\n' ' ')" >> "$results"
+    done
+}
 # ---------------------------------------------------------------- 1. fast path
 phase fast && for rep in $(seq "$reps"); do
     inr nft flush ruleset
-    fast_window out A "$rep"; fast_window in A "$rep"
+    fast_window out A "$rep"; fast_window in A "$rep"; fast_window udp A "$rep"
     stock_nat
     fast_window out B "$rep"; fast_window in B "$rep"; fast_window udp B "$rep"
     alg_load
@@ -273,12 +348,27 @@ phase fast && for rep in $(seq "$reps"); do
     # shellcheck disable=SC2086 # each line is one rule's arguments
     while read -r line; do inr iptables-nft -t raw $line; done < "$work/alg.xt"
     fast_window out ALG1 "$rep"; fast_window in ALG1 "$rep"; fast_window udp ALG1 "$rep"
+    [ "$bpf" = 1 ] && bpf_windows "$rep"
     fill_load "$work/fill10k.nft"
     fast_window out ALG10k "$rep"
     fill_load "$work"/fill64k.part.*
     fast_window out ALG64k "$rep"; fast_window in ALG64k "$rep"
     # Listing maps of 64k elements takes seconds: count them once.
     [ "$rep" = "$reps" ] && echo "elements_after_fast $rep $(for m in "map esp_out" "map esp_in" "set esp_out_keys"; do inr nft list "${m% *}" ip ike_esp_alg "${m#* }" 2>/dev/null | grep -o ' \. ' | wc -l | awk '{printf "%d,", $1/2}'; done)" >> "$results"
+    echo "queued_after_fast $rep $(for q in queued_esp_out queued_esp_in; do inr nft list counter ip ike_esp_alg $q | awk '/packets/ {printf "%s,", $2}'; done)" >> "$results"
+done
+inr nft flush ruleset
+
+# ---------------------------------------------------------------- 1a. the tc fast path alone
+# (the fast phase has these windows already)
+phase bpf && ! phase fast && for rep in $(seq "$reps"); do
+    inr nft flush ruleset
+    fast_window out A "$rep"; fast_window in A "$rep"; fast_window udp A "$rep"
+    stock_nat
+    fast_window out B "$rep"; fast_window in B "$rep"; fast_window udp B "$rep"
+    alg_load
+    fast_window out ALG1 "$rep"; fast_window in ALG1 "$rep"; fast_window udp ALG1 "$rep"
+    bpf_windows "$rep"
     echo "queued_after_fast $rep $(for q in queued_esp_out queued_esp_in; do inr nft list counter ip ike_esp_alg $q | awk '/packets/ {printf "%s,", $2}'; done)" >> "$results"
 done
 inr nft flush ruleset

@@ -82,11 +82,15 @@ struct esp_sa_value {
 	__u64 last_seen_ns; // bpf_ktime_get_ns (CLOCK_MONOTONIC) of the last packet
 };
 
+// 65,536: the engine's session limit (Limits::max_sessions), to which the daemon sizes its
+// nft maps too (`size 65536`). A session is one SA, one direction, and this one map holds
+// both directions, so it holds every session the engine can have. The hash is
+// preallocated: the kernel reserves all entries (per-CPU values included) at creation.
 struct map_def esp_sa SEC("maps") = {
 	.type = BPF_MAP_TYPE_PERCPU_HASH,
 	.key_size = sizeof(struct esp_sa_key),
 	.value_size = sizeof(struct esp_sa_value),
-	.max_entries = 4096,
+	.max_entries = 65536,
 	.map_flags = 0,
 };
 
