@@ -120,6 +120,7 @@ for sc in "${SCENARIOS[@]}"; do
     case "$sc" in
     ci) n=$((n + 2)) ;;
     alg) n=$((n + 6)) ;;
+    faults) n=$((n + 3)) ;;
     all) n=$((n + 8)) ;;
     alg-many) extra=$((extra + 2 * (240 + 15 * MANY_N))) ;;
     alg-many-pool) extra=$((extra + 240 + 15 * MANY_N)) ;;
