@@ -119,8 +119,9 @@ n=0 extra=0
 for sc in "${SCENARIOS[@]}"; do
     case "$sc" in
     ci) n=$((n + 2)) ;;
-    alg) n=$((n + 6)) ;;
-    all) n=$((n + 8)) ;;
+    alg) n=$((n + 7)) ;;
+    faults) n=$((n + 2)) ;;
+    all) n=$((n + 9)) ;;
     alg-many) extra=$((extra + 2 * (240 + 15 * MANY_N))) ;;
     alg-many-pool) extra=$((extra + 240 + 15 * MANY_N)) ;;
     none) ;;

@@ -21,6 +21,7 @@ for a in "$@"; do
     case "$a" in
     ci) names="$names $SCENARIOS_CI" ;;
     alg) names="$names $SCENARIOS_ALG" ;;
+    faults) names="$names $SCENARIOS_FAULTS" ;;
     all) names="$names $SCENARIOS_CI $SCENARIOS_ALG" ;;
     none) ;;
     *) names="$names $a" ;;
@@ -56,7 +57,7 @@ for name in "$@"; do
     echo "@@SCENARIO $name BEGIN"
     t0=$(now)
     if ! fn=$(scenario_fn "$name"); then
-        result scenario FAIL "unknown scenario '$name' (known: $SCENARIOS_CI $SCENARIOS_ALG alg-many alg-many-pool demo; sets ci alg all)"
+        result scenario FAIL "unknown scenario '$name' (known: $SCENARIOS_CI $SCENARIOS_ALG alg-many alg-many-pool $SCENARIOS_FAULTS demo; sets ci alg faults all)"
         echo "@@SCENARIO $name END 0"
         continue
     fi

@@ -4,8 +4,8 @@
 //!
 //! A packet the engine refuses only until a gate frees up (a phase-2 message, or the first
 //! ESP of an SA whose inbound SPI is owed) is held and offered again when the engine's
-//! slot generation changes, for at most a hold limit (two gate timeouts: one for the
-//! holder's gates to end, one for the turns of clients queued ahead). Gates usually
+//! slot generation changes, for at most a hold limit (six gate timeouts, at most 50 s: see
+//! [`hold_limit`]). Gates usually
 //! collapse within a round trip, so a client waiting its turn loses nothing instead of
 //! waiting for its peer's retransmission. The queue is bounded: beyond its cap a waiting
 //! packet gets its verdict (a drop) at once, and the kernel's queue keeps its own limit.
@@ -17,10 +17,23 @@ use std::collections::VecDeque;
 /// Packets held back at most this many at once; beyond it a waiting packet is dropped.
 pub const MAX_HELD: usize = 256;
 
-/// How long a packet may wait for a gate: the holder's gates end within one gate timeout
-/// of the first refusal, and each client queued ahead gets one more.
+/// The longest any packet waits for a gate, whatever the gate timeout: kept under
+/// libreswan's 60 s give-up of a negotiation, so a held message can still be answered by it.
+pub const MAX_HOLD_LIMIT: Duration = Duration::from_secs(50);
+
+/// How long a packet may wait for a gate: six gate timeouts, at most [`MAX_HOLD_LIMIT`].
+///
+/// The holder's gates end within one gate timeout of the first refusal, and each client
+/// queued ahead gets one more; a held phase-2 message is the waiting client's only copy in
+/// hand until its peer retransmits. libreswan's IKEv1 retransmissions start 0.5 s apart and
+/// double to 16-32 s apart, so with two gate timeouts (10 s) a client far back in the queue
+/// lost its held message before its reserved turn came and its next retransmission arrived
+/// after the turn had passed: in the lab, 16 clients behind one address came up in 32-34 s,
+/// and once one of them never did. Six timeouts cover five clients ahead plus the gap to
+/// the next retransmission; the bound keeps a queue of stale packets (at most
+/// [`MAX_HELD`]) from outliving the negotiations they belong to.
 pub fn hold_limit(esp_gate_timeout: Duration) -> Duration {
-    esp_gate_timeout * 2
+    (esp_gate_timeout * 6).min(MAX_HOLD_LIMIT)
 }
 
 /// A packet on its way to a verdict, with when it first reached the daemon.
@@ -137,6 +150,19 @@ mod tests {
 
     fn at(s: u64) -> Instant {
         Instant::from_millis(s * 1000)
+    }
+
+    #[test]
+    fn the_hold_limit_is_six_gate_timeouts_and_never_beyond_fifty_seconds() {
+        // The default 5 s gate timeout: 30 s, room for a client's IKEv1 retransmission
+        // 16-32 s apart to meet its turn.
+        assert_eq!(hold_limit(Duration::from_secs(5)), Duration::from_secs(30));
+        assert_eq!(hold_limit(Duration::from_millis(1500)), Duration::from_secs(9));
+        // Long gate timeouts are capped, below libreswan's 60 s give-up.
+        assert_eq!(hold_limit(Duration::from_secs(9)), MAX_HOLD_LIMIT);
+        assert_eq!(hold_limit(Duration::from_secs(60)), Duration::from_secs(50));
+        let daemon: HeldPackets<u8> = HeldPackets::for_gate_timeout(Duration::from_secs(5));
+        assert_eq!((daemon.cap, daemon.limit), (MAX_HELD, Duration::from_secs(30)));
     }
 
     #[test]
