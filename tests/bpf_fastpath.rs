@@ -392,3 +392,66 @@ fn prints_ns_per_packet_for_a_hit_and_a_miss() {
         assert_eq!(counters(fast_path, OUTBOUND).packets, runs + 1);
     });
 }
+
+/// A private bpf filesystem under a temporary directory, unmounted on drop.
+struct BpfFs(PathBuf);
+
+impl BpfFs {
+    fn mount(purpose: &str) -> BpfFs {
+        let dir = std::env::temp_dir().join(format!("ike-esp-alg-bpffs-{purpose}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&dir).status().unwrap();
+        assert!(status.success(), "mount -t bpf at {}", dir.display());
+        BpfFs(dir)
+    }
+}
+
+impl Drop for BpfFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_pinned_map_is_taken_back_with_its_sas_by_the_next_load() {
+    use ike_esp_alg::bpf::{unpin, MapOrigin};
+    let Some(path) = object_path("a_pinned_map_is_taken_back_with_its_sas_by_the_next_load") else { return };
+    let bytes = std::fs::read(path).unwrap();
+    let fs = BpfFs::mount("pin");
+    let map_path = fs.0.join("ike-esp-alg").join("esp_sa");
+    let key = SaKey { source: CLIENT, destination: SERVER, spi: SPI_OUT };
+
+    let (first, origin) = FastPath::load_pinned(&bytes, &map_path).unwrap();
+    assert!(matches!(origin, MapOrigin::New), "{origin:?}");
+    first.sa_map().insert(key, Rewrite::Source(NAT)).unwrap();
+    drop(first);
+
+    // The process that loaded it is gone (its descriptors are): the pin kept the map.
+    let (second, origin) = FastPath::load_pinned(&bytes, &map_path).unwrap();
+    assert!(matches!(origin, MapOrigin::TakenBack), "{origin:?}");
+    assert_eq!(second.sa_map().keys().unwrap(), [key]);
+    assert_eq!(second.sa_map().get(key).unwrap().map(|e| e.rewrite), Some(Rewrite::Source(NAT)));
+    drop(second);
+
+    // Something else pinned there (here: a program) is replaced by a new, empty map.
+    assert!(unpin(&map_path).unwrap());
+    assert!(!unpin(&map_path).unwrap(), "nothing pinned any more");
+    let other = FastPath::load(&bytes).unwrap();
+    other.pin(map_path.to_str().unwrap(), fs.0.join("other_map").to_str().unwrap()).unwrap();
+    drop(other);
+    let (third, origin) = FastPath::load_pinned(&bytes, &map_path).unwrap();
+    assert!(matches!(origin, MapOrigin::Replaced), "{origin:?}");
+    assert_eq!(third.sa_map().keys().unwrap(), []);
+    drop(third);
+    let (fourth, origin) = FastPath::load_pinned(&bytes, &map_path).unwrap();
+    assert!(matches!(origin, MapOrigin::TakenBack), "the replacement was pinned: {origin:?}");
+    drop(fourth);
+
+    // Not a bpf filesystem: the map works but is not pinned, and the load says why.
+    let plain = std::env::temp_dir().join(format!("ike-esp-alg-nobpffs-{}", std::process::id()));
+    let (unpinned, origin) = FastPath::load_pinned(&bytes, &plain.join("esp_sa")).unwrap();
+    assert!(matches!(origin, MapOrigin::Unpinned(_)), "{origin:?}");
+    unpinned.sa_map().insert(key, Rewrite::Source(NAT)).unwrap();
+    let _ = std::fs::remove_dir_all(&plain);
+}

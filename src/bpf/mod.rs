@@ -30,6 +30,7 @@ use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
 
 pub use object::{BpfObject, ByteOrder, ObjectError};
 pub use sa_map::{Rewrite, SaCounters, SaEntry, SaKey, SaMap};
@@ -125,57 +126,51 @@ impl FastPath {
     /// As [`FastPath::load`], with the verifier's log at `log_level` (1, or 2 for every
     /// state; both end with "processed N insns"), also on success.
     pub fn load_with_log(object_bytes: &[u8], log_level: u32) -> Result<(FastPath, String), LoadError> {
-        let object = object::parse(object_bytes)?;
-        if object.byte_order != ByteOrder::host() {
-            return Err(LoadError::WrongByteOrder { object: object.byte_order, host: ByteOrder::host() });
-        }
-        let [definition] = object.maps.as_slice() else {
-            return Err(LoadError::SaMapShape("the object must define exactly one map"));
-        };
-        if definition.name != SA_MAP_NAME {
-            return Err(LoadError::SaMapShape("not found"));
-        }
-        if definition.map_type != sa_map::MAP_TYPE_PERCPU_HASH {
-            return Err(LoadError::SaMapShape("not a BPF_MAP_TYPE_PERCPU_HASH"));
-        }
-        if definition.key_size as usize != sa_map::KEY_SIZE || definition.value_size as usize != sa_map::VALUE_SIZE {
-            return Err(LoadError::SaMapShape("key or value size differs from this loader's"));
-        }
-        let license = CString::new(object.license.clone()).map_err(|_| LoadError::Object(ObjectError::License))?;
+        let object = checked_object(object_bytes)?;
+        let sa_map = create_sa_map(&object)?;
+        load_program(&object, sa_map, log_level)
+    }
 
-        let possible_cpus = std::fs::read_to_string("/sys/devices/system/cpu/possible")
-            .map_err(LoadError::PossibleCpus)
-            .and_then(|text| {
-                sa_map::parse_possible_cpus(&text)
-                    .ok_or_else(|| LoadError::PossibleCpus(io::ErrorKind::InvalidData.into()))
-            })?;
-        let map_fd = syscall::map_create(&syscall::MapAttributes {
-            map_type: definition.map_type,
-            key_size: definition.key_size,
-            value_size: definition.value_size,
-            max_entries: definition.max_entries,
-            map_flags: definition.map_flags,
-            name: SA_MAP_NAME,
-        })
-        .map_err(|e| syscall_error("BPF_MAP_CREATE", e))?;
-        let sa_map = SaMap::new(map_fd, possible_cpus, definition.max_entries);
-
-        let instructions = relocated_instructions(&object, sa_map.fd().as_raw_fd())?;
-        let load = |log_level: u32| {
-            syscall::prog_load(PROG_TYPE_SCHED_CLS, &instructions, &license, "esp_fastpath", log_level, LOG_SIZE)
-        };
-        let loaded = match load(log_level) {
-            Ok(loaded) => loaded,
-            Err(refused) => {
-                if matches!(refused.error.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) {
-                    return Err(LoadError::NoBpfSyscall { step: "BPF_PROG_LOAD", error: refused.error });
+    /// As [`FastPath::load`], with the SA map pinned at `map_path` (on a bpf filesystem),
+    /// so that a daemon started after this one takes back the map and its counters:
+    /// a map pinned there by an earlier run is reused when it has our object's shape, and
+    /// replaced when it has not. Pinning is best effort: with no bpf filesystem there the
+    /// map is only this process's, and [`MapOrigin::Unpinned`] says why.
+    pub fn load_pinned(object_bytes: &[u8], map_path: &Path) -> Result<(FastPath, MapOrigin), LoadError> {
+        let object = checked_object(object_bytes)?;
+        let c_path = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(map_path.as_os_str()))
+            .map_err(|_| LoadError::Syscall { step: "BPF_OBJ_GET", error: io::ErrorKind::InvalidInput.into() })?;
+        let definition = sa_map_definition(&object)?;
+        let mut origin = MapOrigin::New;
+        if let Ok(fd) = syscall::obj_get(&c_path) {
+            match syscall::map_info(fd.as_fd()) {
+                Ok(info)
+                    if info.map_type == definition.map_type
+                        && info.key_size == definition.key_size
+                        && info.value_size == definition.value_size
+                        && info.max_entries == definition.max_entries =>
+                {
+                    let sa_map = SaMap::new(fd, possible_cpus()?, definition.max_entries);
+                    let (fast_path, _) = load_program(&object, sa_map, 0)?;
+                    return Ok((fast_path, MapOrigin::TakenBack));
                 }
-                let log =
-                    if log_level == 0 { load(1).err().map(|again| again.log).unwrap_or_default() } else { refused.log };
-                return Err(LoadError::Verifier { error: refused.error, log });
+                _ => {
+                    // Another version's map: ours replaces it (its SAs come back from the
+                    // nft table, which still forwards them).
+                    let _ = std::fs::remove_file(map_path);
+                    origin = MapOrigin::Replaced;
+                }
             }
-        };
-        Ok((FastPath { program: loaded.fd, sa_map }, loaded.log))
+        }
+        let sa_map = create_sa_map(&object)?;
+        if let Some(dir) = map_path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(error) = syscall::obj_pin(sa_map.fd().as_fd(), &c_path) {
+            origin = MapOrigin::Unpinned(error);
+        }
+        let (fast_path, _) = load_program(&object, sa_map, 0)?;
+        Ok((fast_path, origin))
     }
 
     /// The SA map the program forwards from.
@@ -210,6 +205,97 @@ impl FastPath {
         out.truncate(run.data_size_out as usize);
         Ok(TestRunOutput { retval: run.retval, frame: out, duration_ns: run.duration_ns })
     }
+}
+
+/// Where [`FastPath::load_pinned`] got the SA map from.
+#[derive(Debug)]
+pub enum MapOrigin {
+    /// Created and pinned: nothing was pinned there.
+    New,
+    /// The map an earlier run pinned, with its SAs and counters.
+    TakenBack,
+    /// Something else was pinned there (another version's map): replaced by a new one.
+    Replaced,
+    /// Created, but it could not be pinned (no bpf filesystem at the path's directory, say):
+    /// it lives as long as this process or the attached program.
+    Unpinned(io::Error),
+}
+
+/// Removes the pinned SA map (the map itself goes once no program uses it). `false` if
+/// nothing was pinned there.
+pub fn unpin(map_path: &Path) -> io::Result<bool> {
+    match std::fs::remove_file(map_path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn checked_object(object_bytes: &[u8]) -> Result<BpfObject, LoadError> {
+    let object = object::parse(object_bytes)?;
+    if object.byte_order != ByteOrder::host() {
+        return Err(LoadError::WrongByteOrder { object: object.byte_order, host: ByteOrder::host() });
+    }
+    sa_map_definition(&object)?;
+    Ok(object)
+}
+
+fn sa_map_definition(object: &BpfObject) -> Result<&object::MapDefinition, LoadError> {
+    let [definition] = object.maps.as_slice() else {
+        return Err(LoadError::SaMapShape("the object must define exactly one map"));
+    };
+    if definition.name != SA_MAP_NAME {
+        return Err(LoadError::SaMapShape("not found"));
+    }
+    if definition.map_type != sa_map::MAP_TYPE_PERCPU_HASH {
+        return Err(LoadError::SaMapShape("not a BPF_MAP_TYPE_PERCPU_HASH"));
+    }
+    if definition.key_size as usize != sa_map::KEY_SIZE || definition.value_size as usize != sa_map::VALUE_SIZE {
+        return Err(LoadError::SaMapShape("key or value size differs from this loader's"));
+    }
+    Ok(definition)
+}
+
+fn possible_cpus() -> Result<usize, LoadError> {
+    std::fs::read_to_string("/sys/devices/system/cpu/possible").map_err(LoadError::PossibleCpus).and_then(|text| {
+        sa_map::parse_possible_cpus(&text).ok_or_else(|| LoadError::PossibleCpus(io::ErrorKind::InvalidData.into()))
+    })
+}
+
+fn create_sa_map(object: &BpfObject) -> Result<SaMap, LoadError> {
+    let definition = sa_map_definition(object)?;
+    let map_fd = syscall::map_create(&syscall::MapAttributes {
+        map_type: definition.map_type,
+        key_size: definition.key_size,
+        value_size: definition.value_size,
+        max_entries: definition.max_entries,
+        map_flags: definition.map_flags,
+        name: SA_MAP_NAME,
+    })
+    .map_err(|e| syscall_error("BPF_MAP_CREATE", e))?;
+    Ok(SaMap::new(map_fd, possible_cpus()?, definition.max_entries))
+}
+
+/// Points the program at `sa_map` and asks the verifier to take it. A refusal is retried
+/// once with the verifier's log, for the error.
+fn load_program(object: &BpfObject, sa_map: SaMap, log_level: u32) -> Result<(FastPath, String), LoadError> {
+    let license = CString::new(object.license.clone()).map_err(|_| LoadError::Object(ObjectError::License))?;
+    let instructions = relocated_instructions(object, sa_map.fd().as_raw_fd())?;
+    let load = |log_level: u32| {
+        syscall::prog_load(PROG_TYPE_SCHED_CLS, &instructions, &license, "esp_fastpath", log_level, LOG_SIZE)
+    };
+    let loaded = match load(log_level) {
+        Ok(loaded) => loaded,
+        Err(refused) => {
+            if matches!(refused.error.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) {
+                return Err(LoadError::NoBpfSyscall { step: "BPF_PROG_LOAD", error: refused.error });
+            }
+            let log =
+                if log_level == 0 { load(1).err().map(|again| again.log).unwrap_or_default() } else { refused.log };
+            return Err(LoadError::Verifier { error: refused.error, log });
+        }
+    };
+    Ok((FastPath { program: loaded.fd, sa_map }, loaded.log))
 }
 
 /// The program's instructions in host byte order, each map `ld_imm64` given `map_fd`.

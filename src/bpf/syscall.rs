@@ -1,7 +1,7 @@
 //! Thin wrappers over the bpf(2) system call (linux/bpf.h, `union bpf_attr`;
 //! Documentation/userspace-api/ebpf/syscall.rst): MAP_CREATE, MAP_UPDATE_ELEM,
-//! MAP_LOOKUP_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY, PROG_LOAD, PROG_TEST_RUN, OBJ_PIN
-//! and OBJ_GET.
+//! MAP_LOOKUP_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY, PROG_LOAD, PROG_TEST_RUN, OBJ_PIN,
+//! OBJ_GET and OBJ_GET_INFO_BY_FD (of a map).
 //!
 //! This is the one place in the crate with `unsafe` code, and the only reason is that
 //! bpf(2) has no safe wrapper in `libc`, `nix` or std: the kernel takes a pointer to a
@@ -29,6 +29,7 @@ const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_OBJ_PIN: libc::c_long = 6;
 const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 
 /// `BPF_OBJ_NAME_LEN`: map and program names, NUL included.
 const OBJ_NAME_LEN: usize = 16;
@@ -346,4 +347,39 @@ pub fn obj_pin(object: BorrowedFd<'_>, path: &CStr) -> io::Result<()> {
 pub fn obj_get(path: &CStr) -> io::Result<OwnedFd> {
     let mut attr = ObjAttr { pathname: address(path.as_ptr()), ..ObjAttr::default() };
     owned(bpf(BPF_OBJ_GET, &mut attr)?)
+}
+
+/// What the kernel says of a map (`struct bpf_map_info`, its first fields).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MapInfo {
+    pub map_type: u32,
+    pub id: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` for a map: its type, sizes and flags (to check that a pinned
+/// map is the one our object defines before taking it back).
+pub fn map_info(map: BorrowedFd<'_>) -> io::Result<MapInfo> {
+    let mut info = MapInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: raw_fd(map),
+        info_len: std::mem::size_of::<MapInfo>() as u32,
+        info: address(&mut info as *mut MapInfo),
+    };
+    // The kernel writes at most `info_len` bytes into `info`, whose address escaped into
+    // the call from a mutable borrow.
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info)
 }

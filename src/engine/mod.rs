@@ -234,6 +234,13 @@ impl Engine {
         })
     }
 
+    /// Every ESP session's kernel element, as [`Engine::session_spec`] gives one. For the
+    /// shell's fast path, which promotes sessions from the kernel's datapath to its own.
+    pub fn session_specs(&self) -> impl Iterator<Item = EspSessionSpec> + '_ {
+        let idle_timeout = self.config.timeouts.esp_session;
+        self.sessions.iter().map(move |(key, s)| EspSessionSpec { key: *key, translated: s.translated, idle_timeout })
+    }
+
     /// Whether the engine holds this ESP session.
     pub fn has_session(&self, key: &SessionKey) -> bool {
         self.sessions.contains_key(key)
