@@ -5,7 +5,7 @@
 #   2. luci: the LuCI app's files and data handling under node (a named stand-in for
 #      LuCI's loader; LuCI's runtime is not available here, so no browser test);
 #   3. daemon: the daemon on this host's kernel in namespaces, crafted IKE and ESP;
-#   4. bpf: the tc ESP fast path (bpf/build.sh, clang) under BPF_PROG_TEST_RUN in a namespace;
+#   4. bpf: the tc ESP fast path (bpf/build.sh, clang) under BPF_PROG_TEST_RUN and attached, in namespaces;
 #   5. big-endian mips and little-endian mipsel: the same tests under qemu-user;
 #   6. the QEMU lab (amd64): real IKE peers behind a NAT router, without and with the daemon;
 #   7. the engine benchmark, quick run (prints figures; no pass/fail on speed).
@@ -81,12 +81,17 @@ daemon_tests() {
 }
 
 # The eBPF fast path: the objects are built here, not by cargo (cargo never needs clang),
-# and the test loads the little-endian one and runs it in a namespace of its own.
+# and the tests load the little-endian one and run it in namespaces of their own (under
+# BPF_PROG_TEST_RUN, then attached to a veth's clsact ingress hook).
 bpf_tests() {
     command -v clang >/dev/null || { apt-get update -qq && apt-get install -y -qq clang >/dev/null; }
     bpf/build.sh target/bpf || return 1
-    IKE_ESP_ALG_BPF_OBJECT=target/bpf/esp_fastpath.bpfel.o \
-        cargo test --locked --test bpf_fastpath -- --test-threads=1
+    local rc=0 test
+    for test in bpf_fastpath bpf_attach; do
+        IKE_ESP_ALG_BPF_OBJECT=target/bpf/esp_fastpath.bpfel.o \
+            cargo test --locked --test "$test" -- --test-threads=1 || rc=1
+    done
+    return $rc
 }
 
 for step in "${steps[@]}"; do

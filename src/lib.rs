@@ -23,7 +23,7 @@
 //! - [`engine`]: the ALG itself: IKE SA tracking, phase-2 gates, ESP sessions, NAT pools.
 //! - [`config`]: UCI configuration (grammar and typed model) and the Junos importer.
 //! - [`netlink`]: the kernel's netlink protocols (NFQUEUE, nf_tables, rtnetlink) as pure codecs.
-//! - [`bpf`]: the opt-in eBPF fast path's loader and SA map (raw bpf(2); not wired in yet).
+//! - [`bpf`]: the opt-in eBPF fast path's loader, SA map and tc attachment (raw bpf(2), rtnetlink; not wired in yet).
 //! - [`shell`]: the I/O around the engine: NFQUEUE, nftables, clock, signals, state file.
 
 // deny, not forbid: `bpf::syscall` (raw bpf(2)) is the one module allowed `unsafe`.

@@ -1,10 +1,12 @@
 //! The opt-in eBPF fast path for learned ESP SAs: the loader for `bpf/esp_fastpath.c` (a
-//! tc clsact program, built by `bpf/build.sh` into one object per byte order) and the
-//! typed SA map it forwards from. Attaching it to devices and feeding it from the daemon
-//! come later; today the nft table is the fast path.
+//! tc clsact program, built by `bpf/build.sh` into one object per byte order), the typed
+//! SA map it forwards from, and its attachment to a device's clsact ingress hook. Feeding
+//! it from the daemon comes later; today the nft table is the fast path.
 //!
 //! - [`object`]: the checked, pure reader of our ELF object (instructions, license, map
 //!   definitions, map relocations);
+//! - [`attach`]: [`TcAttacher`], which adds clsact and puts, replaces, removes and finds
+//!   our `bpf` filter over rtnetlink ([`AttachError`] names the missing kernel package);
 //! - [`syscall`]: the raw bpf(2) calls, the crate's one module with `unsafe`;
 //! - [`sa_map`]: [`SaMap`], the per-CPU hash of rewrites and counters;
 //! - here: [`FastPath::load`], which creates the map, points the program at it and asks
@@ -22,6 +24,7 @@
 //! link it yet, so today's binary is unchanged). The program itself is read from a file at run time, so cargo builds never need
 //! clang.
 
+pub mod attach;
 pub mod object;
 pub mod sa_map;
 pub mod syscall;
@@ -32,6 +35,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
+pub use attach::{AttachError, TcAttacher};
 pub use object::{BpfObject, ByteOrder, ObjectError};
 pub use sa_map::{Rewrite, SaCounters, SaEntry, SaKey, SaMap};
 

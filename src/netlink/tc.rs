@@ -1,5 +1,6 @@
 //! rtnetlink traffic control: the `clsact` qdisc and our `bpf` classifier at its ingress
-//! hook, as pure builders and a parser of filter dumps. The socket side comes later.
+//! hook, as pure builders and a parser of filter dumps. The socket side is
+//! [`crate::bpf::attach`].
 //!
 //! Read first, in the kernel's uapi headers: `linux/rtnetlink.h` (`RTM_*QDISC`,
 //! `RTM_*TFILTER`, `struct tcmsg`, `TCA_KIND`, `TCA_OPTIONS`), `linux/pkt_sched.h`
