@@ -25,6 +25,10 @@ use std::net::Ipv4Addr;
 
 // --- linux/rtnetlink.h -------------------------------------------------------------------
 
+/// `RTM_NEWLINK`: a device (a link dump's answer).
+pub const RTM_NEWLINK: u16 = 16;
+/// `RTM_GETLINK`.
+pub const RTM_GETLINK: u16 = 18;
 /// `RTM_NEWADDR`: an address was added (notification, dump answer) or is to be added.
 pub const RTM_NEWADDR: u16 = 20;
 /// `RTM_DELADDR`.
@@ -73,6 +77,11 @@ pub const IFA_LOCAL: u16 = 2;
 /// `sizeof(struct ifaddrmsg)`: `u8 family, prefixlen, flags, scope; u32 index`.
 pub const IFADDRMSG_LEN: usize = 8;
 
+/// `sizeof(struct ifinfomsg)`: `u8 family, pad; u16 type; i32 index; u32 flags, change`.
+pub const IFINFOMSG_LEN: usize = 16;
+/// `ARPHRD_ETHER`: the device's frames start with an Ethernet header.
+pub const ARPHRD_ETHER: u16 = 1;
+
 /// `RT_SCOPE_UNIVERSE`: a global address, as `ip addr add` gives one by default.
 const RT_SCOPE_UNIVERSE: u8 = 0;
 
@@ -83,6 +92,8 @@ pub enum Dump {
     Addresses,
     /// Every IPv4 route of every table (`ip -4 route show table all`).
     Routes,
+    /// Every device, with its hardware type (`ip link`).
+    Links,
 }
 
 /// Appends a dump request (`NLM_F_REQUEST | NLM_F_DUMP`) for IPv4 addresses or routes.
@@ -90,6 +101,7 @@ pub fn put_dump_request(buf: &mut Vec<u8>, seq: u32, dump: Dump) {
     let (message_type, header_len) = match dump {
         Dump::Addresses => (RTM_GETADDR, IFADDRMSG_LEN),
         Dump::Routes => (RTM_GETROUTE, RTMSG_LEN),
+        Dump::Links => (RTM_GETLINK, IFINFOMSG_LEN),
     };
     let start = begin_message(buf, message_type, NLM_F_REQUEST | NLM_F_DUMP, seq);
     // Both headers start with the family; the rest zero means "no filter".
@@ -168,6 +180,8 @@ pub enum RouteMessage {
     Address { address: InterfaceAddress, removed: bool },
     /// `RTM_NEWROUTE` or `RTM_DELROUTE` of an IPv4 route.
     Route { route: Route, removed: bool },
+    /// `RTM_NEWLINK`: a device and its hardware type (`ARPHRD_*`).
+    Link { index: u32, link_type: u16 },
     /// Another family, another message type, or an address message without an address.
     Other,
 }
@@ -226,6 +240,15 @@ pub fn decode(message: &NetlinkMessage<'_>) -> Result<RouteMessage, NetlinkError
                 }
             }
             Ok(RouteMessage::Route { route, removed })
+        }
+        RTM_NEWLINK => {
+            let header = payload.get(..IFINFOMSG_LEN).ok_or(NetlinkError::Truncated)?;
+            let link_type = header.get(2..4).and_then(|b| b.try_into().ok()).map(u16::from_ne_bytes);
+            let index = ne_u32(header, 4);
+            match (link_type, index) {
+                (Some(link_type), Some(index)) => Ok(RouteMessage::Link { index, link_type }),
+                _ => Err(NetlinkError::Truncated),
+            }
         }
         _ => Ok(RouteMessage::Other),
     }
@@ -371,11 +394,30 @@ mod tests {
         let mut v6 = vec![10, 64, 0, 0];
         v6.extend_from_slice(&1u32.to_ne_bytes());
         assert_eq!(decode(&only_message(&message(RTM_NEWADDR, &v6))), Ok(RouteMessage::Other));
-        assert_eq!(decode(&only_message(&message(16, &[0; 16]))), Ok(RouteMessage::Other), "RTM_NEWLINK");
+        assert_eq!(decode(&only_message(&message(RTM_GETLINK, &[0; 16]))), Ok(RouteMessage::Other));
+        assert_eq!(decode(&only_message(&message(RTM_NEWLINK, &[0; 8]))), Err(NetlinkError::Truncated));
         assert_eq!(decode(&only_message(&message(RTM_NEWADDR, &[AF_INET, 32]))), Err(NetlinkError::Truncated));
         let mut short = vec![AF_INET, 0, 0, 0, 254, 3, 0, RTN_UNICAST, 0, 0, 0, 0];
         short.extend(attr(RTA_OIF, &[1, 2]));
         assert_eq!(decode(&only_message(&message(RTM_NEWROUTE, &short))), Err(NetlinkError::ShortAttribute(RTA_OIF)));
+    }
+
+    #[test]
+    fn a_link_is_decoded_with_its_index_and_hardware_type() {
+        // struct ifinfomsg: family, pad, type (ARPHRD_PPP = 512), index 7, flags, change.
+        let mut link = vec![0, 0];
+        link.extend_from_slice(&512u16.to_ne_bytes());
+        link.extend_from_slice(&7u32.to_ne_bytes());
+        link.extend_from_slice(&[0; 8]);
+        link.extend(attr(3, b"pppoe-wan\0")); // IFLA_IFNAME, not needed
+        assert_eq!(
+            decode(&only_message(&message(RTM_NEWLINK, &link))),
+            Ok(RouteMessage::Link { index: 7, link_type: 512 })
+        );
+        let mut buf = Vec::new();
+        put_dump_request(&mut buf, 9, Dump::Links);
+        assert_eq!(buf.len(), 16 + IFINFOMSG_LEN);
+        assert_eq!(u16::from_ne_bytes([buf[4], buf[5]]), RTM_GETLINK);
     }
 
     #[test]

@@ -49,6 +49,7 @@ impl fmt::Display for RouteError {
             RouteRequest::Open => write!(f, "cannot open an rtnetlink socket: {cause}"),
             RouteRequest::Dump(Dump::Addresses) => write!(f, "reading the IPv4 addresses: {cause}"),
             RouteRequest::Dump(Dump::Routes) => write!(f, "reading the IPv4 routes: {cause}"),
+            RouteRequest::Dump(Dump::Links) => write!(f, "reading the devices: {cause}"),
             RouteRequest::Change { op, address, index } => {
                 let verb = match op {
                     AddressOp::Add => "adding",
@@ -135,6 +136,17 @@ impl RouteSocket {
         self.dump(Dump::Routes, |message| {
             if let RouteMessage::Route { route, removed: false } = message {
                 out.push(route);
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Every device's index and hardware type (`ARPHRD_*`).
+    pub fn links(&mut self) -> Result<Vec<(u32, u16)>, RouteError> {
+        let mut out = Vec::new();
+        self.dump(Dump::Links, |message| {
+            if let RouteMessage::Link { index, link_type } = message {
+                out.push((index, link_type));
             }
         })?;
         Ok(out)
