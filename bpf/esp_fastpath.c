@@ -17,7 +17,8 @@
 //   Ethernet + IPv4, ihl 5 (no options), protocol 50, not a fragment (MF clear, offset 0),
 //   TTL > 1, the ESP header in the linear data, (src, dst, SPI) in `esp_sa`, and
 //   bpf_fib_lookup on the rewritten addresses answering SUCCESS (or NO_NEIGH, then
-//   bpf_redirect_neigh resolves the next hop) with the packet fitting the egress MTU.
+//   bpf_redirect_neigh resolves the next hop) with the packet fitting the egress MTU and,
+//   on SUCCESS, an egress device with an Ethernet address.
 //
 // The map is BPF_MAP_TYPE_PERCPU_HASH: every CPU counts into its own copy of the value, so
 // the counters need no 64-bit atomics (the 32-bit MIPS JIT may not have them) and no
@@ -160,6 +161,12 @@ int esp_fastpath(struct __sk_buff *skb)
 
 	long fib_rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (fib_rc != BPF_FIB_LKUP_RET_SUCCESS && fib_rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return TC_ACT_OK;
+	// An egress device with no Ethernet address (PPP, a tunnel) takes no Ethernet frame:
+	// the stack forwards those. The daemon promotes only SAs between Ethernet devices and
+	// demotes every SA when a route changes; this covers the moment in between.
+	if (fib_rc == BPF_FIB_LKUP_RET_SUCCESS &&
+	    !(fib.smac[0] | fib.smac[1] | fib.smac[2] | fib.smac[3] | fib.smac[4] | fib.smac[5]))
 		return TC_ACT_OK;
 
 	// All direct writes first: the checksum helpers below invalidate packet pointers.
