@@ -5,7 +5,8 @@
 #   2. luci: the LuCI app's files and data handling under node (a named stand-in for
 #      LuCI's loader; LuCI's runtime is not available here, so no browser test);
 #   3. daemon: the daemon on this host's kernel in namespaces, crafted IKE and ESP;
-#   4. bpf: the tc ESP fast path (bpf/build.sh, clang) under BPF_PROG_TEST_RUN and attached, in namespaces;
+#   4. bpf: the tc ESP fast path (bpf/build.sh, clang) under BPF_PROG_TEST_RUN and attached, in
+#      namespaces, then the daemon with esp_offload 1 in namespaces (tests/host/offload_netns.sh);
 #   5. big-endian mips and little-endian mipsel: the same tests under qemu-user;
 #   6. the QEMU lab (amd64): real IKE peers behind a NAT router, without and with the daemon;
 #   7. the engine benchmark, quick run (prints figures; no pass/fail on speed).
@@ -91,6 +92,7 @@ bpf_tests() {
         IKE_ESP_ALG_BPF_OBJECT=target/bpf/esp_fastpath.bpfel.o \
             cargo test --locked --test "$test" -- --test-threads=1 || rc=1
     done
+    cargo build --locked && tests/host/offload_netns.sh target/debug/ike-esp-alg target/bpf/esp_fastpath.bpfel.o || rc=1
     return $rc
 }
 

@@ -1,7 +1,7 @@
 //! The `ike-esp-alg` binary: the daemon and the operator's commands.
 //!
 //! ```text
-//! ike-esp-alg daemon [--config F] [--state F] [--control S] [--egress-device DEV] [--queue-backend nft|xtables] [--flush-on-exit]
+//! ike-esp-alg daemon [--config F] [--state F] [--control S] [--egress-device DEV] [--queue-backend nft|xtables] [--flush-on-exit] [--bpf-object FILE] [--bpf-pin FILE]
 //! ike-esp-alg show [all|counters|state|gates|sessions|bindings] [--json] [--control S]
 //! ike-esp-alg show security alg status | show security alg | show security nat [--config F]
 //! ike-esp-alg clear all | clear client ADDRESS [--control S]
@@ -22,6 +22,7 @@ use ike_esp_alg::shell::control::{request as send_request, DEFAULT_CONTROL_PATH}
 use ike_esp_alg::shell::control_request::{ControlRequest, RequestError};
 use ike_esp_alg::shell::daemon::{self, DaemonOptions, XTABLES_MARK};
 use ike_esp_alg::shell::nft::{render_ruleset, DatapathSettings, QueueBackend};
+use ike_esp_alg::shell::offload::{self, OffloadPaths};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,7 +31,7 @@ const DEFAULT_CONFIG: &str = "/etc/config/ike-esp-alg";
 const DEFAULT_STATE: &str = "/var/run/ike-esp-alg.state";
 
 const USAGE: &str = "usage:
-  ike-esp-alg daemon [--config FILE] [--state FILE] [--control SOCKET] [--egress-device DEV] [--queue-backend nft|xtables] [--flush-on-exit]
+  ike-esp-alg daemon [--config FILE] [--state FILE] [--control SOCKET] [--egress-device DEV] [--queue-backend nft|xtables] [--flush-on-exit] [--bpf-object FILE] [--bpf-pin FILE]
   ike-esp-alg show [all|counters|state|gates|sessions|bindings] [--json] [--control SOCKET]
   ike-esp-alg show security alg status | show security alg | show security nat [--config FILE]
   ike-esp-alg clear all | clear client ADDRESS [--control SOCKET]
@@ -45,7 +46,16 @@ struct Args {
     flags: Vec<(String, Option<String>)>,
 }
 
-const VALUE_FLAGS: &[&str] = &["--config", "--state", "--control", "--egress-device", "--egress", "--queue-backend"];
+const VALUE_FLAGS: &[&str] = &[
+    "--config",
+    "--state",
+    "--control",
+    "--egress-device",
+    "--egress",
+    "--queue-backend",
+    "--bpf-object",
+    "--bpf-pin",
+];
 const BOOL_FLAGS: &[&str] = &["--json", "--flush-on-exit"];
 
 impl Args {
@@ -139,6 +149,10 @@ fn run_daemon(args: &Args) -> ExitCode {
         egress_device: args.value("--egress-device").map(str::to_string),
         backend,
         flush_on_exit: args.has("--flush-on-exit"),
+        offload: OffloadPaths {
+            object: args.path("--bpf-object", offload::DEFAULT_OBJECT),
+            pin: args.path("--bpf-pin", offload::DEFAULT_PIN),
+        },
     };
     match daemon::run(options) {
         Ok(()) => ExitCode::SUCCESS,

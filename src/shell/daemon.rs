@@ -27,6 +27,7 @@ use super::netlink_socket::readable;
 use super::nfqueue::{NfQueue, QueueSettings, QueuedPacket};
 use super::nft::{render_ruleset, render_teardown, DatapathSettings, Nft, QueueBackend};
 use super::nft_netlink::NftNetlink;
+use super::offload::{self, FastPathState, OffloadPaths};
 use super::pool_addresses;
 use super::routes::{interface_index, RouteSocket};
 use super::schedule::Schedule;
@@ -57,6 +58,8 @@ pub struct DaemonOptions {
     /// On SIGTERM remove the table, the queue rules and the pool addresses too, instead
     /// of leaving learned SAs flowing in the kernel.
     pub flush_on_exit: bool,
+    /// The eBPF fast path's program and pinned map (used with `esp_offload 1`).
+    pub offload: OffloadPaths,
 }
 
 pub use super::daemon_error::DaemonError;
@@ -96,6 +99,7 @@ pub fn run(options: DaemonOptions) -> Result<(), DaemonError> {
 pub fn teardown(nft: &Nft, options: &DaemonOptions, queue_num: u16) {
     let _ = nft.apply(&render_teardown());
     xtables::remove_rule(options.backend, queue_num);
+    offload::remove_everywhere(&options.offload.pin);
 }
 
 /// The kernel's side: the ruleset (through `nft`), the set elements (every session, binding
@@ -125,6 +129,10 @@ struct Daemon {
     held: HeldPackets<QueuedPacket>,
     counters: KernelCounters,
     schedule: Schedule,
+    fast_path: FastPathState,
+    /// nf_tables transactions of ours through `nft` since the fast path's last generation
+    /// read (the netlink socket counts its own).
+    nft_commits: u32,
 }
 
 /// What the loop does after a SIGHUP.
@@ -145,6 +153,17 @@ struct ShellStats {
     table_reinstalls: u64,
 }
 
+/// The ruleset's settings for a configuration, an egress address and a fast path.
+fn datapath_settings(
+    config: &AlgConfig,
+    egress: Option<Ipv4Addr>,
+    backend: QueueBackend,
+    fast_path: bool,
+) -> DatapathSettings {
+    let settings = DatapathSettings::from_config(&config.engine, egress, config.queue.number, backend);
+    DatapathSettings { promotion: fast_path, ..settings }
+}
+
 impl Daemon {
     fn start(
         options: DaemonOptions,
@@ -159,8 +178,9 @@ impl Daemon {
             .map_err(|e| DaemonError::Engine { path: options.config_path.clone(), message: e.to_string() })?;
         let egress = find_egress(&mut routes, &options, &config);
         engine.handle_egress_address(now, egress.address);
-        let settings =
-            DatapathSettings::from_config(&config.engine, egress.address, config.queue.number, options.backend);
+        let fast_path =
+            FastPathState::start(config.esp_offload, &options.offload, ethernet_egress(&mut routes, egress));
+        let settings = datapath_settings(&config, egress.address, options.backend, fast_path.is_on());
         // What a previous daemon learned is read first: if its table no longer matches this
         // version's definitions, the table is replaced and everything re-installed from here.
         let mut elements = NftNetlink::open().map_err(DaemonError::Elements)?;
@@ -223,9 +243,26 @@ impl Daemon {
             held: HeldPackets::for_gate_timeout(timeouts.esp_gate),
             counters,
             schedule: Schedule::new(now, timeouts.esp_session),
+            fast_path,
+            nft_commits: 0,
         };
         daemon.apply_engine_output(now);
+        // After the restored sessions' elements went in (their installs would demote).
+        daemon.adopt_fast_path();
         Ok(daemon)
+    }
+
+    /// Takes back the SAs a previous daemon left in the pinned map.
+    fn adopt_fast_path(&mut self) {
+        if !self.fast_path.is_on() {
+            return;
+        }
+        let devices = self.devices();
+        let Some(offload) = self.fast_path.running() else { return };
+        let (kept, removed) = offload.adopt(self.engine.session_specs(), &devices);
+        if kept + removed > 0 {
+            eprintln!("ike-esp-alg: fast path: took back {kept} SAs from the pinned map, removed {removed} stale ones");
+        }
     }
 
     /// The loop: sleep until a packet, a signal, a request or the next deadline; read the
@@ -255,6 +292,11 @@ impl Daemon {
             }
             if ready[3] && self.kernel.routes.drain_changes() {
                 self.follow_egress(now);
+                // A promoted SA's devices were checked against the old routes; it comes
+                // back once its packets pass the filters again (within a second).
+                if let Some(offload) = self.fast_path.running() {
+                    offload.demote_all();
+                }
             }
             if ready[0] {
                 self.handle_queue(now);
@@ -325,6 +367,15 @@ impl Daemon {
             actions.push(a);
         }
         let mut failed = Vec::new();
+        if let Some(offload) = self.fast_path.running() {
+            for action in &actions {
+                match action {
+                    Action::RemoveEspSession(s) => offload.forget(&s.key),
+                    Action::InstallEspSession(s) => offload.reinstalled(s.key),
+                    _ => {}
+                }
+            }
+        }
         if !actions.is_empty() {
             self.schedule.mark_dirty();
             for (action, error) in self.kernel.elements.apply_actions(&actions) {
@@ -410,6 +461,17 @@ impl Daemon {
         list.push(("queue_overruns".to_string(), q.overruns));
         list.push(("queue_lost".to_string(), q.lost));
         list.push(("queue_verdict_errors".to_string(), q.verdict_errors));
+        if let Some(offload) = self.fast_path.running() {
+            let o = offload.stats;
+            for (name, value) in [
+                ("offload_promoted", o.promoted),
+                ("offload_demoted", o.demoted),
+                ("offload_firewall_refills", o.firewall_refills),
+                ("offload_failures", o.failures),
+            ] {
+                list.push((name.to_string(), value));
+            }
+        }
         let mut kernel = Vec::new();
         let read = self
             .kernel
@@ -423,7 +485,7 @@ impl Daemon {
     }
 
     fn fast_path_report(&self) -> FastPathReport {
-        FastPathReport::nft()
+        self.fast_path.report()
     }
 
     /// An address or route changed: re-resolve the egress, and if its address is another
@@ -463,6 +525,65 @@ impl Daemon {
         if due.save {
             self.save_state(now);
         }
+        if due.promotion && self.fast_path.is_on() {
+            self.promote(now);
+        }
+    }
+
+    /// The fast path's pass: if someone else committed to nf_tables, every SA goes back to
+    /// the nft table (and `esp_passed` is emptied) to pass the firewall again; then the SAs
+    /// seen in `esp_passed` are promoted.
+    fn promote(&mut self, now: Instant) {
+        let generation = match self.kernel.elements.generation() {
+            Ok(g) => Some(g),
+            Err(e) => {
+                self.log.log(now, &format!("ike-esp-alg: fast path: reading the ruleset generation: {e}"));
+                None
+            }
+        };
+        let ours = self.kernel.elements.take_commits().saturating_add(core::mem::take(&mut self.nft_commits));
+        let Some(offload) = self.fast_path.running() else { return };
+        if let Some(demoted) = generation.and_then(|g| offload.follow_firewall(g, ours)) {
+            let flushed = self.kernel.nft.apply(&format!("flush set ip {TABLE} {}\n", SetName::EspPassed.as_str()));
+            offload.forget_generation();
+            let line = format!(
+                "ike-esp-alg: fast path: the ruleset changed (not by us); {demoted} SAs back on the nft table until their packets pass the filters again{}",
+                flushed.err().map(|e| format!("; emptying {}: {e}", SetName::EspPassed.as_str())).unwrap_or_default()
+            );
+            self.log.log(now, &line);
+            return;
+        }
+        let mut passed = HashSet::new();
+        if let Err(e) = self.kernel.elements.dump_set(SetName::EspPassed, |e| {
+            if let Some(key) = e.esp_key() {
+                passed.insert(key);
+            }
+        }) {
+            self.log.log(now, &format!("ike-esp-alg: fast path: reading {}: {e}", SetName::EspPassed.as_str()));
+            return;
+        }
+        if passed.is_empty() {
+            return;
+        }
+        let devices = self.devices();
+        let Some(offload) = self.fast_path.running() else { return };
+        for line in offload.promote(&passed, self.engine.session_specs(), &devices) {
+            self.log.log(now, &format!("ike-esp-alg: fast path: {line}"));
+        }
+    }
+
+    /// The routes and devices as they are now, for the fast path; a dump that fails is
+    /// logged and leaves that part empty (then nothing is promoted).
+    fn devices(&mut self) -> offload::Devices {
+        let routes = self.kernel.routes.routes().unwrap_or_else(|e| {
+            eprintln!("ike-esp-alg: fast path: {e}");
+            Vec::new()
+        });
+        let links = self.kernel.routes.links().unwrap_or_else(|e| {
+            eprintln!("ike-esp-alg: fast path: {e}");
+            Vec::new()
+        });
+        offload::Devices::new(routes, &links)
     }
 
     /// Reads the kernel's per-SA counters (`esp_out`, `esp_in`) and reports each SA whose
@@ -481,6 +602,13 @@ impl Daemon {
             if let Err(e) = dumped {
                 self.log.log(now, &format!("ike-esp-alg: reading activity: {e}"));
                 return;
+            }
+        }
+        if let Some(offload) = self.fast_path.running() {
+            for read in &mut reads {
+                let (packets, bytes) = offload.counts(&read.key);
+                read.packets = read.packets.saturating_add(packets);
+                read.bytes = read.bytes.saturating_add(bytes);
             }
         }
         let renew_below = renew.then_some(self.config.engine.timeouts.esp_session / 2);
@@ -524,6 +652,10 @@ impl Daemon {
             Ok(()) => String::new(),
             Err(e) => format!("; {e}"),
         };
+        // iptables-nft commits on its own, uncounted.
+        if let Some(offload) = self.fast_path.running() {
+            offload.forget_generation();
+        }
         self.stats.table_reinstalls += 1;
         // Elements added again start counting from zero.
         self.counters.clear();
@@ -540,15 +672,12 @@ impl Daemon {
 
     /// Renders the ruleset for the running configuration and egress address and applies it.
     fn install_ruleset(&mut self) -> Result<(), super::nft::NftError> {
-        let settings = DatapathSettings::from_config(
-            &self.config.engine,
-            self.egress.address,
-            self.config.queue.number,
-            self.options.backend,
-        );
+        let settings =
+            datapath_settings(&self.config, self.egress.address, self.options.backend, self.fast_path.is_on());
         let applied = self.kernel.nft.apply(&render_ruleset(&settings));
-        if applied.is_err() {
-            self.stats.nft_failures += 1;
+        match applied {
+            Ok(()) => self.nft_commits = self.nft_commits.saturating_add(1),
+            Err(_) => self.stats.nft_failures += 1,
         }
         applied
     }
@@ -602,10 +731,20 @@ impl Daemon {
         self.egress = egress;
         self.held.set_limit(held::hold_limit(config.engine.timeouts.esp_gate));
         self.schedule.set_session_timeout(config.engine.timeouts.esp_session);
+        if config.esp_offload != self.config.esp_offload {
+            // Off to on loads and attaches; on to off takes the program off every device.
+            let probe = ethernet_egress(&mut self.kernel.routes, egress);
+            self.fast_path = FastPathState::start(config.esp_offload, &self.options.offload, probe);
+        }
         self.engine = engine;
         self.config = config;
         self.stats.reloads += 1;
+        let engine = &self.engine;
+        if let Some(offload) = self.fast_path.running() {
+            offload.retain(|key| engine.has_session(key));
+        }
         self.apply_ruleset(now);
+        self.adopt_fast_path();
         eprintln!("ike-esp-alg: configuration reloaded ({skipped} records no longer fit and were dropped)");
         AfterReload::Run
     }
@@ -649,6 +788,14 @@ fn find_egress(routes: &mut RouteSocket, options: &DaemonOptions, config: &AlgCo
         (route_list, rule_set_zone_devices(config))
     };
     egress::resolve(&EgressHints { explicit, zone_devices: &zone_devices }, &addresses, &route_list)
+}
+
+/// The egress device if it carries Ethernet: the fast path attaches there at start, to find
+/// a kernel without tc's modules at once (never onto pppoe-wan, whose frames it cannot parse).
+fn ethernet_egress(routes: &mut RouteSocket, egress: Egress) -> Option<u32> {
+    let index = egress.index?;
+    let links = routes.links().ok()?;
+    links.iter().any(|&(i, kind)| i == index && kind == crate::netlink::route::ARPHRD_ETHER).then_some(index)
 }
 
 /// The indexes of the devices of every rule set's `to_zone`, read from firewall4's and

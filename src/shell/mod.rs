@@ -16,6 +16,7 @@ pub mod netlink_socket;
 pub mod nfqueue;
 pub mod nft;
 pub mod nft_netlink;
+pub mod offload;
 pub mod pool_addresses;
 pub mod programs;
 pub mod promotion;

@@ -9,6 +9,8 @@
 //!   those (a `show`, a session expiry) are allowed at most every 2 s, because a read of a
 //!   full table takes a noticeable part of a second.
 //! - State save: every 15 s while something changed.
+//! - Promotion (with the eBPF fast path): which SAs passed the forward filters, and
+//!   whether someone else changed the ruleset; every second.
 
 use crate::time::Instant;
 use core::time::Duration;
@@ -19,6 +21,7 @@ const TABLE_CHECK: Duration = Duration::from_millis(250);
 const STATE_SAVE: Duration = Duration::from_secs(15);
 const ACTIVITY_MIN_INTERVAL: Duration = Duration::from_secs(2);
 const RENEWAL_MAX_INTERVAL: Duration = Duration::from_secs(60);
+const PROMOTION: Duration = Duration::from_secs(1);
 
 /// A job that runs every `period`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +56,8 @@ pub struct Due {
     /// Read activity and renew what needs it.
     pub renewal: bool,
     pub save: bool,
+    /// Promote SAs to the eBPF fast path and watch the firewall.
+    pub promotion: bool,
 }
 
 /// The periodic jobs' clocks.
@@ -62,6 +67,7 @@ pub struct Schedule {
     renewal: Every,
     activity: Every,
     save: Every,
+    promotion: Every,
     /// Something changed since the last save.
     dirty: bool,
     /// Saves failed in a row since the last one that worked (a full `/var/run`).
@@ -76,6 +82,7 @@ impl Schedule {
             renewal: Every::new(renewal_period(esp_session_timeout), now),
             activity: Every::new(ACTIVITY_MIN_INTERVAL, Instant::ZERO),
             save: Every::new(STATE_SAVE, now),
+            promotion: Every::new(PROMOTION, now),
             dirty: true,
             failed_saves: 0,
         }
@@ -92,7 +99,12 @@ impl Schedule {
         if renewal {
             self.activity.last = now;
         }
-        Due { table_check: self.table_check.take(now), renewal, save: self.dirty && self.save.is_due(now) }
+        Due {
+            table_check: self.table_check.take(now),
+            renewal,
+            save: self.dirty && self.save.is_due(now),
+            promotion: self.promotion.take(now),
+        }
     }
 
     /// Whether an activity read asked for outside the renewal pass may run now; if so, it
