@@ -2,7 +2,7 @@
 //! (`package/ike-esp-alg/Makefile`) installs exactly the files under `files/`, each to the
 //! same path on the router and with the mode it has here, protects the configuration as a
 //! conffile, copies what Cargo needs, and depends on the kernel modules the datapath uses;
-//! the capabilities file grants CAP_NET_ADMIN only; the rpcd ACL grants the rpcd plugin's
+//! the capabilities file grants CAP_NET_ADMIN and CAP_BPF only; the rpcd ACL grants the rpcd plugin's
 //! methods (status read, clear write); and shellcheck passes on the init and uci-defaults
 //! scripts and the rpcd plugin (skipped with a message where shellcheck is missing).
 
@@ -106,7 +106,7 @@ fn recipe_uses_the_feed_rust_support_and_the_datapath_modules() {
         line.trim_start_matches(&prefix).to_owned()
     };
     assert!(makefile.contains("../../lang/rust/rust-package.mk"));
-    assert_eq!(variable("PKG_BUILD_DEPENDS"), "rust/host");
+    assert_eq!(variable("PKG_BUILD_DEPENDS"), "rust/host bpf-headers");
     assert!(makefile.contains("$(eval $(call RustBinPackage,ike-esp-alg))"));
     assert!(makefile.contains("$(eval $(call BuildPackage,ike-esp-alg))"));
     assert!(makefile.contains("CARGO_PKG_VARS += CARGO_PROFILE_RELEASE_PANIC=abort"));
@@ -146,14 +146,14 @@ fn prepare_copies_what_cargo_needs() {
 }
 
 #[test]
-fn capabilities_grant_net_admin_only() {
+fn capabilities_grant_net_admin_and_bpf_only() {
     let json = fs::read_to_string(root().join("files/etc/capabilities/ike-esp-alg.json")).unwrap();
     for set in ["bounding", "effective", "ambient", "permitted", "inheritable"] {
         let start = json.find(&format!("\"{set}\"")).unwrap_or_else(|| panic!("no {set} set"));
         let rest = json.get(start..).unwrap();
         let list = rest.get(rest.find('[').unwrap()..=rest.find(']').unwrap()).unwrap();
         let caps: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
-        assert_eq!(caps, ["CAP_NET_ADMIN"], "{set}");
+        assert_eq!(caps, ["CAP_NET_ADMIN", "CAP_BPF"], "{set}");
     }
     let init = fs::read_to_string(root().join("files/etc/init.d/ike-esp-alg")).unwrap();
     assert!(init.contains("procd_set_param capabilities \"/etc/capabilities/$NAME.json\""));
@@ -267,6 +267,34 @@ fn rpcd_plugin_answers_json_without_a_daemon() {
         assert!(answer.starts_with("{\"error\":\"") && answer.contains(error), "clear {args}: {answer}");
     }
     assert!(call("/bin/sh", "nosuch", "{}").starts_with("{\"error\":\"unknown method 'nosuch'"));
+}
+
+/// The fast path's package: the object the daemon reads by default, built by the SDK's
+/// CompileBPF from our source only when selected, with the tc modules it needs.
+#[test]
+fn fastpath_package_installs_the_object_where_the_daemon_looks() {
+    let makefile = makefile();
+    let installs = installs_in(&define_block(&makefile, "Package/ike-esp-alg-fastpath/install"));
+    let [object] = installs.as_slice() else { panic!("{installs:?}") };
+    assert_eq!(object.source, "$(PKG_BUILD_DIR)/bpf/esp_fastpath.o");
+    assert_eq!(format!("/{}", object.dest), ike_esp_alg::shell::offload::DEFAULT_OBJECT);
+    assert_eq!(object.macro_name, "INSTALL_DATA");
+    let compile = define_block(&makefile, "Build/Compile");
+    assert!(compile.contains("$(call Build/Compile/Cargo)"), "{compile}");
+    assert!(
+        compile.contains(
+            "$(if $(CONFIG_PACKAGE_ike-esp-alg-fastpath),$(call CompileBPF,$(PKG_BUILD_DIR)/bpf/esp_fastpath.c))"
+        ),
+        "{compile}"
+    );
+    assert!(root().join("bpf/esp_fastpath.c").exists());
+    assert!(define_block(&makefile, "Build/Prepare").contains("$(IKE_ESP_ALG_SRC)/bpf"));
+    assert!(makefile.contains("include $(INCLUDE_DIR)/bpf.mk"));
+    assert!(makefile.contains("$(eval $(call BuildPackage,ike-esp-alg-fastpath))"));
+    let package = define_block(&makefile, "Package/ike-esp-alg-fastpath");
+    let depends = package.lines().find_map(|l| l.trim().strip_prefix("DEPENDS:=")).unwrap();
+    let depends: Vec<&str> = depends.split_whitespace().collect();
+    assert_eq!(depends, ["ike-esp-alg", "+kmod-sched-core", "+kmod-sched-bpf", "$(BPF_DEPENDS)"]);
 }
 
 fn installs() -> Vec<Install> {
