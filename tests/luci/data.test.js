@@ -64,6 +64,21 @@ test('the counters that matter come from the counters and datapath groups', () =
 		assert.ok(where[1] in status[where[0]], `${where.join('.')} is not in show --json`);
 });
 
+test('the page says which datapath forwards learned SAs, and why eBPF does not when asked for', () => {
+	const idle = golden('status/empty.expected');
+	assert.strictEqual(idle.fast_path.active, 'nft');
+	assert.strictEqual(data.fastPathText(idle), 'Fast path: the nftables table.');
+	assert.strictEqual(data.fastPathText(golden('status/all.expected')),
+		'Fast path: tc eBPF on br-lan, wan, 2 SAs offloaded; SAs not yet promoted take the nftables table.');
+	const starting = { fast_path: { active: 'ebpf', esp_offload: true, devices: [], offloaded_sas: 0 } };
+	assert.match(data.fastPathText(starting), /on no device yet, 0 SAs/);
+	const fallback = { fast_path: { active: 'nft', esp_offload: true, fallback: 'cannot read /usr/lib/ike-esp-alg/esp_fastpath.o', devices: [], offloaded_sas: 0 } };
+	assert.strictEqual(data.fastPathText(fallback),
+		'Fast path: the nftables table. ESP offload is on, but cannot read /usr/lib/ike-esp-alg/esp_fastpath.o.');
+	assert.strictEqual(data.fastPathText(null), null);
+	assert.strictEqual(data.fastPathText({ error: 'not running' }), null);
+});
+
 test('an empty engine gives empty tables; the per-part documents give their own rows', () => {
 	const empty = golden('status/empty.expected');
 	for (const rows of [data.ikeRows, data.gateRows, data.sessionRows, data.bindingRows])

@@ -101,7 +101,7 @@ test('enabled 0: the page says the ALG is off and why, whatever the daemon answe
 
 test('an empty engine: running, empty tables with their messages, counters all 0', async () => {
 	const r = await renderStatus(golden('status/empty.expected'), '1');
-	assert.strictEqual(text(r.nodes.state), 'Enabled and running.');
+	assert.strictEqual(text(r.nodes.state), 'Enabled and running. Fast path: the nftables table.');
 	for (const [name, message] of Object.entries(TABLES))
 		assert.deepStrictEqual([r.nodes[name].rows, r.nodes[name].placeholder], [[], message], name);
 	assert.strictEqual(r.nodes.counters.rows.length, data.KEY_COUNTERS.length);

@@ -284,6 +284,20 @@ function key_counters(status) {
 	});
 }
 
+/* Which datapath forwards learned SAs (show counters' "Fast path" line); null before the
+ * daemon answered. */
+function fast_path_text(status) {
+	var f = status && status.fast_path;
+	if (!f)
+		return null;
+	if (f.active == 'ebpf')
+		return _('Fast path: tc eBPF on %s, %d SAs offloaded; SAs not yet promoted take the nftables table.')
+			.format((f.devices && f.devices.length) ? f.devices.join(', ') : _('no device yet'), f.offloaded_sas || 0);
+	if (f.fallback)
+		return _('Fast path: the nftables table. ESP offload is on, but %s.').format(f.fallback);
+	return _('Fast path: the nftables table.');
+}
+
 return baseclass.extend({
 	RANGES: RANGES,
 	DEPENDS: DEPENDS,
@@ -295,6 +309,7 @@ return baseclass.extend({
 	sessionRows: session_rows,
 	bindingRows: binding_rows,
 	keyCounters: key_counters,
+	fastPathText: fast_path_text,
 	secondsText: seconds_text,
 	bytesText: bytes_text
 });

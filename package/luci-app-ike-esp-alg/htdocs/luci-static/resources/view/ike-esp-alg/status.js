@@ -72,7 +72,8 @@ return view.extend({
 			text = _('Enabled and running.');
 		}
 		var n = this.nodes;
-		dom.content(n.state, E('p', {}, text));
+		var fastPath = state.reason == 'running' ? data.fastPathText(status) : null;
+		dom.content(n.state, fastPath ? [ E('p', {}, text), E('p', {}, fastPath) ] : E('p', {}, text));
 
 		var clearButton = L.bind(function(client) {
 			return E('button', {
