@@ -177,7 +177,7 @@ pub const ESP_OFFLOAD: OptionDecl = OptionDecl {
     // Opt-in, as firewall4's flow offloading is: offloaded SAs skip the firewall's forward
     // chain and conntrack once one of their packets has passed them.
     value: ValueKind::Bool { default: false },
-    doc: "whether learned SAs bypass the firewall on the tc eBPF fast path (like flow offloading)",
+    doc: "learned SAs past the firewall take the tc eBPF fast path (needs ike-esp-alg-fastpath)",
     junos: None,
 };
 
