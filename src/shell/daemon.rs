@@ -545,7 +545,10 @@ impl Daemon {
         let Some(offload) = self.fast_path.running() else { return };
         if let Some(demoted) = generation.and_then(|g| offload.follow_firewall(g, ours)) {
             let flushed = self.kernel.nft.apply(&format!("flush set ip {TABLE} {}\n", SetName::EspPassed.as_str()));
-            offload.forget_generation();
+            // Counted, not a new baseline: a foreign commit right after ours must still show.
+            if flushed.is_ok() {
+                self.nft_commits = self.nft_commits.saturating_add(1);
+            }
             let line = format!(
                 "ike-esp-alg: fast path: the ruleset changed (not by us); {demoted} SAs back on the nft table until their packets pass the filters again{}",
                 flushed.err().map(|e| format!("; emptying {}: {e}", SetName::EspPassed.as_str())).unwrap_or_default()
