@@ -8,7 +8,8 @@
 #   4. bpf: the tc ESP fast path (bpf/build.sh, clang) under BPF_PROG_TEST_RUN and attached, in
 #      namespaces, then the daemon with esp_offload 1 in namespaces (tests/host/offload_netns.sh);
 #   5. big-endian mips and little-endian mipsel: the same tests under qemu-user;
-#   6. the QEMU lab (amd64): real IKE peers behind a NAT router, without and with the daemon;
+#   6. the QEMU lab (amd64): real IKE peers behind a NAT router, without and with the daemon,
+#      and the daemon scenarios again with esp_offload 1;
 #   7. the engine benchmark, quick run (prints figures; no pass/fail on speed).
 # Installs what it needs (apt, rustup components, zig, qemu) on the way.
 # Usage: ./test-all.sh [lint|host|luci|daemon|bpf|bigendian|lab|bench ...]   (default: all eight)
@@ -70,7 +71,20 @@ lab_tests() {
     rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1 || true
     CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
         cargo build --locked --release --target x86_64-unknown-linux-musl || return 1
-    ALG_BIN=$PWD/target/x86_64-unknown-linux-musl/release/ike-esp-alg lab/ci.sh amd64 ci alg
+    # alg-offload, and the second pass, take the fast path's object into the guest.
+    command -v clang >/dev/null || { apt-get update -qq && apt-get install -y -qq clang >/dev/null; }
+    bpf/build.sh target/bpf || return 1
+    export ALG_BIN=$PWD/target/x86_64-unknown-linux-musl/release/ike-esp-alg
+    export ALG_BPF=$PWD/target/bpf/esp_fastpath.bpfel.o
+    lab/ci.sh amd64 ci alg || return 1
+    # The daemon scenarios again with esp_offload 1: the same checks, the SAs on the tc
+    # program once promoted.
+    mkdir -p target/lab
+    awk '{ print } /^config alg / { print "\toption esp_offload '\''1'\''" }' lab/config/ike-esp-alg.uci \
+        >target/lab/ike-esp-alg-offload.uci
+    ALG_CONFIG=$PWD/target/lab/ike-esp-alg-offload.uci \
+        ALG_ARGS="--bpf-object /opt/alg/esp_fastpath.o --bpf-pin /run/alg-bpffs/ike-esp-alg/esp_sa" \
+        lab/ci.sh amd64 alg-plain-3 alg-ikev2-plain alg-rekey alg-kill9 alg-unsolicited-esp alg-natt-mixed alg-restart-load
 }
 
 daemon_tests() {

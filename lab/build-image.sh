@@ -85,7 +85,8 @@ MODULES="veth dummy bridge tun
  authenc authencesn echainiv seqiv gcm ccm ghash_generic ctr cbc hmac
  sha1_generic sha256_generic sha512_generic drbg jitterentropy_rng aes_generic
  aesni_intel aes_ce_blk aes_neon_blk sha2_ce sha1_ce ghash_ce chacha20poly1305
- cmac xcbc md5 des_generic"
+ cmac xcbc md5 des_generic
+ sch_ingress cls_bpf"
 
 # strongSwan plugins the lab loads (see guest/peers.sh).
 SSW_PLUGINS="random nonce aes sha1 sha2 hmac gmp kdf x509 pubkey pkcs1 pem

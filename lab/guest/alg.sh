@@ -9,6 +9,8 @@
 #            stdout+stderr -> $LAB_RUN/alg.log
 #   ready    `ip netns exec r /opt/alg/ike-esp-alg show counters --json` exits 0
 #   status   the same command; its output is printed into the console for people
+#   eBPF     /opt/alg/esp_fastpath.o (from ALG_BPF) for esp_offload 1; a bpf filesystem is
+#            mounted at /run/alg-bpffs for its pinned map (`ip netns exec` hides /sys/fs/bpf)
 # The daemon installs its own nftables rules (queues, sessions) in the router; the lab only
 # provides fw4's table and its own counting/guard table.
 
@@ -16,6 +18,8 @@ ALG_BIN=/opt/alg/ike-esp-alg
 ALG_CONF=/opt/alg/ike-esp-alg.uci
 ALG_ARGS_FILE=/opt/alg/ike-esp-alg.args
 ALG_READY_TIMEOUT=${ALG_READY_TIMEOUT:-30}
+ALG_BPF=/opt/alg/esp_fastpath.o
+ALG_BPFFS=/run/alg-bpffs
 
 alg_present() { [ -x "$ALG_BIN" ]; }
 
@@ -36,6 +40,9 @@ alg_start() {
         return 1
     fi
     _t0=$(now)
+    if [ -f "$ALG_BPF" ] && ! grep -q " $ALG_BPFFS bpf " /proc/mounts; then
+        mkdir -p "$ALG_BPFFS" && mount -t bpf bpf "$ALG_BPFFS"
+    fi
     _args=
     [ -f "$ALG_ARGS_FILE" ] && _args=$(cat "$ALG_ARGS_FILE")
     # shellcheck disable=SC2086 # the extra arguments are words

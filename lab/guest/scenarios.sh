@@ -15,20 +15,22 @@
 #   alg-wan-change       daemon: the WAN address changes under 3 clients; rebind, renegotiate
 #   alg-restart-load     daemon: 1,000 restored sessions + 3 pinging clients; SIGHUP, kill -9
 #   alg-conntrack-full   conntrack table full, stock router then daemon: ESP flows, IKE as stock
+#   alg-offload          daemon with esp_offload 1: 3 IKEv2 clients' SAs on the tc eBPF fast
+#                        path, past the hooks, and a firewall drop rule still obeyed
 #   demo                 for people: brings everything up and shows the state (no results)
 #
-# Sets: ci = baseline-plain-2 natt; alg = the alg-* scenarios up to alg-natt-mixed, and
-# alg-restart-load (84 s); faults = the two longer fault scenarios; all = ci + alg.
+# Sets: ci = baseline-plain-2 natt; alg = the alg-* scenarios up to alg-natt-mixed,
+# alg-restart-load (84 s) and alg-offload; faults = the two longer fault scenarios; all = ci + alg.
 
 SCENARIOS_CI="baseline-plain-2 natt"
-SCENARIOS_ALG="alg-plain-3 alg-ikev2-plain alg-rekey alg-kill9 alg-unsolicited-esp alg-natt-mixed alg-restart-load"
+SCENARIOS_ALG="alg-plain-3 alg-ikev2-plain alg-rekey alg-kill9 alg-unsolicited-esp alg-natt-mixed alg-restart-load alg-offload"
 SCENARIOS_FAULTS="alg-wan-change alg-conntrack-full"
 
 scenario_fn() {  # NAME -> function name, or non-zero for an unknown name
     case "$1" in
     baseline-plain-2 | natt | demo | alg-plain-3 | alg-ikev2-plain | alg-rekey | alg-kill9 \
         | alg-unsolicited-esp | alg-natt-mixed | alg-many | alg-many-pool | alg-wan-change \
-        | alg-restart-load | alg-conntrack-full)
+        | alg-restart-load | alg-conntrack-full | alg-offload)
         echo "sc_$(echo "$1" | tr - _)"
         ;;
     *) return 1 ;;
@@ -1062,6 +1064,71 @@ sc_alg_conntrack_full() {
     [ "$_k" -ge 4 ]
     check learned-esp-kept-out-of-conntrack $? "$_k sessions with at least 20 packets in the daemon's map (notrack); conntrack ESP entries: $(nsx r conntrack -L 2>/dev/null | grep -c '^unknown.*50\|esp')"
     ct_info
+    daemon_alive_check
+    alg_print_status
+}
+
+# ------------------------------------------------------------- alg-offload
+# The eBPF fast path (esp_offload 1) under real IKEv2 and ESP: 3 libreswan clients. Once
+# the tunnels carried traffic every SA is promoted (6: in and out for each client) and the
+# tc program is on br-lan and wan (the modules sch_ingress and cls_bpf load on demand). Then the clients' pings (real ESP, decrypted by the
+# peers, so a wrong rewrite or checksum loses them) are answered while the lab's prerouting
+# ESP counters and the daemon's nft map counters stay flat: the program forwarded them.
+# fw4's forward chain here has policy drop, so promotion also shows that only SAs fw4
+# accepted were taken. A drop rule for c1's ESP, added in a table of its own, ends c1's
+# tunnel traffic at once (every SA back on the nft table, c1's stopped by the filter and
+# not promoted again) while c2 and c3 keep theirs.
+_offloaded() { nsx r "$ALG_BIN" show counters --json 2>/dev/null | grep -o '"offloaded_sas":[0-9]*' | cut -d: -f2; }
+_offloaded_is() { [ "$(_offloaded)" = "$1" ]; }
+_map_packets() {  # the daemon's nft map counters, esp_out and esp_in summed
+    for _m in esp_out esp_in; do nsx r nft list map ip ike_esp_alg "$_m" 2>/dev/null; done \
+        | grep -o 'packets [0-9]*' | awk '{ s += $2 } END { print s + 0 }'
+}
+_lab_esp() { echo $(($(nft_counter lab esp_out) + $(nft_counter lab esp_in))); }
+# The devices the daemon attached the program to (the guest has no tc(8)).
+_fast_devices() {
+    nsx r "$ALG_BIN" show counters --json 2>/dev/null | grep -o '"fast_path":{[^}]*}' | grep -o '"devices":\[[^]]*\]'
+}
+
+sc_alg_offload() {
+    alg_require || return
+    [ -f "$ALG_BPF" ] || { result bpf-object FAIL "no $ALG_BPF: run lab/run.sh with ALG_BPF=path/to/esp_fastpath.bpfel.o"; return; }
+    topo_up || { result topology FAIL "could not build the topology"; return; }
+    _conf=$LAB_RUN/offload.uci _args=$LAB_RUN/offload.args
+    # The lab's file with esp_offload 1 (once, whether or not it had the option).
+    awk '/esp_offload/ { next } { print } /^config alg / { print "\toption esp_offload '\''1'\''" }' "$ALG_CONF" >"$_conf"
+    # A pin of its own: the map starts empty here whatever ran before.
+    echo "--bpf-object $ALG_BPF --bpf-pin $ALG_BPFFS/alg-offload/esp_sa" >"$_args"
+    _lab_conf=$ALG_CONF _lab_args=$ALG_ARGS_FILE
+    ALG_CONF=$_conf ALG_ARGS_FILE=$_args
+    alg_start
+    _ok=$?
+    ALG_CONF=$_lab_conf ALG_ARGS_FILE=$_lab_args
+    [ $_ok = 0 ] || return
+    grep -q 'fast path: tc eBPF from' "$LAB_RUN/alg.log"
+    check fast-path-started $? "$(grep 'fast path:' "$LAB_RUN/alg.log" | head -n1)"
+    plain_peers v2 c1 c2 c3 || return
+    up_check lsw_up c1 c2 c3
+    ping_all_check through-esp dst_s c1 c2 c3
+    wait_for 5 _offloaded_is 6
+    check all-sas-promoted $? "$(_offloaded) SAs offloaded; $(nsx r "$ALG_BIN" show counters 2>/dev/null | grep 'Fast path')"
+    _fast_devices | grep -q '"br-lan"' && _fast_devices | grep -q '"wan"'
+    check program-on-lan-and-wan $? "$(_fast_devices)"
+    _m0=$(_map_packets) _l0=$(_lab_esp)
+    ping_all_check offloaded dst_s c1 c2 c3
+    _m1=$(_map_packets) _l1=$(_lab_esp)
+    [ "$_m1" = "$_m0" ] && [ "$_l1" = "$_l0" ]
+    check offloaded-past-the-hooks $? "during 30 pings: nft map counters $_m0 -> $_m1, the lab's prerouting ESP counters $_l0 -> $_l1"
+    kernel_counted_check 6
+
+    # One transaction, as fw4 reload commits its ruleset.
+    printf 'table inet offload_test {\n chain block {\n  type filter hook forward priority filter; policy accept;\n  ip saddr %s meta l4proto esp drop\n }\n}\n' \
+        "$(client_addr c1)" | nsx r nft -f - || result drop-rule FAIL "nft refused the test's drop rule"
+    sleep 2
+    _c1=$(ping_recv c1 "$S_HOST" 5) _c2=$(ping_recv c2 "$S_HOST" 5)
+    [ "$_c1" = 0 ] && [ "$_c2" -ge 4 ]
+    check firewall-drop-obeyed $? "after a drop rule for c1's ESP: c1 $_c1/5 replies, c2 $_c2/5; $(_offloaded) SAs offloaded; $(grep -c 'the ruleset changed' "$LAB_RUN/alg.log") firewall refills logged"
+    nsx r nft delete table inet offload_test
     daemon_alive_check
     alg_print_status
 }
