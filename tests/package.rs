@@ -111,9 +111,14 @@ fn recipe_uses_the_feed_rust_support_and_the_datapath_modules() {
     assert!(makefile.contains("$(eval $(call BuildPackage,ike-esp-alg))"));
     assert!(makefile.contains("CARGO_PKG_VARS += CARGO_PROFILE_RELEASE_PANIC=abort"));
     let depends: Vec<String> = variable("DEPENDS").split_whitespace().map(str::to_owned).collect();
-    for module in
-        ["$(RUST_ARCH_DEPENDS)", "+kmod-nft-queue", "+kmod-nfnetlink-queue", "+kmod-nft-nat", "+nftables-json"]
-    {
+    for module in [
+        "$(RUST_ARCH_DEPENDS)",
+        "+kmod-nft-queue",
+        "+kmod-nfnetlink-queue",
+        "+kmod-nft-nat",
+        "+kmod-nf-conntrack-netlink",
+        "+nftables-json",
+    ] {
         assert!(depends.iter().any(|d| d == module), "DEPENDS lacks {module}: {depends:?}");
     }
     let cargo = fs::read_to_string(root().join("Cargo.toml")).unwrap();

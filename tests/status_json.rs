@@ -27,6 +27,7 @@ fn shell_counters() -> ShellStatus {
         ("reloads", 1),
         ("reload_failures", 0),
         ("table_reinstalls", 0),
+        ("egress_conntrack_removed", 2),
         ("queue_packets", 21),
         ("queue_overruns", 0),
         ("queue_lost", 0),

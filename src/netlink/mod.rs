@@ -4,6 +4,9 @@
 //!
 //! - [`framing`]: `nlmsghdr`, `nlattr`, `nlmsgerr` and `nfgenmsg` (`linux/netlink.h`,
 //!   `linux/netfilter/nfnetlink.h`), shared by every protocol below;
+//! - [`conntrack`]: ctnetlink (`linux/netfilter/nfnetlink_conntrack.h`): a dump of the
+//!   IPv4 entries and a delete by original tuple, for the IKE flows a WAN change left
+//!   translated to the old address;
 //! - [`queue`]: nfnetlink_queue (NFQUEUE): packets in, verdicts out;
 //! - [`nftables`]: nf_tables set elements and counters, in batches and dumps;
 //! - [`route`]: rtnetlink addresses and routes (`linux/rtnetlink.h`, `linux/if_addr.h`):
@@ -13,6 +16,7 @@
 //!
 //! Packets themselves are read in [`crate::wire`]; nothing here parses a packet.
 
+pub mod conntrack;
 pub mod framing;
 pub mod nftables;
 pub mod queue;

@@ -17,6 +17,7 @@
 use super::activity::{CounterRead, KernelCounters};
 use super::clock::Clock;
 use super::config_file;
+use super::conntrack;
 use super::control::{respond, ControlSocket};
 use super::control_request::ControlRequest;
 use super::egress::{self, Egress, EgressHints};
@@ -151,6 +152,8 @@ struct ShellStats {
     reloads: u64,
     reload_failures: u64,
     table_reinstalls: u64,
+    /// Conntrack entries of IKE flows left translated to a previous egress address, removed.
+    egress_conntrack_removed: u64,
 }
 
 /// The ruleset's settings for a configuration, an egress address and a fast path.
@@ -451,6 +454,7 @@ impl Daemon {
             ("reloads", s.reloads),
             ("reload_failures", s.reload_failures),
             ("table_reinstalls", s.table_reinstalls),
+            ("egress_conntrack_removed", s.egress_conntrack_removed),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
@@ -489,7 +493,8 @@ impl Daemon {
     }
 
     /// An address or route changed: re-resolve the egress, and if its address is another
-    /// now, tell the engine (interface SNAT rebinds) and re-render the ruleset.
+    /// now, tell the engine (interface SNAT rebinds), re-render the ruleset, and remove the
+    /// conntrack entries our nat chain translated to the old address.
     fn follow_egress(&mut self, now: Instant) {
         let egress = find_egress(&mut self.kernel.routes, &self.options, &self.config);
         if egress.address != self.egress.address {
@@ -497,12 +502,39 @@ impl Daemon {
             let line =
                 format!("ike-esp-alg: egress address now {} (was {})", show(egress.address), show(self.egress.address));
             self.log.log(now, &line);
+            let old = self.egress.address;
             self.engine.handle_egress_address(now, egress.address);
             self.egress = egress;
             self.apply_ruleset(now);
+            if let Some(old) = old {
+                self.remove_stale_ike_conntrack(now, old);
+            }
         } else {
             self.egress = egress;
         }
+    }
+
+    /// After the ruleset and the engine's mappings moved to the new address: our IKE
+    /// mappings are `snat`, whose conntrack entries the kernel keeps when the address goes
+    /// (it flushes masquerade's only), so a client that keeps its IKE port would go on
+    /// leaving from `old`. Its next packet, with the entry gone, takes the new mapping.
+    fn remove_stale_ike_conntrack(&mut self, now: Instant, old: Ipv4Addr) {
+        let ports = [self.config.engine.ports.ike, self.config.engine.ports.natt];
+        let line = match conntrack::remove_stale_ike_mappings(old, ports) {
+            Ok(removal) => {
+                self.stats.egress_conntrack_removed += removal.removed as u64;
+                let capped = if removal.capped { " (stopped at the pass's bound; more may remain)" } else { "" };
+                format!(
+                    "ike-esp-alg: egress: removed {} IKE conntrack entries translated to {old}{capped}",
+                    removal.removed
+                )
+            }
+            Err(e) => {
+                self.stats.egress_conntrack_removed += e.removed as u64;
+                format!("ike-esp-alg: egress: removing IKE conntrack entries translated to {old}: {e}")
+            }
+        };
+        self.log.log(now, &line);
     }
 
     fn housekeeping(&mut self, now: Instant) {

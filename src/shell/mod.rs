@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod clock;
 pub mod config_file;
+pub mod conntrack;
 pub mod control;
 pub mod control_request;
 pub mod daemon;

@@ -30,7 +30,10 @@
 //!   with or without a daemon; the daemon renews the elements of active SAs before that.
 //! - IKE flows get their translation from the `ike_nat` map (port 500 kept where free) and
 //!   bound clients' NAT-T from `bindings`, in a nat chain ahead of fw4's `srcnat`, so the
-//!   persistent address wins over masquerade for the flows the ALG covers.
+//!   persistent address wins over masquerade for the flows the ALG covers. These are
+//!   `snat`, whose conntrack entries the kernel keeps when the address goes (it flushes
+//!   masquerade's only): on an egress address change the daemon deletes the ones
+//!   translated to the old address itself ([`super::conntrack`]).
 //! - Queue rules use `queue ... bypass`: with no daemon bound, packets pass (fail-open) and
 //!   learned SAs keep flowing in the kernel. Where the kernel lacks the nft `queue`
 //!   expression, [`QueueBackend::XtablesMark`] marks the packet and an `iptables-nft`

@@ -7,7 +7,8 @@
 #   - unsolicited inbound ESP is dropped and counted;
 #   - after learning, ESP no longer reaches the queue (kernel counters stay flat);
 #   - kill -9 then restart: learned SAs keep flowing meanwhile and `show` lists them again;
-#   - a WAN address change reaches the ruleset from rtnetlink notifications within a second;
+#   - a WAN address change reaches the ruleset from rtnetlink notifications within a second,
+#     and the conntrack entries of IKE flows translated to the old address go with it;
 #   - proxy-ARP pool addresses (over rtnetlink): claimed, kept by a refused reload, released
 #     only for what leaves a pool, removed on `enabled 0` and --flush-on-exit.
 # Prints one PASS/FAIL line per check and "N passed, M failed" at the end.
@@ -245,9 +246,33 @@ wan_address_moves_to() { # new address, old address: prints the milliseconds it 
     done
     echo never
 }
+# Before the change: client 1's IKE flow, translated to 203.0.113.7 by the daemon's snat,
+# and an unrelated UDP flow (port 9) snat'ed to the same address by a rule of another
+# table ahead of ours. The kernel flushes neither when the address goes (only masquerade's).
+ip netns exec "$R" nft -f - <<'NFT'
+table ip hosttest {
+  chain post { type nat hook postrouting priority srcnat - 20; policy accept; udp dport 9 snat ip to 203.0.113.7; }
+}
+NFT
+ip netns exec "$C1" python3 "$packets" ike 192.168.1.10 500 198.51.100.1 500 1 2 0 0x4444 0
+ip netns exec "$C1" python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("192.168.1.10", 6000)); s.sendto(b"x", ("198.51.100.1", 9))'
+sleep 0.2
+ct_to_old() { # ORIG-DPORT: how many UDP entries to that port answer to 203.0.113.7
+    ip netns exec "$R" conntrack -L -p udp 2>/dev/null | grep -c "dport=$1 .*src=198.51.100.1 dst=203.0.113.7 "
+}
+check "before the change: IKE flows and the port-9 flow are translated to 203.0.113.7" \
+    test "$(ct_to_old 500)" -ge 1 -a "$(ct_to_old 9)" = 1
 moved=$(wan_address_moves_to 203.0.113.9 203.0.113.7)
 echo "  WAN address change followed in $moved ms"
 check "a WAN address change reaches the ruleset within a second" test "$moved" != never -a "${moved/never/9999}" -lt 1000
+for _ in $(seq 50); do grep -q "egress: removed .* translated to 203.0.113.7" "$work/daemon.log" && break; sleep 0.02; done
+echo "  $(grep "egress: .*translated to 203.0.113.7" "$work/daemon.log" | tail -n1)"
+check "after the change no IKE flow's conntrack entry to the old address is left, the port-9 one stays" \
+    test "$(ct_to_old 500)-$(ct_to_old 9)" = "0-1"
+check "the daemon logs and counts the removed entries" \
+    sh -c "grep -Eq 'egress: removed [1-9][0-9]* IKE conntrack entries translated to 203.0.113.7\$' $work/daemon.log && \
+        test \"\$(ip netns exec $R $bin show counters --json --control $work/sock | grep -o '\"egress_conntrack_removed\":[0-9]*' | cut -d: -f2)\" -ge 1"
+ip netns exec "$R" nft delete table ip hosttest
 moved=$(wan_address_moves_to 203.0.113.7 203.0.113.9)
 check "and changing it back too" test "$moved" != never
 kill -TERM "$daemon_pid"; wait "$daemon_pid"; rc=$?; daemon_pid=
