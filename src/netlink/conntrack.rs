@@ -13,8 +13,8 @@
 //! zone in network order, the protocol number a single byte.
 
 use super::framing::{
-    attributes, begin_nested, begin_nfnl_message, end_nested, finish_message, put_attribute, NetlinkError, AF_INET,
-    NFGENMSG_LEN, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+    attribute_ipv4, attributes, begin_nested, begin_nfnl_message, end_nested, finish_message, put_attribute,
+    NetlinkError, AF_INET, NFGENMSG_LEN, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use crate::bytes::be_u16;
 use std::net::Ipv4Addr;
@@ -134,8 +134,8 @@ fn tuple(nest: &[u8]) -> Result<Option<ConntrackTuple>, NetlinkError> {
                 for field in attributes(data) {
                     let (kind, value) = field?;
                     match kind {
-                        CTA_IP_V4_SRC => src = Some(address(kind, value)?),
-                        CTA_IP_V4_DST => dst = Some(address(kind, value)?),
+                        CTA_IP_V4_SRC => src = Some(attribute_ipv4(kind, value)?),
+                        CTA_IP_V4_DST => dst = Some(attribute_ipv4(kind, value)?),
                         _ => {}
                     }
                 }
@@ -161,32 +161,14 @@ fn tuple(nest: &[u8]) -> Result<Option<ConntrackTuple>, NetlinkError> {
     })
 }
 
-fn address(kind: u16, value: &[u8]) -> Result<Ipv4Addr, NetlinkError> {
-    let octets: [u8; 4] = value.get(..4).and_then(|b| b.try_into().ok()).ok_or(NetlinkError::ShortAttribute(kind))?;
-    Ok(Ipv4Addr::from(octets))
-}
-
 #[cfg(test)]
 mod tests {
     //! Expected bytes are spelled out from the uapi layouts; host-order fields go through
     //! `to_ne_bytes` so the tests hold on big-endian mips too.
 
-    use super::super::framing::{messages, NLA_F_NESTED};
+    use super::super::framing::hand_built::{nest, nla};
+    use super::super::framing::messages;
     use super::*;
-
-    fn nla(kind: u16, data: &[u8]) -> Vec<u8> {
-        let len = u16::try_from(4 + data.len()).unwrap();
-        let mut v = [len.to_ne_bytes(), kind.to_ne_bytes()].concat();
-        v.extend_from_slice(data);
-        while v.len() % 4 != 0 {
-            v.push(0);
-        }
-        v
-    }
-
-    fn nest(kind: u16, parts: &[Vec<u8>]) -> Vec<u8> {
-        nla(kind | NLA_F_NESTED, &parts.concat())
-    }
 
     fn nlmsg(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
         let len = u32::try_from(16 + 4 + body.len()).unwrap();

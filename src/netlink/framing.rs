@@ -369,3 +369,33 @@ mod tests {
         assert_eq!(attributes(&[200, 0, 1, 0, 0]).next(), Some(Err(NetlinkError::BadLength)));
     }
 }
+
+/// An attribute's payload as an IPv4 address (4 bytes, network order), or which attribute
+/// was too short.
+pub fn attribute_ipv4(kind: u16, data: &[u8]) -> Result<std::net::Ipv4Addr, NetlinkError> {
+    let octets: [u8; 4] = data.get(..4).and_then(|b| b.try_into().ok()).ok_or(NetlinkError::ShortAttribute(kind))?;
+    Ok(std::net::Ipv4Addr::from(octets))
+}
+
+/// Attributes spelled out byte by byte from the uapi layout, independently of
+/// [`put_attribute`], for the codecs' byte-exact tests.
+#[cfg(test)]
+pub(crate) mod hand_built {
+    use super::NLA_F_NESTED;
+
+    /// `struct nlattr` (host-order length and type) and its data, padded to 4 bytes.
+    pub(crate) fn nla(kind: u16, data: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(4 + data.len()).unwrap_or(u16::MAX);
+        let mut v = [len.to_ne_bytes(), kind.to_ne_bytes()].concat();
+        v.extend_from_slice(data);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    /// A nested attribute holding `parts`.
+    pub(crate) fn nest(kind: u16, parts: &[Vec<u8>]) -> Vec<u8> {
+        nla(kind | NLA_F_NESTED, &parts.concat())
+    }
+}

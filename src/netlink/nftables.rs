@@ -480,22 +480,9 @@ mod tests {
     //! Expected bytes are spelled out from the uapi layouts; host-order fields go through
     //! `to_ne_bytes` so the tests hold on big-endian mips too.
 
+    use super::super::framing::hand_built::{nest, nla};
     use super::super::framing::messages;
     use super::*;
-
-    fn nla(kind: u16, data: &[u8]) -> Vec<u8> {
-        let len = u16::try_from(4 + data.len()).unwrap();
-        let mut v = [len.to_ne_bytes(), kind.to_ne_bytes()].concat();
-        v.extend_from_slice(data);
-        while v.len() % 4 != 0 {
-            v.push(0);
-        }
-        v
-    }
-
-    fn nest(kind: u16, parts: &[Vec<u8>]) -> Vec<u8> {
-        nla(kind | NLA_F_NESTED, &parts.concat())
-    }
 
     fn nlmsg(kind: u16, flags: u16, seq: u32, family: u8, res_id: u16, body: &[u8]) -> Vec<u8> {
         let len = u32::try_from(16 + 4 + body.len()).unwrap();

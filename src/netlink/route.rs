@@ -17,8 +17,8 @@
 //! order, four bytes as on the wire.
 
 use super::framing::{
-    attributes, begin_message, finish_message, put_attribute, NetlinkError, NetlinkMessage, AF_INET, NLM_F_ACK,
-    NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
+    attribute_ipv4, attributes, begin_message, finish_message, put_attribute, NetlinkError, NetlinkMessage, AF_INET,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
 };
 use crate::bytes::ne_u32;
 use std::net::Ipv4Addr;
@@ -202,8 +202,8 @@ pub fn decode(message: &NetlinkMessage<'_>) -> Result<RouteMessage, NetlinkError
             for attribute in attributes(payload.get(IFADDRMSG_LEN..).unwrap_or_default()) {
                 let (kind, data) = attribute?;
                 match kind {
-                    IFA_LOCAL => local = Some(ipv4(kind, data)?),
-                    IFA_ADDRESS => peer = Some(ipv4(kind, data)?),
+                    IFA_LOCAL => local = Some(attribute_ipv4(kind, data)?),
+                    IFA_ADDRESS => peer = Some(attribute_ipv4(kind, data)?),
                     _ => {}
                 }
             }
@@ -234,8 +234,8 @@ pub fn decode(message: &NetlinkMessage<'_>) -> Result<RouteMessage, NetlinkError
                     RTA_TABLE => route.table = host_u32()?,
                     RTA_OIF => route.oif = Some(host_u32()?),
                     RTA_PRIORITY => route.priority = host_u32()?,
-                    RTA_GATEWAY => route.gateway = Some(ipv4(kind, data)?),
-                    RTA_DST => route.dst = Some(ipv4(kind, data)?),
+                    RTA_GATEWAY => route.gateway = Some(attribute_ipv4(kind, data)?),
+                    RTA_DST => route.dst = Some(attribute_ipv4(kind, data)?),
                     _ => {}
                 }
             }
@@ -286,11 +286,6 @@ pub fn route_interface<'a>(routes: impl IntoIterator<Item = &'a Route>, address:
         }
     }
     best.and_then(|r| r.oif)
-}
-
-fn ipv4(kind: u16, data: &[u8]) -> Result<Ipv4Addr, NetlinkError> {
-    let octets: [u8; 4] = data.get(..4).and_then(|b| b.try_into().ok()).ok_or(NetlinkError::ShortAttribute(kind))?;
-    Ok(Ipv4Addr::from(octets))
 }
 
 #[cfg(test)]
