@@ -59,6 +59,8 @@ test('the counters that matter come from the counters and datapath groups', () =
 	assert.strictEqual(counters['Inbound ESP dropped, no gate'], '1');
 	assert.strictEqual(counters['Gates collapsed'], String(status.counters.gates_collapsed));
 	assert.strictEqual(counters['Queue overflow'], String(status.datapath.queue_overflow));
+	assert.strictEqual(counters['Conntrack entries removed after a WAN change'], '2');
+	assert.strictEqual(counters['SAs on the eBPF fast path'], '2');
 	// Every counter the page shows exists in the daemon's document.
 	for (const [, where] of data.KEY_COUNTERS)
 		assert.ok(where[1] in status[where[0]], `${where.join('.')} is not in show --json`);

@@ -47,7 +47,9 @@ var KEY_COUNTERS = [
 	[ _('Inbound ESP dropped, no gate'), [ 'counters', 'inbound_esp_dropped_no_gate' ] ],
 	[ _('Queue overflow'), [ 'datapath', 'queue_overflow' ] ],
 	[ _('Queue overruns'), [ 'datapath', 'queue_overruns' ] ],
-	[ _('Table re-installs'), [ 'datapath', 'table_reinstalls' ] ]
+	[ _('Table re-installs'), [ 'datapath', 'table_reinstalls' ] ],
+	[ _('Conntrack entries removed after a WAN change'), [ 'datapath', 'egress_conntrack_removed' ] ],
+	[ _('SAs on the eBPF fast path'), [ 'fast_path', 'offloaded_sas' ] ]
 ];
 
 /*
