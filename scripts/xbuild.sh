@@ -98,6 +98,12 @@ rf=()
 case $arch in
     armv7|aarch64) rf+=(-C link-self-contained=no) ;;   # MIPS: already in config.toml
 esac
+# The release binary aborts on panic and never prints a backtrace, so unwind tables
+# (.eh_frame, 59 KB of a 816 KB mipsel SMALL=1 build) are dead weight. Tests keep them:
+# libtest's panic=unwind needs them.
+case $action in
+    build|size) rf+=(-C force-unwind-tables=no) ;;
+esac
 if [ -n "${RUSTFLAGS:-}" ]; then
     read -r -a user_rf <<<"$RUSTFLAGS"
     rf+=("${user_rf[@]}")
