@@ -29,8 +29,10 @@
 #         `tc filter ... bpf direct-action pinned` attaches them; the clsact qdiscs are
 #         removed again before ALG10k. Packets the program took are read from its map.
 #         Skipped (with a message) when the object cannot be built (needs clang).
-#    udp  windows of plain UDP c->s:53 (traffic the ALG does not handle) with A, B, ALG1
-#         and BPF1 loaded: what the hooks cost other traffic.
+#    TC0  ALG1 + bench/tc_pass.c (returns TC_ACT_OK at once) where BPF1's program sits,
+#         udp windows only: the tc hook's own cost, apart from the program's.
+#    udp  windows of plain UDP c->s:53 (traffic the ALG does not handle) with A, B, ALG1,
+#         BPF1 and TC0 loaded: what the hooks cost other traffic.
 #    Once per run, BPF_PROG_TEST_RUN times the program in r's namespace (1-SA and full
 #    map): a hit (10^6 runs in batches of 250 repeats), an ESP miss and a UDP frame
 #    (10^6 repeats each).
@@ -43,7 +45,7 @@
 # 3. daemon RSS (VmRSS, VmHWM): idle, 10k sessions learned through the queue, 10k sessions
 #    restored from a state file; release (glibc) and static musl builds.
 #
-# --only bpf: just A, B, ALG1, BPF1 and BPF64k (out, in, udp), alternated in each
+# --only bpf: just A, B, ALG1, BPF1 and BPF64k (out, in, udp) and TC0 (udp), alternated in each
 #    repetition as in 1 (the fast phase includes them already), and the test-run timing.
 #
 # 4. ruleset variants (only with --only variants): every bench/variants/*.nft loaded on top
@@ -324,6 +326,20 @@ bpf_attach() { # one|full: the pinned program at ingress of both router veths
     done
 }
 bpf_detach() { local dev; for dev in r0 r1; do inr tc qdisc del dev $dev clsact; done; }
+# TC0: bench/tc_pass.c (returns TC_ACT_OK at once) in the fast path's place, for UDP only:
+# the hook's own cost to traffic the program does not take.
+pass_obj=$work/tc_pass.o
+if [ "$bpf" = 1 ] && ! clang -O2 -g0 -target bpf -c "$here/tc_pass.c" -o "$pass_obj"; then
+    echo "clang could not build bench/tc_pass.c; TC0 rows skipped" >&2; pass_obj=
+fi
+pass_attach() {
+    local dev
+    for dev in r0 r1; do
+        inr tc qdisc replace dev $dev clsact
+        inr tc filter replace dev $dev ingress pref 1 handle 1 bpf direct-action obj "$pass_obj" sec tc ||
+            { echo "tc could not attach $pass_obj to $dev" >&2; exit 1; }
+    done
+}
 # BPF1 and BPF64k windows on top of whatever is loaded (ALG1), then the program's counters
 # (cumulative over the run) of the measured SAs in each map.
 bpf_windows() { # rep
@@ -331,6 +347,7 @@ bpf_windows() { # rep
     fast_window out BPF1 "$1"; fast_window in BPF1 "$1"; fast_window udp BPF1 "$1"
     bpf_attach full
     fast_window out BPF64k "$1"; fast_window in BPF64k "$1"
+    if [ -n "$pass_obj" ]; then pass_attach; fast_window udp TC0 "$1"; fi
     bpf_detach
     local m; for m in one full; do
         echo "bpf_counters $m $1 $(inr "$loader" counters "$bpffs/${m}_map" | tr '\n' ' ')" >> "$results"

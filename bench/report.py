@@ -105,7 +105,7 @@ def main():
     checks = []
     for d in ("out", "in", "udp"):
         for num, den in (("ALG1", "B"), ("ALG1", "A"), ("ALG1-noxt", "B"), ("ALG1-noxt", "A"), ("ALG1", "ALG1-noxt"), ("ALG10k", "B"), ("ALG64k", "B"), ("ALG64k", "A"), ("ALG64k", "ALG1"), ("B", "A"),
-                         ("BPF1", "B"), ("BPF1", "A"), ("BPF64k", "B"), ("BPF64k", "A"), ("BPF64k", "BPF1"), ("BPF1", "ALG1")):
+                         ("BPF1", "B"), ("BPF1", "A"), ("BPF64k", "B"), ("BPF64k", "A"), ("BPF64k", "BPF1"), ("BPF1", "ALG1"), ("TC0", "ALG1"), ("BPF1", "TC0"), ("TC0", "B")):
             if (d, num) not in fast or (d, den) not in fast:
                 continue
             n, m = fast[(d, num)], fast[(d, den)]
@@ -122,7 +122,7 @@ def main():
                 tcol = f"≥ {ct:.2f} (router ns/pkt): {verdict(cost >= ct)}"
                 checks.append((f"fast {d} {num}/{den} ≥ {ct:.2f} by router ns/pkt", cost >= ct, f"{cost:.2f}"))
             print(f"| {d} | {num}/{den} | {r:.2f} | {rng(paired, '{:.2f}')} | {cost:.2f} | {tcol} |")
-    standard = {"A", "B", "ALG1", "ALG1-noxt", "ALG10k", "ALG64k", "BPF1", "BPF64k"}
+    standard = {"A", "B", "ALG1", "ALG1-noxt", "ALG10k", "ALG64k", "BPF1", "BPF64k", "TC0"}
     variants = sorted({cfg for (_, cfg) in fast} - standard)
     if variants:
         print("\nRuleset variants (bench/variants/*.nft on top of stock NAT), router cost per packet against B's in the same repetitions:\n")

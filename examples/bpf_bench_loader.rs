@@ -136,6 +136,22 @@ fn filler(sas: &Sas, i: u32) -> (SaKey, Rewrite) {
 }
 
 /// Loads the object and fills the map: `extra` first, then `sas`' fillers up to `total` SAs.
+/// Inserts one SA, waiting out ENOMEM: the map is not preallocated, and the kernel takes
+/// its elements from a per-CPU cache that it refills in the background, which a loop of
+/// 65,536 inserts with a second full map alive can outrun.
+fn insert_waiting(map: &sa_map::SaMap, key: SaKey, rewrite: Rewrite) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match map.insert(key, rewrite) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOMEM) && tries < 1000 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn load_filled(
     object_path: &str,
     total: u32,
@@ -156,7 +172,7 @@ fn load_filled(
     let measured = extra.len() as u32;
     for i in 0..total.saturating_sub(measured) {
         let (key, rewrite) = filler(sas, i);
-        map.insert(key, rewrite).map_err(|e| format!("insert filler {i} {key:?}: {e}"))?;
+        insert_waiting(map, key, rewrite).map_err(|e| format!("insert filler {i} {key:?}: {e}"))?;
     }
     Ok((fast_path, max_entries))
 }
