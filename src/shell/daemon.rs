@@ -35,7 +35,7 @@ use super::schedule::Schedule;
 use super::signals::{Signal, Signals};
 use super::state_file;
 use super::table_names::{SetName, TABLE};
-use super::verdicts::{kernel_verdict, VerdictCounts};
+use super::verdicts::{kernel_verdict, outbound_continue, VerdictCounts};
 use super::xtables;
 use crate::cli::status::{render_json, render_text, FastPathReport, ShellCounters, ShellStatus};
 use crate::config::model::AlgConfig;
@@ -348,7 +348,13 @@ impl Daemon {
         for (offer, verdict) in batch.into_iter().zip(verdicts) {
             let waits = matches!(verdict, Verdict::Drop(reason) if reason.is_wait());
             let Some(offer) = self.held.settle(now, offer, waits) else { continue };
-            let kernel = kernel_verdict(verdict, &offer.packet.payload, self.config.engine.ports, &refused);
+            let kernel = kernel_verdict(
+                verdict,
+                &offer.packet.payload,
+                self.config.engine.ports,
+                &refused,
+                outbound_continue(self.options.backend),
+            );
             self.stats.verdicts.count(&kernel);
             if let Err(e) = self.kernel.queue.verdict(offer.packet.id, kernel.verdict, kernel.payload.as_deref()) {
                 self.log.log(now, &format!("ike-esp-alg: verdict for packet {}: {e}", offer.packet.id));

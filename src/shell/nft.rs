@@ -38,6 +38,17 @@
 //!   learned SAs keep flowing in the kernel. Where the kernel lacks the nft `queue`
 //!   expression, [`QueueBackend::XtablesMark`] marks the packet and an `iptables-nft`
 //!   NFQUEUE rule queues it instead.
+//! - Queued *outbound* ESP is left tracked (nft backend). The daemon's verdict for a packet
+//!   whose session it has just installed is `NF_REPEAT`: the kernel runs this chain again,
+//!   where the learned-SA rule now takes it untracked, and the `postrouting` map rewrites
+//!   it. What the daemon never decides (the queue full, or no daemon bound: fail-open)
+//!   goes on tracked, so conntrack and the firewall's masquerade translate it as on a
+//!   stock router. Untracked, it would leave by the WAN with its LAN source address (the
+//!   lab's `alg-queue-burst` measured 10,367 of a 20,000-SA burst doing so before this).
+//!   Inbound ESP stays untracked when queued: what fails open there is addressed to the
+//!   router itself and reaches no client (SPEC rule 6). The xtables backend queues from
+//!   its own table, which `NF_REPEAT` would run again (queueing the packet again), so it
+//!   keeps `notrack` and with it the untranslated fail-open.
 //!
 //! Kernels before about 6.3 refuse a map used as a plain set (`key @map`, EINVAL), so each
 //! outbound session's key also goes into `esp_out_keys` for the membership test; maps are
@@ -211,13 +222,19 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     }
     let key = "ip saddr . ip daddr . esp spi";
     let (ike, natt) = (s.ike_port, s.natt_port);
+    // Queued outbound ESP stays tracked where the verdict can send it through this chain
+    // again (see the design notes: fail-open falls back to conntrack and masquerade).
+    let out_notrack = match s.backend {
+        QueueBackend::Nft => "",
+        QueueBackend::XtablesMark(_) => " notrack",
+    };
     let rules = [
         // Learned SAs first: a learned key implies the classification below matched when
         // it was learned. Inbound: one map lookup is the test and the rewrite.
         ("prerouting", format!("ip protocol esp ip daddr set {key} map @{esp_in} notrack accept")),
         ("prerouting", format!("ip protocol esp {key} @{esp_out_keys} notrack accept")),
         // Unknown SPIs between rule clients and servers, or from a server to a NAT address.
-        ("prerouting", format!("ip protocol esp ip saddr @{clients} ip daddr @{servers} notrack counter name {queued_esp_out} {queue}")),
+        ("prerouting", format!("ip protocol esp ip saddr @{clients} ip daddr @{servers}{out_notrack} counter name {queued_esp_out} {queue}")),
         ("prerouting", format!("ip protocol esp ip saddr @{servers} ip daddr @{nat_addresses} notrack counter name {queued_esp_in} {queue}")),
         ("prerouting", format!("udp dport {ike} ip saddr @{clients} ip daddr @{servers} counter name {queued_ike} {queue}")),
         ("prerouting", format!("udp sport {ike} ip saddr @{servers} ip daddr @{nat_addresses} counter name {queued_ike} {queue}")),
@@ -488,6 +505,8 @@ mod tests {
         let got = render_ruleset(&s);
         assert!(!got.contains("queue num"));
         assert!(got.contains("counter name queued_esp_in meta mark set meta mark | 0x10000000"));
+        // Its verdicts cannot repeat the chain, so queued outbound ESP is untracked here.
+        assert!(got.contains("ip daddr @servers notrack counter name queued_esp_out meta mark set"));
         assert!(got.contains("add element ip ike_esp_alg clients { 0.0.0.0/0 }"));
         assert!(!got.contains("add element ip ike_esp_alg nat_addresses"), "no egress address yet");
     }
