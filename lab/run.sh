@@ -4,16 +4,20 @@
 #
 #   lab/run.sh <amd64|arm64|mipsel> [scenario|set ...]        (default: ci)
 #
-# Sets: ci (baseline-plain-2 natt), alg (the daemon scenarios), all (ci + alg).
+# Sets: ci (baseline-plain-2 natt), alg (the daemon scenarios), faults (the longer fault
+# scenarios), all (ci + alg).
 # Single scenarios: baseline-plain-2 natt alg-plain-3 alg-ikev2-plain alg-rekey alg-kill9
 # alg-unsolicited-esp alg-natt-mixed alg-restart-load alg-offload alg-many alg-many-pool
-# demo; "none" runs nothing (with SHELL_AFTER=1: a shell).
+# alg-wan-change alg-conntrack-full alg-queue-burst alg-phase2-flood demo; "none" runs nothing (with
+# SHELL_AFTER=1: a shell).
 #
 # Environment:
 #   ALG_BIN=path      the project's daemon for this architecture; goes to /opt/alg/ike-esp-alg
 #   ALG_CONFIG=path   its UCI config (default lab/config/ike-esp-alg.uci) -> /opt/alg/ike-esp-alg.uci
 #   ALG_BPF=path      the eBPF fast path's object for this byte order (alg-offload);
 #                     goes to /opt/alg/esp_fastpath.o
+#   ALG_ESPGEN=path   a static espgen (examples/espgen.rs) for this architecture, the ESP
+#                     packet generator of alg-queue-burst; goes to /opt/alg/espgen
 #   ALG_ARGS="..."    extra arguments after "daemon --config /opt/alg/ike-esp-alg.uci"
 #   MANY_N=n          clients in alg-many and alg-many-pool (default 16)
 #   SHELL_AFTER=1     interactive: the console is this terminal, a shell follows the scenarios
@@ -72,6 +76,10 @@ if [ -n "${ALG_BIN:-}" ]; then
     install -m 0755 "$ALG_BIN" "$ov/overlay/opt/alg/ike-esp-alg"
     log "daemon: $ALG_BIN ($(file -b "$ALG_BIN" 2>/dev/null | cut -d, -f1-2))"
 fi
+if [ -n "${ALG_ESPGEN:-}" ]; then
+    [ -f "$ALG_ESPGEN" ] || { log "ALG_ESPGEN=$ALG_ESPGEN does not exist"; exit 2; }
+    install -m 0755 "$ALG_ESPGEN" "$ov/overlay/opt/alg/espgen"
+fi
 if [ -n "${ALG_BPF:-}" ]; then
     [ -f "$ALG_BPF" ] || { log "ALG_BPF=$ALG_BPF does not exist"; exit 2; }
     install -m 0644 "$ALG_BPF" "$ov/overlay/opt/alg/esp_fastpath.o"
@@ -126,7 +134,7 @@ for sc in "${SCENARIOS[@]}"; do
     case "$sc" in
     ci) n=$((n + 2)) ;;
     alg) n=$((n + 8)) ;;
-    faults) n=$((n + 2)) ;;
+    faults) n=$((n + 4)) ;;
     all) n=$((n + 10)) ;;
     alg-many) extra=$((extra + 2 * (240 + 15 * MANY_N))) ;;
     alg-many-pool) extra=$((extra + 240 + 15 * MANY_N)) ;;

@@ -15,22 +15,24 @@
 #   alg-wan-change       daemon: the WAN address changes under 3 clients; rebind, renegotiate
 #   alg-restart-load     daemon: 1,000 restored sessions + 3 pinging clients; SIGHUP, kill -9
 #   alg-conntrack-full   conntrack table full, stock router then daemon: ESP flows, IKE as stock
+#   alg-queue-burst      daemon: a burst of 20,000 new SAs overflows the queue; fail open, catch up
+#   alg-phase2-flood     daemon: one client floods phase-2 requests while four others negotiate
 #   alg-offload          daemon with esp_offload 1: 3 IKEv2 clients' SAs on the tc eBPF fast
 #                        path, past the hooks, and a firewall drop rule still obeyed
 #   demo                 for people: brings everything up and shows the state (no results)
 #
 # Sets: ci = baseline-plain-2 natt; alg = the alg-* scenarios up to alg-natt-mixed,
-# alg-restart-load (84 s) and alg-offload; faults = the two longer fault scenarios; all = ci + alg.
+# alg-restart-load (84 s) and alg-offload; faults = the fault scenarios not in alg; all = ci + alg.
 
 SCENARIOS_CI="baseline-plain-2 natt"
 SCENARIOS_ALG="alg-plain-3 alg-ikev2-plain alg-rekey alg-kill9 alg-unsolicited-esp alg-natt-mixed alg-restart-load alg-offload"
-SCENARIOS_FAULTS="alg-wan-change alg-conntrack-full"
+SCENARIOS_FAULTS="alg-wan-change alg-conntrack-full alg-queue-burst alg-phase2-flood"
 
 scenario_fn() {  # NAME -> function name, or non-zero for an unknown name
     case "$1" in
     baseline-plain-2 | natt | demo | alg-plain-3 | alg-ikev2-plain | alg-rekey | alg-kill9 \
         | alg-unsolicited-esp | alg-natt-mixed | alg-many | alg-many-pool | alg-wan-change \
-        | alg-restart-load | alg-conntrack-full | alg-offload)
+        | alg-restart-load | alg-conntrack-full | alg-offload | alg-queue-burst | alg-phase2-flood)
         echo "sc_$(echo "$1" | tr - _)"
         ;;
     *) return 1 ;;
@@ -932,6 +934,211 @@ sc_alg_restart_load() {
         check "$_c-no-gap-over-2s" $? "longest gap $3 s, $1/$2 replies across SIGHUP and kill -9 + restart"
     done
     ping_all_check after-restart dst_s c1 c2 c3
+    ct_info
+    daemon_alive_check
+    alg_print_status
+}
+
+# ------------------------------------------------------------- alg-queue-burst
+# NFQUEUE overflow under a burst of new SAs. Three IKEv1 clients up and pinging every
+# 0.2 s; then c4 sends QB_COUNT ESP packets at QB_PPS from QB_SOURCES LAN addresses
+# (192.168.1.100 up), each with a key the daemon has not seen (one SPI per packet, from
+# 0x50000000): every one is the first packet of an SA (SPEC rule 6: outbound, no gate, a
+# session without a gate), so every one goes to the queue (4,096 packets), faster than the
+# daemon takes them. The generator is examples/espgen.rs, a static binary the run carries
+# (ALG_ESPGEN). Checks: the daemon counts the overflow (queue_overflow), what it took left
+# on its sessions, what it could not take failed open into conntrack and masquerade as on a
+# stock router (s counts the burst by the source it left with: never a LAN address), the
+# daemon answers again and has learned what it saw, the three real
+# clients' tunnels had no gap longer than the fault (the burst until the daemon's queue is
+# drained) plus 1 s, their traffic passes afterwards, and a new client (c4) negotiates and
+# passes after the burst: nothing wedged.
+QB_COUNT=20000
+QB_PPS=20000
+QB_SOURCES=40
+QB_SPI=0x50000000
+ALG_ESPGEN=/opt/alg/espgen
+
+_qb_counter() {  # NAME: packets of s's burst counter NAME
+    _v=$(nsx s nft list counter inet burst "$1" 2>/dev/null | sed -n 's/.*packets \([0-9]*\).*/\1/p')
+    echo "${_v:-0}"
+}
+_qb_num() {  # FIELD: a number from the daemon's show counters --json (0 when absent)
+    _v=$(alg_show 2>/dev/null | grep -o "\"$1\":[0-9]*" | head -n1 | cut -d: -f2)
+    echo "${_v:-0}"
+}
+
+sc_alg_queue_burst() {
+    alg_require || return
+    if [ ! -x "$ALG_ESPGEN" ]; then
+        result espgen-present FAIL "no packet generator at $ALG_ESPGEN; run lab/run.sh with ALG_ESPGEN=path/to/a static espgen (cargo build --release --example espgen for this architecture)"
+        return
+    fi
+    topo_up c1 c2 c3 c4 || { result topology FAIL "could not build the topology"; return; }
+    alg_start || return
+    lsw_server v1 c1 c2 c3 c4
+    for _c in c1 c2 c3 c4; do lsw_client "$_c" v1; done
+    many lsw_start s c1 c2 c3 c4
+    check peers-started $? "pluto in s c1 c2 c3 c4"
+    up_check lsw_up c1 c2 c3
+    ping_all_check before-burst dst_s c1 c2 c3
+    _last=$(printf '0x%08x' $((QB_SPI + QB_COUNT - 1)))
+    printf '%s\n' "table inet burst {" \
+        "counter from_nat {}" "counter from_lan {}" "counter other {}" \
+        "chain pre { type filter hook prerouting priority -350; policy accept;" \
+        "esp spi $QB_SPI-$_last ip saddr $NAT_ADDR counter name from_nat return" \
+        "esp spi $QB_SPI-$_last ip saddr 192.168.0.0/16 counter name from_lan return" \
+        "esp spi $QB_SPI-$_last counter name other" "}" "}" | nsx s nft -f - \
+        || { result burst-counters FAIL "could not load s's counters"; return; }
+    _sessions0=$(_alg_sessions)
+    _overflow0=$(_qb_num queue_overflow)
+    _lost0=$(_qb_num queue_lost)
+    _ctfail0=$(ct_stat insert_failed)
+    _pp=
+    for _c in c1 c2 c3; do
+        _ping_long "$_c" "$S_HOST" 200 "$LAB_RUN/gap.$_c"
+        _pp="$_pp $!"
+    done
+    sleep 5
+    _mac=$(ip -n r link show br-lan | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+    say "burst: $QB_COUNT new SAs at $QB_PPS packets/s from $QB_SOURCES sources via c4"
+    _tb=$(now)
+    nsx c4 "$ALG_ESPGEN" --dev eth0 --dst-mac "$_mac" --src 192.168.1.100 --src-count "$QB_SOURCES" \
+        --dst "$S_ADDR" --spi "$QB_SPI" --spi-count "$QB_COUNT" --count "$QB_COUNT" --pps "$QB_PPS" \
+        >"$LAB_RUN/espgen.out" 2>&1
+    check burst-sent $? "espgen: $(tr '\n' ' ' <"$LAB_RUN/espgen.out")in $(elapsed "$_tb") s"
+    # The fault lasts until the daemon answers with its queue drained: two polls in a row,
+    # 0.5 s apart, with the same count of packets taken from the queue.
+    _fault='' _prev=-1
+    while awk -v t="$(elapsed "$_tb")" 'BEGIN { exit !(t < 60) }'; do
+        _q=$(_qb_num queue_packets)
+        if [ "$_q" = "$_prev" ]; then _fault=$(elapsed "$_tb"); break; fi
+        _prev=$_q
+        sleep 0.5
+    done
+    [ -n "$_fault" ]
+    check daemon-caught-up $? "the daemon answered with its queue drained ${_fault:-never (60 s)} s after the burst began"
+    _fault=${_fault:-60}
+    sleep 2
+    _overflow=$(($(_qb_num queue_overflow) - _overflow0))
+    _lost=$(($(_qb_num queue_lost) - _lost0))
+    [ "$_overflow" -gt 0 ]
+    check overflow-counted $? "queue_overflow +$_overflow, queue_lost +$_lost (packets the kernel let pass without asking the daemon)"
+    _nat=$(_qb_counter from_nat) _lan=$(_qb_counter from_lan) _other=$(_qb_counter other)
+    _got=$((_nat + _lan + _other))
+    _ctfail=$(($(ct_stat insert_failed) - _ctfail0))
+    _sessions=$(_alg_sessions)
+    _learned=$((_sessions - _sessions0))
+    [ "$_learned" -gt 0 ]
+    check burst-sessions-learned $? "$_learned sessions created from the burst (of $QB_COUNT new SAs); $_sessions in all"
+    # What the daemon decided passed on its sessions; what failed open went through
+    # conntrack and masquerade as on a stock router (one ESP flow per server and NAT
+    # address: the other sources' packets fail there, insert_failed).
+    [ "$_nat" -ge "$_learned" ] && [ $((_got + _ctfail)) -ge $((QB_COUNT * 99 / 100)) ]
+    check burst-passed-fail-open $? "s got $_got of $QB_COUNT burst packets ($_nat from $NAT_ADDR, $_lan with a LAN source, $_other other); $_learned on the daemon's sessions; conntrack insert_failed +$_ctfail"
+    [ "$_lan" = 0 ]
+    check burst-never-untranslated $? "$_lan burst packets reached the WAN with their LAN source address"
+    info "burst: overflow +$_overflow, lost +$_lost, sessions +$_learned, fault $_fault s, s got $_got ($_nat from $NAT_ADDR, $_lan untranslated), conntrack insert_failed +$_ctfail"
+    # A new phase 2 through the queue after the burst.
+    up_check lsw_up c4
+    ping_check c4 "$S_HOST" after-burst
+    # shellcheck disable=SC2086
+    wait $_pp
+    for _c in c1 c2 c3; do
+        # shellcheck disable=SC2046
+        set -- $(_ping_gaps "$LAB_RUN/gap.$_c" "$FAULT_PING_I")
+        awk -v g="$3" -v f="$_fault" 'BEGIN { exit !(g <= f + 1) }'
+        check "$_c-outage-within-fault" $? "longest gap $3 s (fault: $_fault s from the burst until the daemon caught up), $1/$2 replies"
+    done
+    ping_all_check after-burst dst_s c1 c2 c3
+    ct_info
+    daemon_alive_check
+    alg_print_status
+}
+
+# ------------------------------------------------------------- alg-phase2-flood
+# A client that floods phase-2 messages while others negotiate. c2 (IKEv2) is up and asks
+# for a new child SA (whack --rekey-ipsec) every FLOOD_EVERY s, sending no traffic on
+# them, so each of its exchanges would hold the inbound gate as long as the daemon lets
+# it; FLOOD_HEAD s later c1, c3, c4 and c5 (IKEv1, IKEv1, IKEv2, IKEv1) initiate at the
+# same moment behind the same NAT address, to the same server. The daemon serves waiting
+# pairs in arrival order, one inbound gate at a time, and a flooder that comes back joins
+# the end of the queue. Checks: every waiting client up, and the i-th of them to come up
+# within FLOOD_BASE + i gate timeouts of the common start (i - 1 other waiters and the
+# flooder at most ahead of it; FLOOD_BASE for the IKE SA itself, 5 plutos on 2 emulated
+# cores); the flooder's exchanges kept going through (new child SAs in c2); traffic passes
+# for all five afterwards.
+FLOOD_EVERY=0.3
+FLOOD_HEAD=3
+FLOOD_BASE=10
+FLOOD_WAITERS="c1 c3 c4 c5"
+
+_flood_loop() {  # until $LAB_RUN/flood.stop exists: rekey c2's conn, count the requests
+    _n=0
+    while [ ! -e "$LAB_RUN/flood.stop" ]; do
+        whack_ns c2 --name lab --rekey-ipsec --asynchronous >>"$(lsw_dir c2)/flood.log" 2>&1
+        _n=$((_n + 1))
+        sleep "$FLOOD_EVERY"
+    done
+    echo "$_n" >"$LAB_RUN/flood.count"
+}
+
+_flood_up() {  # CLIENT: lsw_up, then the seconds since FLOOD_T0 go to $LAB_RUN/up.CLIENT
+    lsw_up "$1" 90 || wait_for 30 _esp_up "$1"
+    _rc=$?
+    { elapsed "$FLOOD_T0"; echo; } >"$LAB_RUN/up.$1"
+    return $_rc
+}
+
+_flood_child_sas() {  # child SAs the server set up for c2, new or rekeyed (its pluto log)
+    _v=$(grep -cE '"c2".*(established|rekeyed) Child SA' "$(lsw_dir s)/pluto.log" 2>/dev/null)
+    echo "${_v:-0}"
+}
+
+sc_alg_phase2_flood() {
+    alg_require || return
+    topo_up c1 c2 c3 c4 c5 || { result topology FAIL "could not build the topology"; return; }
+    alg_start || return
+    lsw_server alt c1 c2 c3 c4 c5
+    for _c in c1 c2 c3 c4 c5; do lsw_client "$_c" "$(lsw_version_of alt "$_c")"; done
+    many lsw_start s c1 c2 c3 c4 c5
+    check peers-started $? "pluto in s c1 c2 c3 c4 c5"
+    up_check lsw_up c2
+    ping_check c2 "$S_HOST" before-flood
+    _gate=$(sed -n "s/^[[:space:]]*option esp_gate_timeout '\([0-9]*\)'.*/\1/p" "$ALG_CONF" | head -n1)
+    _gate=${_gate:-5}
+    _allowed0=$(_qb_num phase2_allowed) _busy0=$(_qb_num phase2_dropped_pair_busy)
+    _gbusy0=$(_qb_num phase2_dropped_gate_busy) _children0=$(_flood_child_sas)
+    rm -f "$LAB_RUN/flood.stop" "$LAB_RUN/flood.count"
+    say "c2 floods: a new child SA every $FLOOD_EVERY s"
+    _flood_loop &
+    _fp=$!
+    sleep "$FLOOD_HEAD"
+    FLOOD_T0=$(now)
+    # shellcheck disable=SC2086 # the list is words
+    many _flood_up $FLOOD_WAITERS
+    _all=$(elapsed "$FLOOD_T0")
+    : >"$LAB_RUN/flood.stop"
+    wait "$_fp"
+    for _c in $FLOOD_WAITERS; do
+        check "$_c-tunnel-up-during-flood" "$(rc_of _flood_up "$_c")" "$(esp_state_count "$_c") ESP states, up $(cat "$LAB_RUN/up.$_c") s after the common start"
+    done
+    # The i-th to come up: at most i - 1 waiters and the flooder ahead of it.
+    _i=0 _late=
+    for _t in $(for _c in $FLOOD_WAITERS; do cat "$LAB_RUN/up.$_c"; done | sort -n); do
+        _i=$((_i + 1))
+        awk -v t="$_t" -v l="$((FLOOD_BASE + _i * _gate))" 'BEGIN { exit !(t <= l) }' \
+            || _late="$_late $_i:${_t}s>$((FLOOD_BASE + _i * _gate))s"
+    done
+    [ -z "$_late" ]
+    check waits-within-one-gate-timeout-per-client-ahead $? "up after (sorted) $(for _c in $FLOOD_WAITERS; do cat "$LAB_RUN/up.$_c"; done | sort -n | tr '\n' ' ')s; limit $FLOOD_BASE s + i x $_gate s${_late:+; late:$_late}"
+    _requests=$(cat "$LAB_RUN/flood.count" 2>/dev/null || echo 0)
+    _children=$(($(_flood_child_sas) - _children0))
+    [ "$_children" -ge 2 ]
+    check flooder-still-served $? "c2 asked for $_requests child SAs in $_all s; the server created $_children"
+    info "flood: phase2_allowed +$(($(_qb_num phase2_allowed) - _allowed0)), dropped pair busy +$(($(_qb_num phase2_dropped_pair_busy) - _busy0)), gate busy +$(($(_qb_num phase2_dropped_gate_busy) - _gbusy0)); all waiters up in $_all s"
+    sleep 2
+    ping_all_check after-flood dst_s c1 c2 c3 c4 c5
     ct_info
     daemon_alive_check
     alg_print_status
