@@ -8,8 +8,8 @@
 # scenarios), all (ci + alg).
 # Single scenarios: baseline-plain-2 natt alg-plain-3 alg-ikev2-plain alg-rekey alg-kill9
 # alg-unsolicited-esp alg-natt-mixed alg-restart-load alg-offload alg-many alg-many-pool
-# alg-wan-change alg-conntrack-full alg-queue-burst alg-phase2-flood demo; "none" runs nothing (with
-# SHELL_AFTER=1: a shell).
+# alg-wan-change alg-conntrack-full alg-queue-burst alg-phase2-flood alg-state-full demo;
+# "none" runs nothing (with SHELL_AFTER=1: a shell).
 #
 # Environment:
 #   ALG_BIN=path      the project's daemon for this architecture; goes to /opt/alg/ike-esp-alg
@@ -134,7 +134,7 @@ for sc in "${SCENARIOS[@]}"; do
     case "$sc" in
     ci) n=$((n + 2)) ;;
     alg) n=$((n + 8)) ;;
-    faults) n=$((n + 4)) ;;
+    faults) n=$((n + 5)) ;;
     all) n=$((n + 10)) ;;
     alg-many) extra=$((extra + 2 * (240 + 15 * MANY_N))) ;;
     alg-many-pool) extra=$((extra + 240 + 15 * MANY_N)) ;;

@@ -17,6 +17,7 @@
 #   alg-conntrack-full   conntrack table full, stock router then daemon: ESP flows, IKE as stock
 #   alg-queue-burst      daemon: a burst of 20,000 new SAs overflows the queue; fail open, catch up
 #   alg-phase2-flood     daemon: one client floods phase-2 requests while four others negotiate
+#   alg-state-full       daemon: the state file's tmpfs full while clients come up; runs on, saves later
 #   alg-offload          daemon with esp_offload 1: 3 IKEv2 clients' SAs on the tc eBPF fast
 #                        path, past the hooks, and a firewall drop rule still obeyed
 #   demo                 for people: brings everything up and shows the state (no results)
@@ -26,13 +27,13 @@
 
 SCENARIOS_CI="baseline-plain-2 natt"
 SCENARIOS_ALG="alg-plain-3 alg-ikev2-plain alg-rekey alg-kill9 alg-unsolicited-esp alg-natt-mixed alg-restart-load alg-offload"
-SCENARIOS_FAULTS="alg-wan-change alg-conntrack-full alg-queue-burst alg-phase2-flood"
+SCENARIOS_FAULTS="alg-wan-change alg-conntrack-full alg-queue-burst alg-phase2-flood alg-state-full"
 
 scenario_fn() {  # NAME -> function name, or non-zero for an unknown name
     case "$1" in
     baseline-plain-2 | natt | demo | alg-plain-3 | alg-ikev2-plain | alg-rekey | alg-kill9 \
         | alg-unsolicited-esp | alg-natt-mixed | alg-many | alg-many-pool | alg-wan-change \
-        | alg-restart-load | alg-conntrack-full | alg-offload | alg-queue-burst | alg-phase2-flood)
+        | alg-restart-load | alg-conntrack-full | alg-offload | alg-queue-burst | alg-phase2-flood | alg-state-full)
         echo "sc_$(echo "$1" | tr - _)"
         ;;
     *) return 1 ;;
@@ -737,6 +738,20 @@ _ping_long() {
     ip netns exec "$1" ping -n -i "$FAULT_PING_I" -c "$3" -w "$(($3 / 5 + 20))" "$2" >"$4" 2>&1 &
 }
 
+# _gap_checks LIMIT CHECK CONTEXT CLIENT...: one check per client, named CLIENT-CHECK, that
+# passes when the longest gap of its _ping_long run is at most LIMIT seconds; CONTEXT ends
+# the detail.
+_gap_checks() {
+    _lim=$1 _gname=$2 _ctx=$3
+    shift 3
+    for _c in "$@"; do
+        # shellcheck disable=SC2046
+        set -- $(_ping_gaps "$LAB_RUN/gap.$_c" "$FAULT_PING_I")
+        awk -v g="$3" -v l="$_lim" 'BEGIN { exit !(g <= l) }'
+        check "$_c-$_gname" $? "longest gap $3 s (at most $_lim s), $1/$2 replies $_ctx"
+    done
+}
+
 _alg_sessions() {  # the daemon's session count (tables.sessions in show counters --json)
     _j=$(alg_show 2>/dev/null)
     _v=$(echo "$_j" | grep -o '"tables":{"sessions":[0-9]*' | grep -o '[0-9]*$')
@@ -838,12 +853,8 @@ sc_alg_wan_change() {
     info "$_stale UDP conntrack entries translate to $NAT_ADDR after the re-negotiation"
     # shellcheck disable=SC2086
     wait $_pp
-    for _c in c1 c2 c3; do
-        # shellcheck disable=SC2046
-        set -- $(_ping_gaps "$LAB_RUN/gap.$_c" "$FAULT_PING_I")
-        awk -v g="$3" -v f="$_fault" 'BEGIN { exit !(g <= f + 2) }'
-        check "$_c-outage-within-fault" $? "longest gap $3 s (fault: $_fault s from the change to all tunnels up), $1/$2 replies"
-    done
+    _gap_checks "$(awk -v f="$_fault" 'BEGIN { print f + 2 }')" outage-within-fault \
+        "(fault: $_fault s from the change to all tunnels up, + 2 s)" c1 c2 c3
     ping_all_check after-change dst_s c1 c2 c3
     _n=$(_wan_srv_new)
     [ "$_n" -ge 3 ]
@@ -927,12 +938,7 @@ sc_alg_restart_load() {
     info "restart time with $_before sessions: $_restart s (TCG guest)"
     # shellcheck disable=SC2086
     wait $_pp
-    for _c in c1 c2 c3; do
-        # shellcheck disable=SC2046
-        set -- $(_ping_gaps "$LAB_RUN/gap.$_c" "$FAULT_PING_I")
-        awk -v g="$3" 'BEGIN { exit !(g <= 2.0) }'
-        check "$_c-no-gap-over-2s" $? "longest gap $3 s, $1/$2 replies across SIGHUP and kill -9 + restart"
-    done
+    _gap_checks 2.0 no-gap-over-2s "across SIGHUP and kill -9 + restart" c1 c2 c3
     ping_all_check after-restart dst_s c1 c2 c3
     ct_info
     daemon_alive_check
@@ -1044,12 +1050,8 @@ sc_alg_queue_burst() {
     ping_check c4 "$S_HOST" after-burst
     # shellcheck disable=SC2086
     wait $_pp
-    for _c in c1 c2 c3; do
-        # shellcheck disable=SC2046
-        set -- $(_ping_gaps "$LAB_RUN/gap.$_c" "$FAULT_PING_I")
-        awk -v g="$3" -v f="$_fault" 'BEGIN { exit !(g <= f + 1) }'
-        check "$_c-outage-within-fault" $? "longest gap $3 s (fault: $_fault s from the burst until the daemon caught up), $1/$2 replies"
-    done
+    _gap_checks "$(awk -v f="$_fault" 'BEGIN { print f + 1 }')" outage-within-fault \
+        "(fault: $_fault s from the burst until the daemon caught up, + 1 s)" c1 c2 c3
     ping_all_check after-burst dst_s c1 c2 c3
     ct_info
     daemon_alive_check
@@ -1142,6 +1144,76 @@ sc_alg_phase2_flood() {
     ct_info
     daemon_alive_check
     alg_print_status
+}
+
+# ------------------------------------------------------------- alg-state-full
+# The state file on a full tmpfs. The daemon saves its state (every 15 s while something
+# changed) to a 64 KiB tmpfs of its own (--state SF_DIR/state); IKEv1 c1 and c2 up and
+# pinging every 0.2 s, their sessions saved; then the tmpfs is filled and c3 comes up, a
+# change the daemon cannot save. Checks: the failed save is logged once however often it is
+# retried, the daemon runs on, the last saved file stays as it was and no temporary file is
+# left, no tunnel has a gap, c3 passes traffic; with room again the state is saved (and
+# logged) with c3 in it, and a daemon restarted after kill -9 takes every session back.
+SF_DIR=/run/alg-small
+
+_sf_start() {  # the daemon with its state file on the small tmpfs; 0 once it answers
+    _args=
+    [ -f "$ALG_ARGS_FILE" ] && _args=$(cat "$ALG_ARGS_FILE")
+    # shellcheck disable=SC2086 # the extra arguments are words
+    spawn alg r "$LAB_RUN/alg.log" "$ALG_BIN" daemon --config "$ALG_CONF" --state "$SF_DIR/state" $_args
+    wait_for "$ALG_READY_TIMEOUT" _alg_ready && alg_alive
+}
+_sf_saved_with() {  # CLIENT-ADDRESS: the state file names it
+    grep -q "$1" "$SF_DIR/state" 2>/dev/null
+}
+
+sc_alg_state_full() {
+    alg_require || return
+    topo_up || { result topology FAIL "could not build the topology"; return; }
+    mkdir -p "$SF_DIR"
+    mount -t tmpfs -o size=64k tmpfs "$SF_DIR" || { result tmpfs FAIL "could not mount a tmpfs at $SF_DIR"; return; }
+    _sf_start
+    check daemon-start $? "state file $SF_DIR/state on a 64 KiB tmpfs"
+    plain_peers v1 c1 c2 c3 || { umount "$SF_DIR"; return; }
+    up_check lsw_up c1 c2
+    wait_for 20 _sf_saved_with "$(client_addr c2)"
+    check state-saved $? "$(wc -l <"$SF_DIR/state") lines in $SF_DIR/state, naming $(client_addr c2)"
+    cp "$SF_DIR/state" "$LAB_RUN/state.saved"
+    _pp=
+    for _c in c1 c2; do
+        _ping_long "$_c" "$S_HOST" 250 "$LAB_RUN/gap.$_c"
+        _pp="$_pp $!"
+    done
+    dd if=/dev/zero of="$SF_DIR/fill" bs=4k 2>/dev/null
+    say "tmpfs full: $(df -k "$SF_DIR" | awk 'NR == 2 { print $4 " kB free" }')"
+    up_check lsw_up c3
+    ping_check c3 "$S_HOST" tmpfs-full
+    sleep 32  # two periodic saves, both failing
+    alg_alive && cmp -s "$SF_DIR/state" "$LAB_RUN/state.saved" && [ ! -e "$SF_DIR/state.tmp" ]
+    check runs-on-old-file-intact $? "daemon pid $(pid_of alg); the last saved file unchanged, no temporary file"
+    _n=$(grep -c "saving state to $SF_DIR/state: .*No space left on device" "$LAB_RUN/alg.log")
+    [ "$_n" = 1 ]
+    check full-logged-once $? "$_n log lines: $(grep "saving state to" "$LAB_RUN/alg.log" | head -n1)"
+    rm -f "$SF_DIR/fill"
+    wait_for 20 _sf_saved_with "$(client_addr c3)"
+    _rc=$?
+    [ $_rc = 0 ] && grep -q "state saved to $SF_DIR/state again" "$LAB_RUN/alg.log"
+    check saved-again-with-room $? "$(grep "state saved to" "$LAB_RUN/alg.log" | tail -n1)"
+    # shellcheck disable=SC2086
+    wait $_pp
+    _gap_checks 1.0 no-gap "while the tmpfs was full" c1 c2
+    _before=$(_alg_sessions)
+    alg_kill9
+    mv "$LAB_RUN/alg.log" "$LAB_RUN/alg.log.killed"
+    _sf_start
+    _after=$(_alg_sessions)
+    [ "$_after" -ge "$_before" ] && [ "$_before" -ge 6 ]
+    check restart-takes-all-back $? "$_before sessions before kill -9, $_after after the restart; $(grep 'started' "$LAB_RUN/alg.log" | head -n1)"
+    ping_all_check after-restart dst_s c1 c2 c3
+    daemon_alive_check
+    alg_print_status
+    alg_kill9
+    umount "$SF_DIR"
 }
 
 # ------------------------------------------------------------- alg-conntrack-full
