@@ -135,7 +135,6 @@ fn filler(sas: &Sas, i: u32) -> (SaKey, Rewrite) {
     }
 }
 
-/// Loads the object and fills the map: `extra` first, then `sas`' fillers up to `total` SAs.
 /// Inserts one SA, waiting out ENOMEM: the map is not preallocated, and the kernel takes
 /// its elements from a per-CPU cache that it refills in the background, which a loop of
 /// 65,536 inserts with a second full map alive can outrun.
@@ -152,6 +151,7 @@ fn insert_waiting(map: &sa_map::SaMap, key: SaKey, rewrite: Rewrite) -> std::io:
     }
 }
 
+/// Loads the object and fills the map: `extra` first, then `sas`' fillers up to `total` SAs.
 fn load_filled(
     object_path: &str,
     total: u32,

@@ -88,6 +88,15 @@ pub enum QueueBackend {
     XtablesMark(u32),
 }
 
+impl QueueBackend {
+    /// Whether a verdict can send a queued packet through our prerouting chain again
+    /// (`NF_REPEAT`). Only the nft backend queues from that chain; the xtables one queues
+    /// from iptables' raw table, which a repeat would run again, queueing the packet again.
+    pub fn repeats_our_chain(self) -> bool {
+        matches!(self, QueueBackend::Nft)
+    }
+}
+
 /// What the ruleset depends on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DatapathSettings {
@@ -224,10 +233,7 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
     let (ike, natt) = (s.ike_port, s.natt_port);
     // Queued outbound ESP stays tracked where the verdict can send it through this chain
     // again (see the design notes: fail-open falls back to conntrack and masquerade).
-    let out_notrack = match s.backend {
-        QueueBackend::Nft => "",
-        QueueBackend::XtablesMark(_) => " notrack",
-    };
+    let out_notrack = if s.backend.repeats_our_chain() { "" } else { " notrack" };
     let rules = [
         // Learned SAs first: a learned key implies the classification below matched when
         // it was learned. Inbound: one map lookup is the test and the rewrite.

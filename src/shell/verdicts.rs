@@ -34,9 +34,10 @@ impl KernelVerdict {
 /// the queue rule left it tracked (nft backend), [`NfVerdict::Accept`] where it is untracked
 /// already (xtables backend).
 pub fn outbound_continue(backend: QueueBackend) -> NfVerdict {
-    match backend {
-        QueueBackend::Nft => NfVerdict::Repeat,
-        QueueBackend::XtablesMark(_) => NfVerdict::Accept,
+    if backend.repeats_our_chain() {
+        NfVerdict::Repeat
+    } else {
+        NfVerdict::Accept
     }
 }
 
