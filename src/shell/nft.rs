@@ -56,14 +56,16 @@
 //!
 //! # Promotion to the eBPF fast path (`esp_offload`)
 //!
-//! With the tc fast path running ([`super::offload`]), a `forward` chain at priority
-//! `filter + 100`, after fw4's forward chain (`filter`) and any other filter of that hook,
-//! notes every ESP packet that reached it in `esp_passed` (addresses as forwarded, so an
-//! inbound SA appears with its client's address). A packet that a firewall rule dropped
+//! With the tc fast path running ([`super::offload`]), the first rule of the `postrouting`
+//! chain (priority `srcnat - 10`: a forwarded packet gets there only after every filter of
+//! the forward hook, fw4's included, let it through) notes every ESP packet in `esp_passed`,
+//! before the rewrite: addresses as forwarded, so an outbound SA appears as the client sent
+//! it and an inbound one with its client's address. A packet that a firewall rule dropped
 //! never gets there, so only SAs whose packets the firewall lets through are promoted, and a
-//! firewall change empties the fast path so that they must pass it again. Without the fast
-//! path the chain and set are removed (`add` then `delete`, so either state applies), and
-//! forwarded traffic pays for no extra hook.
+//! firewall change empties the fast path so that they must pass it again. The rule sits in
+//! a chain that every forwarded packet passes anyway: other traffic pays for no extra base
+//! chain (earlier versions used a `forward` chain of their own, one more for every
+//! forwarded packet). Without the fast path the rule and the set are not there.
 //!
 //! The table is ours alone (fw4 flushes `inet fw4` on every reload). Sets and maps are
 //! created with `add`, so re-applying the ruleset (reload, restart) keeps learned elements.
@@ -256,21 +258,22 @@ pub fn render_ruleset(s: &DatapathSettings) -> String {
         ),
         ("srcnat", format!("ip saddr @{bound_clients} ip daddr @{servers} udp dport {{ {ike}, {natt} }} snat ip to ip saddr map @{bindings}")),
     ];
-    for (chain, rule) in rules {
-        let _ = writeln!(o, "add rule {t} {chain} {rule}");
-    }
     let passed = SetName::EspPassed;
-    let forward = "forward { type filter hook forward priority filter + 100; policy accept; }";
     let passed_set =
         format!("{passed} {{ typeof {key}; size {size}; flags dynamic,timeout; timeout {PASSED_TIMEOUT_S}s; }}");
     if s.promotion {
+        // Before the rewrite, so that an outbound key is noted as forwarded (see the notes).
         let _ = writeln!(o, "add set {t} {passed_set}");
-        let _ = writeln!(o, "add chain {t} {forward}");
-        let _ = writeln!(o, "flush chain {t} forward");
-        let _ = writeln!(o, "add rule {t} forward ip protocol esp add @{passed} {{ {key} }}");
-    } else {
-        let _ = writeln!(o, "add chain {t} {forward}");
-        let _ = writeln!(o, "delete chain {t} forward");
+        let _ = writeln!(o, "add rule {t} postrouting ip protocol esp add @{passed} {{ {key} }}");
+    }
+    for (chain, rule) in rules {
+        let _ = writeln!(o, "add rule {t} {chain} {rule}");
+    }
+    // Earlier versions noted forwarded ESP in a forward chain of their own: gone, as is
+    // the set when nothing is promoted (`add` then `delete`: either state applies).
+    let _ = writeln!(o, "add chain {t} forward {{ type filter hook forward priority filter + 100; policy accept; }}");
+    let _ = writeln!(o, "delete chain {t} forward");
+    if !s.promotion {
         let _ = writeln!(o, "add set {t} {passed_set}");
         let _ = writeln!(o, "delete set {t} {passed}");
     }
@@ -499,9 +502,14 @@ mod tests {
         }
         let want = std::fs::read_to_string(path).unwrap();
         assert_eq!(got, want, "golden file {path} (UPDATE_GOLDEN=1 rewrites it)");
+        let noted = got.find("add rule ip ike_esp_alg postrouting ip protocol esp add @esp_passed").unwrap();
+        let rewritten = got.find("add rule ip ike_esp_alg postrouting ip protocol esp ip saddr set").unwrap();
+        assert!(noted < rewritten, "outbound keys are noted before the rewrite, as the client sent them");
+        assert!(got.contains("delete chain ip ike_esp_alg forward"), "no base chain of its own");
+        assert!(!got.contains("delete set"));
         let without = render_ruleset(&DatapathSettings { promotion: false, ..s });
-        assert!(without.contains("delete chain ip ike_esp_alg forward"), "the chain goes without the fast path");
-        assert!(!got.contains("delete "));
+        assert!(without.contains("delete set ip ike_esp_alg esp_passed"), "the set goes without the fast path");
+        assert!(!without.contains("add @esp_passed"));
     }
 
     #[test]

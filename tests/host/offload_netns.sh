@@ -124,8 +124,8 @@ start_daemon || exit 1
 check "esp_offload 1 starts the fast path, its map pinned" \
     sh -c "grep -q 'fast path: tc eBPF from $object, new SA map pinned at $pin' $work/daemon.log && test -e $pin"
 check "the program is on the egress device from the start" ours_on wan
-check "the ruleset has the promotion chain and its set" \
-    sh -c "ip netns exec $R nft list chain ip ike_esp_alg forward | grep -q '@esp_passed' && ip netns exec $R nft list set ip ike_esp_alg esp_passed >/dev/null"
+check "the ruleset has the promotion rule and its set" \
+    sh -c "ip netns exec $R nft list chain ip ike_esp_alg postrouting | grep -q '@esp_passed' && ip netns exec $R nft list set ip ike_esp_alg esp_passed >/dev/null"
 # Phase 1 and 2, the answer, and first ESP both ways: the SAs are learned through the queue.
 ip netns exec "$C1" python3 "$packets" ike 192.168.1.10 500 198.51.100.1 500 1 2 0 0x1111 0
 sleep 0.3
