@@ -110,6 +110,8 @@ fn recipe_uses_the_feed_rust_support_and_the_datapath_modules() {
     assert!(makefile.contains("$(eval $(call RustBinPackage,ike-esp-alg))"));
     assert!(makefile.contains("$(eval $(call BuildPackage,ike-esp-alg))"));
     assert!(makefile.contains("CARGO_PKG_VARS += CARGO_PROFILE_RELEASE_PANIC=abort"));
+    // The feed's rust-values.mk builds RUSTFLAGS from CARGO_RUSTFLAGS, appended to with +=.
+    assert!(makefile.lines().any(|l| l.trim() == "CARGO_RUSTFLAGS += -Cforce-unwind-tables=no"));
     let depends: Vec<String> = variable("DEPENDS").split_whitespace().map(str::to_owned).collect();
     for module in [
         "$(RUST_ARCH_DEPENDS)",
