@@ -11,9 +11,10 @@
 // Attach it at clsact ingress of the LAN and WAN devices: the FIB lookup asks for the
 // route as seen from skb->ingress_ifindex, as the stack's forwarding would.
 //
-// It takes a packet only when everything below holds; anything else returns TC_ACT_OK
-// unchanged, so the stack and the nft table keep handling misses, fragments, TTL expiry
-// (ICMP time exceeded) and PMTU (ICMP fragmentation needed):
+// It takes a packet only when everything below holds; anything else it returns unchanged
+// with TC_ACT_UNSPEC ("not mine": see PASS_ON), so the stack and the nft table keep
+// handling misses, fragments, TTL expiry (ICMP time exceeded) and PMTU (ICMP fragmentation
+// needed):
 //   Ethernet + IPv4, ihl 5 (no options), protocol 50, not a fragment (MF clear, offset 0),
 //   TTL > 1, the ESP header in the linear data, (src, dst, SPI) in `esp_sa`, and
 //   bpf_fib_lookup on the rewritten addresses answering SUCCESS (or NO_NEIGH, then
@@ -38,6 +39,13 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
+
+// What the program returns for a packet it does not take. TC_ACT_UNSPEC hands the packet
+// on to the hook's next classifier: cls_bpf goes on to the filters at later priorities
+// (another package's, e.g. qosify's or a mirred to an ifb), and tcx (Linux 6.6) to its
+// next program and then clsact's filters; with none, the stack gets it. TC_ACT_OK would
+// end classification at our filter and hide every packet from those.
+#define PASS_ON TC_ACT_UNSPEC
 
 #define SEC(name) __attribute__((section(name), used))
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -125,20 +133,20 @@ int esp_fastpath(struct __sk_buff *skb)
 	__be32 *spi = data + ETH_OFF_IP + sizeof(struct iphdr);
 
 	if ((void *)(spi + 1) > data_end)
-		return TC_ACT_OK;
+		return PASS_ON;
 	if (eth->h_proto != HTONS(ETH_P_IP))
-		return TC_ACT_OK;
+		return PASS_ON;
 	if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_ESP_NUMBER)
-		return TC_ACT_OK;
+		return PASS_ON;
 	if (ip->frag_off & HTONS(IP_MF_AND_OFFSET))
-		return TC_ACT_OK;
+		return PASS_ON;
 	if (ip->ttl <= 1)
-		return TC_ACT_OK;
+		return PASS_ON;
 
 	struct esp_sa_key key = { .src = ip->saddr, .dst = ip->daddr, .spi = *spi };
 	struct esp_sa_value *sa = bpf_map_lookup_elem(&esp_sa, &key);
 	if (!sa)
-		return TC_ACT_OK;
+		return PASS_ON;
 
 	__be32 new_src = ip->saddr;
 	__be32 new_dst = ip->daddr;
@@ -147,7 +155,7 @@ int esp_fastpath(struct __sk_buff *skb)
 	else if (sa->rewrite == ESP_SA_REWRITE_DESTINATION)
 		new_dst = sa->addr;
 	else
-		return TC_ACT_OK;
+		return PASS_ON;
 
 	__u16 tot_len = be16(ip->tot_len);
 	struct bpf_fib_lookup fib = {};
@@ -161,13 +169,13 @@ int esp_fastpath(struct __sk_buff *skb)
 
 	long fib_rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (fib_rc != BPF_FIB_LKUP_RET_SUCCESS && fib_rc != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return TC_ACT_OK;
+		return PASS_ON;
 	// An egress device with no Ethernet address (PPP, a tunnel) takes no Ethernet frame:
 	// the stack forwards those. The daemon promotes only SAs between Ethernet devices and
 	// demotes every SA when a route changes; this covers the moment in between.
 	if (fib_rc == BPF_FIB_LKUP_RET_SUCCESS &&
 	    !(fib.smac[0] | fib.smac[1] | fib.smac[2] | fib.smac[3] | fib.smac[4] | fib.smac[5]))
-		return TC_ACT_OK;
+		return PASS_ON;
 
 	// All direct writes first: the checksum helpers below invalidate packet pointers.
 	__be32 old_addr, new_addr;

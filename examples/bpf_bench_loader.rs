@@ -9,6 +9,8 @@
 //! bpf_bench_loader pin OBJECT DIR NAME --sas N   [SA options]
 //! bpf_bench_loader counters MAP_PIN              [SA options]
 //! bpf_bench_loader test-run OBJECT --ingress DEV [--sas N] [--repeat R] [SA options]
+//! bpf_bench_loader pass DIR NAME
+//! bpf_bench_loader tcx PROG_PIN DIR DEV...
 //! SA options: --client A --server A --wan A --spi-out X --spi-in Y
 //! ```
 //!
@@ -26,6 +28,11 @@
 //! packet (wan, server, spi-out → wan): every repeat hits until the TTL runs out, in
 //! batches of 250 repeats, `--repeat` runs in all; misses are one run of `--repeat` repeats.
 //!
+//! `pass` pins DIR/NAME_prog, a tc program that returns TC_ACT_UNSPEC at once (what
+//! `bench/tc_pass.c` compiles to). `tcx` attaches a pinned program at tcx ingress
+//! (BPF_LINK_CREATE, Linux 6.6: no qdisc, no classifier) of each DEV and pins each link as
+//! DIR/tcx_DEV; removing that file detaches it.
+//!
 //! Needs root (CAP_BPF, CAP_NET_ADMIN). Run it inside the router's namespace.
 
 // A benchmark tool: it reports bad arguments by exiting, and times nothing itself.
@@ -38,7 +45,9 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd};
 use std::process::ExitCode;
 
-const TC_ACT_OK: u32 = 0;
+/// `TC_ACT_UNSPEC` (-1) as the test run reports it: what the program returns for a packet
+/// it does not take.
+const TC_ACT_UNSPEC: u32 = u32::MAX;
 const TC_ACT_REDIRECT: u32 = 7;
 /// Repeats of one hit test run: a TTL-255 frame hits 254 times before the TTL stops it.
 const HIT_BATCH: u32 = 250;
@@ -301,7 +310,7 @@ fn test_run(options: &Options) -> Result<(), String> {
     let hits = counted(sas.outbound()) + counted(rewritten);
     let miss = run(&frame(sas.client, sas.server, 50, 64, &esp(0x0bad_0000)), options.repeat)?;
     let udp = run(&frame(sas.client, sas.server, 17, 64, &esp(0x9c40_0035)), options.repeat)?;
-    if miss.retval != TC_ACT_OK || udp.retval != TC_ACT_OK {
+    if miss.retval != TC_ACT_UNSPEC || udp.retval != TC_ACT_UNSPEC {
         return Err(format!("a miss was not left to the stack (esp {}, udp {})", miss.retval, udp.retval));
     }
     println!("sas={}", options.total_sas);
@@ -314,13 +323,53 @@ fn test_run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// `r0 = -1 (TC_ACT_UNSPEC); exit`.
+const PASS_PROGRAM: [u8; 16] = [0xb7, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x95, 0, 0, 0, 0, 0, 0, 0];
+
+fn pass(options: &Options) -> Result<(), String> {
+    let [_, dir, name] = options.positional.as_slice() else {
+        return Err("usage: pass DIR NAME".into());
+    };
+    let license = CString::new("GPL").expect("no NUL");
+    let loaded = syscall::prog_load(ike_esp_alg::bpf::PROG_TYPE_SCHED_CLS, &PASS_PROGRAM, &license, "tc_pass", 0, 0)
+        .map_err(|e| format!("loading the pass program: {}", e.error))?;
+    let prog_pin = format!("{dir}/{name}_prog");
+    let path = CString::new(prog_pin.clone()).map_err(|_| "NUL in path".to_string())?;
+    syscall::obj_pin(loaded.fd.as_fd(), &path).map_err(|e| format!("pin {prog_pin}: {e}"))?;
+    println!("prog_pin={prog_pin}");
+    Ok(())
+}
+
+fn tcx(options: &Options) -> Result<(), String> {
+    let [_, prog_pin, dir, devices @ ..] = options.positional.as_slice() else {
+        return Err("usage: tcx PROG_PIN DIR DEV...".into());
+    };
+    let path = CString::new(prog_pin.as_str()).map_err(|_| "NUL in path".to_string())?;
+    let program = syscall::obj_get(&path).map_err(|e| format!("open {prog_pin}: {e}"))?;
+    for device in devices {
+        let ifindex: u32 = std::fs::read_to_string(format!("/sys/class/net/{device}/ifindex"))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .ok_or_else(|| format!("no device {device}"))?;
+        let link = syscall::link_create(program.as_fd(), ifindex, syscall::BPF_TCX_INGRESS)
+            .map_err(|e| format!("tcx ingress of {device}: {e}"))?;
+        let link_pin = format!("{dir}/tcx_{device}");
+        let path = CString::new(link_pin.clone()).map_err(|_| "NUL in path".to_string())?;
+        syscall::obj_pin(link.as_fd(), &path).map_err(|e| format!("pin {link_pin}: {e}"))?;
+        println!("link_pin={link_pin}");
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = parse(&args).and_then(|options| match options.positional.first().map(String::as_str) {
         Some("pin") => pin(&options),
         Some("counters") => counters(&options),
         Some("test-run") => test_run(&options),
-        _ => Err("usage: bpf_bench_loader pin|counters|test-run ... (see the source's header)".into()),
+        Some("pass") => pass(&options),
+        Some("tcx") => tcx(&options),
+        _ => Err("usage: bpf_bench_loader pin|counters|test-run|pass|tcx ... (see the source's header)".into()),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,7 +20,8 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use support::netns::{root_tools, Netns};
 
-const TC_ACT_OK: u32 = 0;
+/// `TC_ACT_UNSPEC` (-1) as the test run reports it: "not mine", on to the next classifier.
+const TC_ACT_UNSPEC: u32 = u32::MAX;
 const TC_ACT_REDIRECT: u32 = 7;
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
@@ -226,12 +227,12 @@ fn a_next_hop_without_a_neighbour_entry_is_left_to_redirect_neigh() {
     });
 }
 
-/// Runs a frame the program must leave to the stack: TC_ACT_OK, the bytes unchanged, and
-/// no SA counted.
+/// Runs a frame the program must leave to the stack: TC_ACT_UNSPEC (so that the hook's later
+/// filters see it too), the bytes unchanged, and no SA counted.
 fn passes_unchanged(fast_path: &FastPath, frame: &Frame, ingress: &str) {
     let bytes = frame.bytes();
     let run = fast_path.test_run(&bytes, ifindex(ingress), 1).unwrap();
-    assert_eq!(run.retval, TC_ACT_OK);
+    assert_eq!(run.retval, TC_ACT_UNSPEC);
     assert_eq!(run.frame, bytes);
     for key in [OUTBOUND, INBOUND] {
         assert_eq!(counters(fast_path, key), SaCounters::default());
@@ -305,7 +306,7 @@ fn removed_sas_stop_being_forwarded_and_the_map_lists_what_is_left() {
         assert_eq!(map.get(OUTBOUND).unwrap(), None);
         let frame = Frame::esp(CLIENT, SERVER, SPI_OUT, 100);
         let run = fast_path.test_run(&frame.bytes(), ifindex("lan"), 1).unwrap();
-        assert_eq!((run.retval, run.frame), (TC_ACT_OK, frame.bytes()));
+        assert_eq!((run.retval, run.frame), (TC_ACT_UNSPEC, frame.bytes()));
         assert_eq!(map.keys().unwrap().len(), 2);
     });
 }
@@ -376,7 +377,7 @@ fn prints_ns_per_packet_for_a_hit_and_a_miss() {
         }
         let miss = Frame::esp(CLIENT, SERVER, 0xdead_beef, 100).bytes();
         let repeated_miss = fast_path.test_run(&miss, lan, 100_000).unwrap();
-        assert_eq!(repeated_miss.retval, TC_ACT_OK);
+        assert_eq!(repeated_miss.retval, TC_ACT_UNSPEC);
         let mut single_miss = 0u64;
         for _ in 0..runs {
             single_miss += u64::from(fast_path.test_run(&miss, lan, 1).unwrap().duration_ns);

@@ -104,7 +104,8 @@ fn syscall_error(step: &'static str, error: io::Error) -> LoadError {
 /// One test run's outcome ([`FastPath::test_run`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestRunOutput {
-    /// The program's return value: `TC_ACT_OK` (0), `TC_ACT_SHOT` (2), `TC_ACT_REDIRECT` (7).
+    /// The program's return value: `TC_ACT_UNSPEC` (-1, read as `u32::MAX`: not taken),
+    /// `TC_ACT_SHOT` (2), `TC_ACT_REDIRECT` (7).
     pub retval: u32,
     /// The frame as the program left it.
     pub frame: Vec<u8>,

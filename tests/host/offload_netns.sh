@@ -145,6 +145,24 @@ show counters > "$work/counters.txt"
 check "show counters names the fast path and its devices" \
     sh -c "grep -Eq 'Fast path: tc eBPF on (br-lan, wan|wan, br-lan) \(2 SAs offloaded' $work/counters.txt"
 check "the program went onto br-lan, where the client's packets arrive" ours_on br-lan
+# Another user's filter after ours on the same hook (qosify's, a mirred to an ifb) still
+# sees what the program does not take: it returns TC_ACT_UNSPEC, not TC_ACT_OK. The later
+# filter mirrors IPv4 to a veth of its own, whose transmit counter tells.
+ip -n "$R" link add probe0 type veth peer name probe1
+# No IPv6 on it: its own router solicitations and MLD reports would count.
+for dev in probe0 probe1; do ip netns exec "$R" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1"; done
+ip -n "$R" link set probe0 up
+ip -n "$R" link set probe1 up
+probe_sent() { ip netns exec "$R" cat /sys/class/net/probe0/statistics/tx_packets; }
+ip netns exec "$R" tc filter add dev wan ingress pref 49152 protocol ip u32 match u32 0 0 \
+    action mirred egress mirror dev probe0
+probe_before=$(probe_sent)
+ip netns exec "$S" python3 "$packets" esp 198.51.100.1 203.0.113.7 0xbad00001 3  # an unknown SPI
+sleep 0.3
+check "a later filter on the hook still sees what the program does not take (3 of 3 ESP, unknown SPI)" \
+    test "$(( $(probe_sent) - probe_before ))" -ge 3
+ip netns exec "$R" tc filter del dev wan ingress pref 49152
+ip -n "$R" link del probe0
 nft_before=$(( $(nft_sa_packets esp_out) + $(nft_sa_packets esp_in) ))
 server_before=$(counter "$S" esp_from_nat) client_before=$(counter "$C1" esp_in)
 out_esp 100; in_esp 100
