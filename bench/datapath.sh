@@ -29,10 +29,15 @@
 #         `tc filter ... bpf direct-action pinned` attaches them; the clsact qdiscs are
 #         removed again before ALG10k. Packets the program took are read from its map.
 #         Skipped (with a message) when the object cannot be built (needs clang).
-#    TC0  ALG1 + bench/tc_pass.c (returns TC_ACT_OK at once) where BPF1's program sits,
+#    TC0  ALG1 + bench/tc_pass.c (returns TC_ACT_UNSPEC at once, as the fast path does for
+#         what it does not take) where BPF1's program sits,
 #         udp windows only: the tc hook's own cost, apart from the program's.
+#    BPFX1, TCX0  the same program (one) and the empty one attached through tcx instead
+#         (a bpf link at tcx ingress, BPF_LINK_CREATE, Linux 6.6: no qdisc, no classifier;
+#         examples/bpf_bench_loader.rs tcx pins the links); BPFX1 out, in and udp, TCX0
+#         udp. Skipped (with a message) on a kernel without tcx.
 #    udp  windows of plain UDP c->s:53 (traffic the ALG does not handle) with A, B, ALG1,
-#         BPF1 and TC0 loaded: what the hooks cost other traffic.
+#         BPF1, TC0, BPFX1 and TCX0 loaded: what the hooks cost other traffic.
 #    Once per run, BPF_PROG_TEST_RUN times the program in r's namespace (1-SA and full
 #    map): a hit (10^6 runs in batches of 250 repeats), an ESP miss and a UDP frame
 #    (10^6 repeats each).
@@ -45,7 +50,7 @@
 # 3. daemon RSS (VmRSS, VmHWM): idle, 10k sessions learned through the queue, 10k sessions
 #    restored from a state file; release (glibc) and static musl builds.
 #
-# --only bpf: just A, B, ALG1, BPF1 and BPF64k (out, in, udp) and TC0 (udp), alternated in each
+# --only bpf: just A, B, ALG1, BPF1, BPF64k and BPFX1 (out, in, udp), TC0 and TCX0 (udp), alternated in each
 #    repetition as in 1 (the fast phase includes them already), and the test-run timing.
 #
 # 4. ruleset variants (only with --only variants): every bench/variants/*.nft loaded on top
@@ -326,7 +331,8 @@ bpf_attach() { # one|full: the pinned program at ingress of both router veths
     done
 }
 bpf_detach() { local dev; for dev in r0 r1; do inr tc qdisc del dev $dev clsact; done; }
-# TC0: bench/tc_pass.c (returns TC_ACT_OK at once) in the fast path's place, for UDP only:
+# TC0: bench/tc_pass.c (returns TC_ACT_UNSPEC at once, as the fast path does for what it
+# does not take) in the fast path's place, for UDP only:
 # the hook's own cost to traffic the program does not take.
 pass_obj=$work/tc_pass.o
 if [ "$bpf" = 1 ] && ! clang -O2 -g0 -target bpf -c "$here/tc_pass.c" -o "$pass_obj"; then
@@ -340,6 +346,17 @@ pass_attach() {
             { echo "tc could not attach $pass_obj to $dev" >&2; exit 1; }
     done
 }
+# BPFX1 and TCX0: the pinned programs at tcx ingress of both router veths, each link pinned
+# on the bpffs; removing the pins detaches them.
+tcx_attach() { # one|pass
+    inr "$loader" tcx "$bpffs/$1_prog" "$bpffs" r0 r1 >/dev/null
+}
+tcx_detach() { rm -f "$bpffs/tcx_r0" "$bpffs/tcx_r1"; }
+tcx=0
+if [ "$bpf" = 1 ] && [ -n "${bpffs:-}" ] && inr "$loader" pass "$bpffs" pass >/dev/null; then
+    if tcx_attach pass; then tcx=1; else echo "this kernel has no tcx (Linux 6.6); BPFX1 and TCX0 rows skipped" >&2; fi
+    tcx_detach
+fi
 # BPF1 and BPF64k windows on top of whatever is loaded (ALG1), then the program's counters
 # (cumulative over the run) of the measured SAs in each map.
 bpf_windows() { # rep
@@ -349,6 +366,14 @@ bpf_windows() { # rep
     fast_window out BPF64k "$1"; fast_window in BPF64k "$1"
     if [ -n "$pass_obj" ]; then pass_attach; fast_window udp TC0 "$1"; fi
     bpf_detach
+    if [ "$tcx" = 1 ]; then
+        tcx_attach one || { echo "tcx attach of the fast path failed" >&2; exit 1; }
+        fast_window out BPFX1 "$1"; fast_window in BPFX1 "$1"; fast_window udp BPFX1 "$1"
+        tcx_detach
+        tcx_attach pass || { echo "tcx attach of the pass program failed" >&2; exit 1; }
+        fast_window udp TCX0 "$1"
+        tcx_detach
+    fi
     local m; for m in one full; do
         echo "bpf_counters $m $1 $(inr "$loader" counters "$bpffs/${m}_map" | tr '\n' ' ')" >> "$results"
     done

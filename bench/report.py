@@ -101,11 +101,12 @@ def main():
                     ("in", "BPF64k", "B"): 1.1, ("out", "BPF1", "A"): 0.85, ("in", "BPF1", "A"): 0.85,
                     ("out", "BPF64k", "A"): 0.85, ("in", "BPF64k", "A"): 0.85,
                     ("out", "BPF64k", "BPF1"): 0.95, ("in", "BPF64k", "BPF1"): 0.95,
-                    ("udp", "BPF1", "B"): 0.98}
+                    ("udp", "BPF1", "B"): 0.98, ("udp", "BPFX1", "B"): 0.98}
     checks = []
     for d in ("out", "in", "udp"):
         for num, den in (("ALG1", "B"), ("ALG1", "A"), ("ALG1-noxt", "B"), ("ALG1-noxt", "A"), ("ALG1", "ALG1-noxt"), ("ALG10k", "B"), ("ALG64k", "B"), ("ALG64k", "A"), ("ALG64k", "ALG1"), ("B", "A"),
-                         ("BPF1", "B"), ("BPF1", "A"), ("BPF64k", "B"), ("BPF64k", "A"), ("BPF64k", "BPF1"), ("BPF1", "ALG1"), ("TC0", "ALG1"), ("BPF1", "TC0"), ("TC0", "B")):
+                         ("BPF1", "B"), ("BPF1", "A"), ("BPF64k", "B"), ("BPF64k", "A"), ("BPF64k", "BPF1"), ("BPF1", "ALG1"), ("TC0", "ALG1"), ("BPF1", "TC0"), ("TC0", "B"),
+                         ("BPFX1", "B"), ("BPFX1", "A"), ("BPFX1", "BPF1"), ("BPFX1", "ALG1"), ("TCX0", "ALG1"), ("TCX0", "TC0"), ("BPFX1", "TCX0")):
             if (d, num) not in fast or (d, den) not in fast:
                 continue
             n, m = fast[(d, num)], fast[(d, den)]
@@ -122,7 +123,7 @@ def main():
                 tcol = f"≥ {ct:.2f} (router ns/pkt): {verdict(cost >= ct)}"
                 checks.append((f"fast {d} {num}/{den} ≥ {ct:.2f} by router ns/pkt", cost >= ct, f"{cost:.2f}"))
             print(f"| {d} | {num}/{den} | {r:.2f} | {rng(paired, '{:.2f}')} | {cost:.2f} | {tcol} |")
-    standard = {"A", "B", "ALG1", "ALG1-noxt", "ALG10k", "ALG64k", "BPF1", "BPF64k", "TC0"}
+    standard = {"A", "B", "ALG1", "ALG1-noxt", "ALG10k", "ALG64k", "BPF1", "BPF64k", "TC0", "BPFX1", "TCX0"}
     variants = sorted({cfg for (_, cfg) in fast} - standard)
     if variants:
         print("\nRuleset variants (bench/variants/*.nft on top of stock NAT), router cost per packet against B's in the same repetitions:\n")
@@ -146,14 +147,16 @@ def main():
 
     if bpf_pins or bpf_test_runs:
         print("\n### tc fast path (bpf/esp_fastpath.c)\n")
-        print("BPF1/BPF64k = ALG1 + the program at clsact ingress of both router devices; maps as loaded by "
+        print("BPF1/BPF64k = ALG1 + the program at clsact ingress of both router devices (BPFX1: BPF1 through tcx); maps as loaded by "
               "examples/bpf_bench_loader.rs:\n")
         print("| map | SAs (measured + fillers) | max_entries | kernel memlock of the map | packets the program took, out / in | ESP delivered in its windows, out / in |")
         print("|---|---|---|---|---|---|")
-        for name, cfg in (("one", "BPF1"), ("full", "BPF64k")):
+        # The map "one" serves BPF1 and BPFX1 (the same program through tcx): its counters
+        # are both configurations' packets.
+        for name, cfg, windows in (("one", "BPF1", ("BPF1", "BPFX1")), ("full", "BPF64k", ("BPF64k",))):
             pin = bpf_pins.get(name, {})
             c = bpf_counters.get(name, {})
-            sums = [sum(x[9] for x in fast.get((d, cfg), [])) for d in ("out", "in")]
+            sums = [sum(x[9] for w in windows for x in fast.get((d, w), [])) for d in ("out", "in")]
             mem = pin.get("map_memlock_bytes", "?")
             mem = f"{int(mem) / 2**20:.1f} MiB" if mem.isdigit() else mem
             print(f"| {cfg} | {pin.get('sas_listed', '?')} ({pin.get('measured_sas', '?')} + {pin.get('filler_sas', '?')}) | "

@@ -1,7 +1,7 @@
 //! Thin wrappers over the bpf(2) system call (linux/bpf.h, `union bpf_attr`;
 //! Documentation/userspace-api/ebpf/syscall.rst): MAP_CREATE, MAP_UPDATE_ELEM,
 //! MAP_LOOKUP_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY, PROG_LOAD, PROG_TEST_RUN, OBJ_PIN,
-//! OBJ_GET and OBJ_GET_INFO_BY_FD (of a map).
+//! OBJ_GET, OBJ_GET_INFO_BY_FD (of a map) and LINK_CREATE (a tcx attachment).
 //!
 //! This is the one place in the crate with `unsafe` code, and the only reason is that
 //! bpf(2) has no safe wrapper in `libc`, `nix` or std: the kernel takes a pointer to a
@@ -30,6 +30,9 @@ const BPF_OBJ_PIN: libc::c_long = 6;
 const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_LINK_CREATE: libc::c_long = 28;
+/// `enum bpf_attach_type`: tc ingress through a bpf link, with no qdisc (Linux 6.6).
+pub const BPF_TCX_INGRESS: u32 = 46;
 
 /// `BPF_OBJ_NAME_LEN`: map and program names, NUL included.
 const OBJ_NAME_LEN: usize = 16;
@@ -334,6 +337,25 @@ pub fn prog_test_run(
     // writes at most data_size_out bytes into `data_out`; all are borrowed for the call.
     bpf(BPF_PROG_TEST_RUN, &mut attr)?;
     Ok(TestRun { retval: attr.retval, data_size_out: attr.data_size_out, duration_ns: attr.duration })
+}
+
+/// The `link_create` member of `union bpf_attr`, up to `flags` (the tcx fields after it,
+/// relative_fd and expected_revision, stay zero: append at the end, any revision).
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+}
+
+/// `BPF_LINK_CREATE`: attaches `program` to device `ifindex` at `attach_type` (e.g.
+/// [`BPF_TCX_INGRESS`]) and returns the link. Closing the last reference to the link (its
+/// fd, or its pin) detaches the program.
+pub fn link_create(program: BorrowedFd<'_>, ifindex: u32, attach_type: u32) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateAttr { prog_fd: raw_fd(program), target_ifindex: ifindex, attach_type, flags: 0 };
+    owned(bpf(BPF_LINK_CREATE, &mut attr)?)
 }
 
 /// `BPF_OBJ_PIN`: pins a map or program at `path` (on a bpf filesystem).
