@@ -7,7 +7,7 @@
 # Sets: ci (baseline-plain-2 natt), alg (the daemon scenarios), faults (the longer fault
 # scenarios), all (ci + alg).
 # Single scenarios: baseline-plain-2 natt alg-plain-3 alg-ikev2-plain alg-rekey alg-kill9
-# alg-unsolicited-esp alg-natt-mixed alg-restart-load alg-offload alg-many alg-many-pool
+# alg-unsolicited-esp alg-natt-mixed alg-restart-load alg-offload alg-many alg-many-settle0 alg-many-pool
 # alg-wan-change alg-conntrack-full alg-queue-burst alg-phase2-flood alg-state-full demo;
 # "none" runs nothing (with SHELL_AFTER=1: a shell).
 #
@@ -136,8 +136,8 @@ for sc in "${SCENARIOS[@]}"; do
     alg) n=$((n + 8)) ;;
     faults) n=$((n + 5)) ;;
     all) n=$((n + 10)) ;;
-    alg-many) extra=$((extra + 2 * (240 + 15 * MANY_N))) ;;
-    alg-many-pool) extra=$((extra + 240 + 15 * MANY_N)) ;;
+    alg-many-settle0) extra=$((extra + 2 * (240 + 15 * MANY_N))) ;;
+    alg-many | alg-many-pool) extra=$((extra + 240 + 15 * MANY_N)) ;;
     none) ;;
     *) n=$((n + 1)) ;;
     esac

@@ -57,7 +57,7 @@ for name in "$@"; do
     echo "@@SCENARIO $name BEGIN"
     t0=$(now)
     if ! fn=$(scenario_fn "$name"); then
-        result scenario FAIL "unknown scenario '$name' (known: $SCENARIOS_CI $SCENARIOS_ALG alg-many alg-many-pool $SCENARIOS_FAULTS demo; sets ci alg faults all)"
+        result scenario FAIL "unknown scenario '$name' (known: $SCENARIOS_CI $SCENARIOS_ALG alg-many alg-many-settle0 alg-many-pool $SCENARIOS_FAULTS demo; sets ci alg faults all)"
         echo "@@SCENARIO $name END 0"
         continue
     fi

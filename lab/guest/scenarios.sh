@@ -9,9 +9,11 @@
 #   alg-kill9            daemon: kill -9 mid-traffic, traffic keeps flowing, restart, new phase 2
 #   alg-unsolicited-esp  daemon: ESP with a random SPI from outside reaches no client
 #   alg-natt-mixed       daemon: plain-ESP and NAT-T clients behind the same NAT address
-#   alg-many             daemon: MANY_N (16) libreswan clients at once, IKEv1/IKEv2, timings,
-#                        with esp_gate_settle 1 s (default) and 0 side by side (not in "alg")
-#   alg-many-pool        the same round with a pool of 4 NAT addresses (not in "alg")
+#   alg-many             daemon: MANY_N (16) libreswan clients at once, IKEv1/IKEv2, timings
+#                        (not in "alg"; test-all runs it)
+#   alg-many-settle0     the same round with esp_gate_settle 0, the behaviour before early
+#                        release, beside the default one for comparison (not in a set)
+#   alg-many-pool        the same round with a pool of 4 NAT addresses (not in a set)
 #   alg-wan-change       daemon: the WAN address changes under 3 clients; rebind, renegotiate
 #   alg-restart-load     daemon: 1,000 restored sessions + 3 pinging clients; SIGHUP, kill -9
 #   alg-conntrack-full   conntrack table full, stock router then daemon: ESP flows, IKE as stock
@@ -32,7 +34,7 @@ SCENARIOS_FAULTS="alg-wan-change alg-conntrack-full alg-queue-burst alg-phase2-f
 scenario_fn() {  # NAME -> function name, or non-zero for an unknown name
     case "$1" in
     baseline-plain-2 | natt | demo | alg-plain-3 | alg-ikev2-plain | alg-rekey | alg-kill9 \
-        | alg-unsolicited-esp | alg-natt-mixed | alg-many | alg-many-pool | alg-wan-change \
+        | alg-unsolicited-esp | alg-natt-mixed | alg-many | alg-many-settle0 | alg-many-pool | alg-wan-change \
         | alg-restart-load | alg-conntrack-full | alg-offload | alg-queue-burst | alg-phase2-flood | alg-state-full)
         echo "sc_$(echo "$1" | tr - _)"
         ;;
@@ -459,10 +461,10 @@ sc_demo() {
 # initiated at the same moment, and only then every client pings s's protected host (the
 # guard proves cleartext cannot pass). Measured per round: the time until every tunnel is up,
 # each client's first-reply delay (p50/p90/max), the daemon's phase-2 drop/hold counters and
-# early releases, its RSS and CPU time, and pluto's RSS per namespace. alg-many runs two
-# rounds in fresh topologies: the lab's config (esp_gate_settle default 1 s) and the same
-# with esp_gate_settle '0'; alg-many-pool one round with source_nat to a pool of 4 addresses
-# with proxy_arp. MANY_N comes from the host (MANY_N=... lab/run.sh, lab.many= on the kernel
+# early releases, its RSS and CPU time, and pluto's RSS per namespace. alg-many runs one
+# round with the lab's config (esp_gate_settle default 1 s); alg-many-settle0 that round and
+# then one with esp_gate_settle '0' in a fresh topology, side by side; alg-many-pool one round
+# with source_nat to a pool of 4 addresses with proxy_arp. MANY_N comes from the host (MANY_N=... lab/run.sh, lab.many= on the kernel
 # command line, LAB_MANY_N in the guest).
 MANY_N=${LAB_MANY_N:-16}
 MANY_PING_I=0.2      # ping interval (s): the first reply's icmp_seq gives its delay
@@ -474,8 +476,8 @@ MANY_POOL=203.0.113.8-203.0.113.11
 # scenario_timeout NAME DEFAULT: the watchdog for NAME (the many-client rounds take longer).
 scenario_timeout() {
     case "$1" in
-    alg-many) echo $((2 * (240 + 15 * MANY_N))) ;;
-    alg-many-pool) echo $((240 + 15 * MANY_N)) ;;
+    alg-many-settle0) echo $((2 * (240 + 15 * MANY_N))) ;;
+    alg-many | alg-many-pool) echo $((240 + 15 * MANY_N)) ;;
     *) echo "$2" ;;
     esac
 }
@@ -592,8 +594,15 @@ _many_round() {
     done
     # shellcheck disable=SC2046
     set -- $(_pctl "$LAB_RUN/uptimes")
-    [ "$_up" -eq "$MANY_N" ]
-    check "$_tag-tunnels-up" $? "$_up/$MANY_N up ($_v1 IKEv1, $((_up - _v1)) IKEv2), all within $_all_up s (per client p50 $1 s, max $3 s)${_down:+; not up:$_down}"
+    _upmsg="$_up/$MANY_N up ($_v1 IKEv1, $((_up - _v1)) IKEv2), all within $_all_up s (per client p50 $1 s, max $3 s)${_down:+; not up:$_down}"
+    if [ "$_tag" = settle0 ]; then
+        # Without early release, IKEv1 Quick Mode replies come later than libreswan's 30 s
+        # larval SPI lives (BENCHMARKS.md): some tunnels do not come up. Reported only.
+        info "$_tag-tunnels-up (reported, not a target here): $_upmsg"
+    else
+        [ "$_up" -eq "$MANY_N" ]
+        check "$_tag-tunnels-up" $? "$_upmsg"
+    fi
     echo "all_up=$_all_up up=$_up" >>"$_fig"
 
     # Then traffic: every client pings at once; ping -c with -w waits for that many replies.
@@ -702,6 +711,12 @@ _many_summary() {
 }
 
 sc_alg_many() {
+    alg_require || return
+    _many_round settle1
+    _many_summary settle1
+}
+
+sc_alg_many_settle0() {
     alg_require || return
     _many_round settle1
     _many_round settle0
