@@ -4,16 +4,16 @@
 //!
 //! Read first: the promotion notes in [`super::nft`] and issue "eBPF fast path" rule 4. An
 //! SA is *promoted* (its rewrite goes into the BPF map) only once one of its packets has
-//! reached the forward hook's last chain, that is, passed every firewall filter of that
-//! hook. Offloaded packets skip the hooks, so a firewall change must send every SA back to
-//! the nft table to be judged again: any nf_tables commit that is not ours counts as one
-//! ([`FirewallWatch`]), since we cannot tell what a foreign transaction changed.
+//! reached the ALG's `postrouting` chain, that is, passed every firewall filter of the
+//! forward hook. Offloaded packets skip the hooks, so a firewall change must send every SA
+//! back to the nft table to be judged again: any nf_tables commit that is not ours counts
+//! as one ([`FirewallWatch`]), since we cannot tell what a foreign transaction changed.
 //!
-//! Keys: the forward hook sees an inbound SA's packets after `prerouting` rewrote their
+//! Keys: the noting rule sees an inbound SA's packets after `prerouting` rewrote their
 //! destination to the client, so `esp_passed` holds (server, client, SPI) for it, while the
 //! SA (and the BPF map, which acts at ingress) is keyed by (server, NAT address, SPI).
-//! Outbound packets are rewritten later, in `postrouting`: the forward hook sees their key
-//! as is.
+//! Outbound packets are rewritten by the rule after it: it sees their key as is, as the
+//! forward hook did.
 
 use crate::bpf::{Rewrite, SaKey};
 use crate::engine::{Direction, EspSessionSpec, SessionKey};
