@@ -1232,94 +1232,115 @@ sc_alg_state_full() {
 }
 
 # ------------------------------------------------------------- alg-conntrack-full
-# The conntrack table full, twice with the same fill: first on a stock router (no daemon;
-# c1 up and pinging, then the fill, then c3's IKE), then with the daemon (c1 and c2 up and
-# pinging, the fill, then c3's IKE). nf_conntrack_max is global on this kernel (read-only
-# in any namespace but the first, which the scenario checks and reports), so it is set from
-# the guest's own namespace; the kernel compares it with each namespace's own count. The
-# fill: CT_FILL UDP flows from c4 to s (nc -u -z over a port range; s answers with port
-# unreachable, so they stay unreplied), topped up with ICMP echo flows (see _ct_fill).
-# Checks: learned ESP (notrack) keeps flowing for the clients already up, and c3's IKE
-# comes up with the daemon exactly when it does without.
-CT_FILL=600
-CT_HEADROOM=40
+# The conntrack table full (nf_conntrack_max reached), in two rounds with the same steps:
+# first a stock router (no daemon), then the daemon. In each, c3's IKE (a new UDP/500 flow,
+# which needs a conntrack entry for its NAT with or without the daemon) meets two full
+# tables whose outcome conntrack alone decides, not timing:
+#   refused: the table full of replied flows (ASSURED), which conntrack never evicts for a
+#     new one: the IKE must fail, conntrack -S drop counting its packets;
+#   evicted: the early clients up, then the table full of unreplied flows, as after a port
+#     scan: conntrack evicts those for a new flow (early_drop), so the IKE must come up,
+#     while the early clients' ESP, pinging all along, keeps flowing.
+# The fills are conntrack -I entries from c4 to s that live 600 s, so none expires or
+# races the IKE. early_drop looks for a victim only in the 8 hash buckets from the new
+# flow's: in the guest's thousands of buckets a few hundred entries would give it one in a
+# few percent of tries, while a router's full table holds at least one entry per bucket
+# (the kernel's default nf_conntrack_max is at least its bucket count). The scenario makes
+# the table that dense: hashsize CT_HASHSIZE (one page of buckets, the fewest the kernel
+# keeps) and CT_EVICTABLE entries. nf_conntrack_max and hashsize are global and can be
+# set only from the first namespace (checked and reported for the max), so they are set
+# from the guest's own namespace and put back at the end; the kernel compares the max with each
+# namespace's own count.
+CT_REFUSED=40
+CT_EVICTABLE=400
+CT_HASHSIZE=512
+CT_REFUSED_WAIT=15
 CT_MAX_FILE=/proc/sys/net/netfilter/nf_conntrack_max
+CT_HASH_FILE=/sys/module/nf_conntrack/parameters/hashsize
 
 _ct_count() { nsx r conntrack -C 2>/dev/null || echo 0; }
 
-# _ct_fill: CT_FILL UDP flows from c4 to s, ports 20000 up, in 10 parallel nc -z scans of
-# a tenth each (nc.openbsd by name: busybox's nc, found first, has no -u; versions that
-# wait a second per UDP port are cut off after 15 s; what nc says goes to
-# $LAB_RUN/fill.log). When that leaves the table short of nf_conntrack_max,
-# ICMP echo flows make up the rest: one ping process per flow (its own echo id), 50 at once.
-_ct_fill() {
+# _ct_insert COUNT [STATUS]: COUNT UDP entries from c4 to s's port 9 (source ports 20000
+# up; 4 inserters at once), each living 600 s, with conntrack -I --status STATUS if given.
+_ct_insert() {
+    _cnt=$1 _st=${2:+--status $2}
     _fp=
-    for _k in 0 1 2 3 4 5 6 7 8 9; do
-        _lo=$((20000 + _k * CT_FILL / 10))
-        nsx c4 timeout 15 nc.openbsd -u -z -v -w 1 "$S_ADDR" "$_lo-$((_lo + CT_FILL / 10 - 1))" >>"$LAB_RUN/fill.log" 2>&1 &
+    for _k in 0 1 2 3; do
+        (
+            _p=$((20000 + _k))
+            while [ "$_p" -lt $((20000 + _cnt)) ]; do
+                # shellcheck disable=SC2086
+                nsx r conntrack -I -p udp -s "$(client_addr c4)" -d "$S_ADDR" --sport "$_p" \
+                    --dport 9 -t 600 $_st >/dev/null 2>&1
+                _p=$((_p + 4))
+            done
+        ) &
         _fp="$_fp $!"
     done
     # shellcheck disable=SC2086
     wait $_fp
-    _i=0
-    while [ "$_i" -lt "$CT_FILL" ] && [ "$(_ct_count)" -lt "$(cat "$CT_MAX_FILE")" ]; do
-        _fp=
-        for _k in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 \
-            26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50; do
-            nsx c4 ping -n -q -c 1 -W 1 "$S_ADDR" >/dev/null 2>&1 &
-            _fp="$_fp $!"
-        done
-        # shellcheck disable=SC2086
-        wait $_fp
-        _i=$((_i + 50))
-    done
-    echo "pings $_i" >>"$LAB_RUN/fill.log"
+}
+_ct_uninsert() { nsx r conntrack -D -p udp -s "$(client_addr c4)" -d "$S_ADDR" >/dev/null 2>&1; }
+
+# _ct_full: nf_conntrack_max set to the router's count, so the next new flow finds the
+# table full. Prints the count.
+_ct_full() {
+    _cn=$(_ct_count)
+    echo "$_cn" >"$CT_MAX_FILE"
+    echo "$_cn"
 }
 
-# _ct_fill_round TAG CLIENT-UP...: one round; the last client listed is the one that comes
-# up after the fill. Prints "tunnel-rc" of that client on fd 3's file $LAB_RUN/ct.TAG.
-_ct_fill_round() {
+# _ct_round TAG EARLY...: one round, s's and the clients' pluto started here; writes
+# "REFUSED-RC EVICTED-RC" to $LAB_RUN/ct.TAG (0 = c3's tunnel up).
+_ct_round() {
     _tag=$1
     shift
-    _last=$(eval echo "\${$#}")
-    _early=''
-    for _c in "$@"; do [ "$_c" = "$_last" ] || _early="$_early $_c"; done
+    _early=$*
     # shellcheck disable=SC2086
-    plain_peers v1 "$@" || return 1
+    plain_peers v1 $_early c3 || return 1
+
+    # Refused: every entry ASSURED, nothing else in the table.
+    nsx r conntrack -F >/dev/null 2>&1
+    _tf=$(now)
+    _ct_insert "$CT_REFUSED" ASSURED,SEEN_REPLY
+    _full=$(_ct_full)
+    _assured=$(nsx r conntrack -L 2>/dev/null | grep -c ASSURED)
+    [ "$_full" -ge "$CT_REFUSED" ] && [ "$_assured" = "$_full" ]
+    check "$_tag-refused-table-full" $? "$_full of $_full entries ($_assured ASSURED), inserted in $(elapsed "$_tf") s"
+    _d0=$(ct_stat drop) _e0=$(ct_stat early_drop) _t0=$(now)
+    lsw_up c3 "$CT_REFUSED_WAIT"
+    _rrc=$?
+    _took=$(elapsed "$_t0")
+    _d1=$(ct_stat drop) _e1=$(ct_stat early_drop)
+    whack_ns c3 --name lab --terminate >>"$(lsw_dir c3)/whack.log" 2>&1
+    [ "$_rrc" != 0 ] && [ $((_d1 - _d0)) -gt 0 ] && [ "$_e1" = "$_e0" ]
+    check "$_tag-ike-refused" $? "c3's IKE: rc $_rrc after $_took s (0 = tunnel up); conntrack -S drop +$((_d1 - _d0)), early_drop +$((_e1 - _e0)); $(_ct_count) entries"
+    _ct_uninsert
+    echo "$_ct_max0" >"$CT_MAX_FILE"
+
+    # Evicted: the early clients up and pinging through a table full of unreplied flows.
     # shellcheck disable=SC2086
     up_check lsw_up $_early
+    for _c in $_early; do ping_recv "$_c" "$S_HOST" 2 >/dev/null; done
+    _tf=$(now)
+    _ct_insert "$CT_EVICTABLE"
+    _full=$(_ct_full)
+    _unreplied=$(nsx r conntrack -L -s "$(client_addr c4)" 2>/dev/null | grep -c UNREPLIED)
+    [ "$_unreplied" -ge "$CT_EVICTABLE" ]
+    check "$_tag-evicted-table-full" $? "$_full of $_full entries, $_unreplied of them unreplied flows from c4 (inserted in $(elapsed "$_tf") s); hashsize $(cat "$CT_HASH_FILE")"
     _pp=
     for _c in $_early; do
         _ping_long "$_c" "$S_HOST" 150 "$LAB_RUN/gap.$_tag.$_c"
         _pp="$_pp $!"
     done
     sleep 2
-    _c0=$(_ct_count)
-    _max=$((_c0 + CT_HEADROOM))
-    echo "$_max" >"$CT_MAX_FILE"
-    _d0=$(ct_stat drop) _e0=$(ct_stat early_drop)
-    say "$_tag: conntrack $_c0 entries, nf_conntrack_max $_max; filling with $CT_FILL UDP flows from c4"
-    _tfill=$(now)
-    _ct_fill
-    info "$_tag: the fill took $(elapsed "$_tfill") s; nc said: $(head -n 2 "$LAB_RUN/fill.log" | tr '\n' ' ')... $(tail -n 1 "$LAB_RUN/fill.log"); $(nsx r conntrack -L 2>/dev/null | awk '{ n[$1]++ } END { for (p in n) printf "%s:%d ", p, n[p] }')"
-    _full=$(_ct_count)
-    _d1=$(ct_stat drop) _e1=$(ct_stat early_drop)
-    info "$_tag: after the fill $_full/$_max entries, conntrack -S drop +$((_d1 - _d0)) early_drop +$((_e1 - _e0))"
-    [ "$_full" -ge "$_max" ] && [ $((_e1 - _e0 + _d1 - _d0)) -gt 0 ]
-    check "$_tag-table-full" $? "$_full of $_max entries; the fill was refused or evicted $((_e1 - _e0 + _d1 - _d0)) times (early_drop +$((_e1 - _e0)), drop +$((_d1 - _d0)))"
-    # The new client's IKE while the table is full (the fill is kept up while it runs).
-    : >"$LAB_RUN/ct.refill"
-    ( while [ -f "$LAB_RUN/ct.refill" ]; do _ct_fill; done ) &
-    _rp=$!
-    _t0=$(now)
-    lsw_up "$_last" 60
-    _rc=$?
+    _d0=$(ct_stat drop) _e0=$(ct_stat early_drop) _t0=$(now)
+    lsw_up c3 60
+    _erc=$?
     _took=$(elapsed "$_t0")
-    _d2=$(ct_stat drop) _e2=$(ct_stat early_drop)
-    rm -f "$LAB_RUN/ct.refill"
-    wait "$_rp"
-    echo "$_rc $_took $((_e2 - _e1)) $((_d2 - _d1)) $(_ct_count)" >"$LAB_RUN/ct.$_tag"
-    info "$_tag: $_last's IKE with the table full: rc $_rc after $_took s; meanwhile early_drop +$((_e2 - _e1)), drop +$((_d2 - _d1)); $(_ct_count) entries"
+    _d1=$(ct_stat drop) _e1=$(ct_stat early_drop)
+    [ "$_erc" = 0 ] && [ $((_e1 - _e0)) -gt 0 ]
+    check "$_tag-ike-up-by-eviction" $? "c3's IKE: rc $_erc after $_took s; conntrack -S early_drop +$((_e1 - _e0)), drop +$((_d1 - _d0)); $(_ct_count) of $(cat "$CT_MAX_FILE") entries"
     # shellcheck disable=SC2086
     wait $_pp
     for _c in $_early; do
@@ -1328,34 +1349,46 @@ _ct_fill_round() {
         [ "$1" -ge $(($2 * 9 / 10)) ]
         check "$_tag-$_c-flows-while-full" $? "$1/$2 replies, longest gap $3 s, while the table was full"
     done
+    echo "$_rrc $_erc" >"$LAB_RUN/ct.$_tag"
     return 0
+}
+
+_ct_restore() {
+    echo "$_ct_max0" >"$CT_MAX_FILE"
+    echo "$_ct_hash0" >"$CT_HASH_FILE"
 }
 
 sc_alg_conntrack_full() {
     alg_require || return
-    _ct_max0=$(cat "$CT_MAX_FILE" 2>/dev/null)
+    _ct_max0=$(cat "$CT_MAX_FILE" 2>/dev/null) _ct_hash0=$(cat "$CT_HASH_FILE" 2>/dev/null)
     topo_up c1 c2 c3 c4 || { result topology FAIL "could not build the topology"; return; }
     [ -n "$_ct_max0" ] || _ct_max0=$(cat "$CT_MAX_FILE")
-    if nsx r sh -c "echo 100 >$CT_MAX_FILE" 2>/dev/null; then
+    [ -n "$_ct_hash0" ] || _ct_hash0=$(cat "$CT_HASH_FILE")
+    if nsx r sh -c "echo $_ct_max0 >$CT_MAX_FILE" 2>/dev/null; then
         info "nf_conntrack_max is writable in the router namespace"
     else
         info "nf_conntrack_max is read-only in the router namespace ($(nsx r ls -l "$CT_MAX_FILE" | cut -c1-10)); set from the guest's first namespace, where it is global"
     fi
-    _ct_fill_round stock c1 c3
-    echo "$_ct_max0" >"$CT_MAX_FILE"
+    if ! echo "$CT_HASHSIZE" >"$CT_HASH_FILE"; then
+        result hashsize FAIL "could not set $CT_HASH_FILE to $CT_HASHSIZE (it was $_ct_hash0)"
+        return
+    fi
+    info "conntrack hashsize $_ct_hash0 -> $(cat "$CT_HASH_FILE"), nf_conntrack_max $_ct_max0"
+    _ct_round stock c1
+    _ct_restore
     stop_all
     topo_down
     for _c in s c1 c2 c3; do rm -rf "$(lsw_dir "$_c")"; done
-    topo_up c1 c2 c3 c4 || { result alg-topology FAIL "could not build the topology"; return; }
-    alg_start || { echo "$_ct_max0" >"$CT_MAX_FILE"; return; }
-    _ct_fill_round alg c1 c2 c3
-    echo "$_ct_max0" >"$CT_MAX_FILE"
-    read -r _src _stook _ _ _ <"$LAB_RUN/ct.stock"
-    read -r _arc _atook _ _ _ <"$LAB_RUN/ct.alg"
+    echo "$CT_HASHSIZE" >"$CT_HASH_FILE"
+    topo_up c1 c2 c3 c4 || { _ct_restore; result alg-topology FAIL "could not build the topology"; return; }
+    alg_start || { _ct_restore; return; }
+    _ct_round alg c1 c2
+    _ct_restore
+    read -r _srr _ser <"$LAB_RUN/ct.stock"
+    read -r _arr _aer <"$LAB_RUN/ct.alg"
     _same=1
-    [ "$_src" = 0 ] && [ "$_arc" = 0 ] && _same=0
-    [ "$_src" != 0 ] && [ "$_arc" != 0 ] && _same=0
-    check ike-as-stock $_same "c3's IKE with the table full: stock router rc $_src ($_stook s), with the daemon rc $_arc ($_atook s) (0 = tunnel up)"
+    [ "$_srr" != 0 ] && [ "$_arr" != 0 ] && [ "$_ser" = 0 ] && [ "$_aer" = 0 ] && _same=0
+    check ike-as-stock $_same "c3's IKE, table full of replied flows: stock rc $_srr, daemon rc $_arr; of unreplied flows: stock rc $_ser, daemon rc $_aer (0 = tunnel up)"
     _k=$(nsx r "$ALG_BIN" show sessions --json 2>/dev/null | grep -o '"packets":[0-9]*' | cut -d: -f2 | awk '$1 >= 20' | wc -l)
     [ "$_k" -ge 4 ]
     check learned-esp-kept-out-of-conntrack $? "$_k sessions with at least 20 packets in the daemon's map (notrack); conntrack ESP entries: $(nsx r conntrack -L 2>/dev/null | grep -c '^unknown.*50\|esp')"
