@@ -14,7 +14,7 @@
 
 mod support;
 
-use ike_esp_alg::bpf::{object, ByteOrder, FastPath, LoadError, Rewrite, SaCounters, SaKey};
+use ike_esp_alg::bpf::{object, ByteOrder, Execution, FastPath, LoadError, Rewrite, SaCounters, SaKey};
 use ike_esp_alg::wire::internet_checksum;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -455,4 +455,38 @@ fn a_pinned_map_is_taken_back_with_its_sas_by_the_next_load() {
     assert!(matches!(origin, MapOrigin::Unpinned(_)), "{origin:?}");
     unpinned.sa_map().insert(key, Rewrite::Source(NAT)).unwrap();
     let _ = std::fs::remove_dir_all(&plain);
+}
+
+/// `net.core.bpf_jit_enable`: global, and read when a program is loaded.
+const JIT_SYSCTL: &str = "/proc/sys/net/core/bpf_jit_enable";
+
+/// The kernel's word on JIT or interpreter follows `net.core.bpf_jit_enable` at load time;
+/// where the interpreter is built in (no CONFIG_BPF_JIT_ALWAYS_ON), a load with the JIT
+/// off is interpreted, and the sysctl is put back.
+#[test]
+fn the_kernel_says_whether_it_compiled_the_program() {
+    let Some(path) = object_path("the_kernel_says_whether_it_compiled_the_program") else { return };
+    let bytes = std::fs::read(&path).unwrap();
+    let jit_setting = std::fs::read_to_string(JIT_SYSCTL).ok().map(|s| s.trim().to_string());
+    let loaded = FastPath::load(&bytes).unwrap();
+    let instructions = object::parse(&bytes).unwrap().instructions.len() as u32;
+    match (jit_setting.as_deref(), loaded.execution()) {
+        (Some("1") | Some("2"), Some(Execution::Jit { machine_code_bytes, bpf_bytes })) => {
+            // The verifier's rewrites (helper calls, map lookups inlined) only add code.
+            assert!(machine_code_bytes > 0 && bpf_bytes >= instructions * 8, "{machine_code_bytes} {bpf_bytes}");
+        }
+        (Some("0") | None, Some(Execution::Interpreter { .. })) => {}
+        (setting, execution) => panic!("bpf_jit_enable {setting:?}, but the kernel says {execution:?}"),
+    }
+    drop(loaded);
+    if jit_setting.as_deref() != Some("1") || std::fs::write(JIT_SYSCTL, "0").is_err() {
+        println!(
+            "the JIT cannot be turned off here (CONFIG_BPF_JIT_ALWAYS_ON, or it was not on): interpreter case skipped"
+        );
+        return;
+    }
+    let interpreted = FastPath::load(&bytes);
+    std::fs::write(JIT_SYSCTL, "1").unwrap();
+    let execution = interpreted.unwrap().execution();
+    assert!(matches!(execution, Some(Execution::Interpreter { bpf_bytes }) if bpf_bytes > 0), "{execution:?}");
 }

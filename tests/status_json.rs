@@ -45,6 +45,7 @@ fn shell_counters() -> ShellStatus {
         fallback: None,
         devices: vec!["br-lan".to_string(), "wan".to_string()],
         offloaded_sas: 2,
+        execution: Some("jit"),
     };
     ShellStatus { counters, fast_path }
 }

@@ -1,7 +1,7 @@
 //! The opt-in eBPF fast path for learned ESP SAs: the loader for `bpf/esp_fastpath.c` (a
 //! tc clsact program, built by `bpf/build.sh` into one object per byte order), the typed
-//! SA map it forwards from, and its attachment to a device's clsact ingress hook. Feeding
-//! it from the daemon comes later; today the nft table is the fast path.
+//! SA map it forwards from, and its attachment to a device's clsact ingress hook. The
+//! shell's `offload` module runs it for the daemon when `esp_offload` is on.
 //!
 //! - [`object`]: the checked, pure reader of our ELF object (instructions, license, map
 //!   definitions, map relocations);
@@ -10,7 +10,8 @@
 //! - [`syscall`]: the raw bpf(2) calls, the crate's one module with `unsafe`;
 //! - [`sa_map`]: [`SaMap`], the per-CPU hash of rewrites and counters;
 //! - here: [`FastPath::load`], which creates the map, points the program at it and asks
-//!   the verifier to take it, and says which step failed ([`LoadError`]).
+//!   the verifier to take it, and says which step failed ([`LoadError`]); [`Execution`]
+//!   says whether the kernel JIT-compiled it.
 //!
 //! # Why a raw bpf(2) loader
 //!
@@ -20,9 +21,8 @@
 //! program, one legacy map, no BTF), so the loader only has to read that: a raw loader of
 //! about 300 lines measured +29 KB. This one, with every offset checked and the typed map,
 //! has about three times that many lines of code and measured the same: +29.6 KB on a
-//! static x86_64 musl build whose `main` called every public method (the daemon does not
-//! link it yet, so today's binary is unchanged). The program itself is read from a file at run time, so cargo builds never need
-//! clang.
+//! static x86_64 musl build whose `main` called every public method. The program itself
+//! is read from a file at run time, so cargo builds never need clang.
 
 pub mod attach;
 pub mod object;
@@ -183,6 +183,12 @@ impl FastPath {
         &self.sa_map
     }
 
+    /// How the kernel runs the program; `None` when it does not say (see
+    /// [`Execution::from_info`]) or the query fails.
+    pub fn execution(&self) -> Option<Execution> {
+        syscall::prog_info(self.program.as_fd()).ok().as_ref().and_then(Execution::from_info)
+    }
+
     /// The program's descriptor (to attach or pin it).
     pub fn program_fd(&self) -> &OwnedFd {
         &self.program
@@ -209,6 +215,52 @@ impl FastPath {
         let run = syscall::prog_test_run(self.program.as_fd(), frame, &mut out, Some(&context), repeat)?;
         out.truncate(run.data_size_out as usize);
         Ok(TestRunOutput { retval: run.retval, frame: out, duration_ns: run.duration_ns })
+    }
+}
+
+/// How the kernel runs the loaded program: compiled by its BPF JIT, or instruction by
+/// instruction in its interpreter (no JIT in this kernel, `net.core.bpf_jit_enable` 0, or
+/// a JIT that gave up on the program). The interpreter forwards the same packets, slower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Execution {
+    /// JIT-compiled into `machine_code_bytes` of native code from `bpf_bytes` of BPF.
+    Jit { machine_code_bytes: u32, bpf_bytes: u32 },
+    /// Interpreted: `bpf_bytes` of BPF.
+    Interpreter { bpf_bytes: u32 },
+}
+
+impl Execution {
+    /// From the kernel's program info; `None` when it hides the sizes (both 0: a process
+    /// without CAP_BPF sees them so).
+    pub fn from_info(info: &syscall::ProgInfo) -> Option<Execution> {
+        match (info.jited_prog_len, info.xlated_prog_len) {
+            (_, 0) => None,
+            (0, bpf_bytes) => Some(Execution::Interpreter { bpf_bytes }),
+            (machine_code_bytes, bpf_bytes) => Some(Execution::Jit { machine_code_bytes, bpf_bytes }),
+        }
+    }
+
+    /// `"jit"` or `"interpreter"`, as the status JSON says it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Execution::Jit { .. } => "jit",
+            Execution::Interpreter { .. } => "interpreter",
+        }
+    }
+}
+
+impl fmt::Display for Execution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Execution::Jit { machine_code_bytes, bpf_bytes } => {
+                write!(f, "JIT-compiled ({machine_code_bytes} bytes of machine code from {bpf_bytes} of BPF)")
+            }
+            Execution::Interpreter { bpf_bytes } => write!(
+                f,
+                "interpreted ({bpf_bytes} bytes of BPF; the kernel's BPF JIT is off (net.core.bpf_jit_enable) \
+                 or absent, so each packet costs more)"
+            ),
+        }
     }
 }
 
@@ -318,4 +370,33 @@ fn relocated_instructions(object: &BpfObject, map_fd: i32) -> Result<Vec<u8>, Lo
         second.imm = 0;
     }
     Ok(instructions.into_iter().flat_map(object::Instruction::to_host_bytes).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(jited_prog_len: u32, xlated_prog_len: u32) -> syscall::ProgInfo {
+        syscall::ProgInfo { jited_prog_len, xlated_prog_len, ..syscall::ProgInfo::default() }
+    }
+
+    #[test]
+    fn machine_code_means_jit_and_hidden_sizes_mean_unknown() {
+        assert_eq!(
+            Execution::from_info(&info(900, 1664)),
+            Some(Execution::Jit { machine_code_bytes: 900, bpf_bytes: 1664 })
+        );
+        assert_eq!(Execution::from_info(&info(0, 1664)), Some(Execution::Interpreter { bpf_bytes: 1664 }));
+        assert_eq!(Execution::from_info(&info(0, 0)), None);
+        assert_eq!(Execution::Jit { machine_code_bytes: 1, bpf_bytes: 8 }.name(), "jit");
+        assert!(Execution::Interpreter { bpf_bytes: 8 }.to_string().contains("net.core.bpf_jit_enable"));
+    }
+
+    #[test]
+    fn the_prog_info_head_is_the_kernels_layout() {
+        // struct bpf_prog_info: type, id, tag[8], jited_prog_len, xlated_prog_len.
+        assert_eq!(std::mem::size_of::<syscall::ProgInfo>(), 24);
+        assert_eq!(std::mem::offset_of!(syscall::ProgInfo, jited_prog_len), 16);
+        assert_eq!(std::mem::offset_of!(syscall::ProgInfo, xlated_prog_len), 20);
+    }
 }

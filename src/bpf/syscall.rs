@@ -1,7 +1,7 @@
 //! Thin wrappers over the bpf(2) system call (linux/bpf.h, `union bpf_attr`;
 //! Documentation/userspace-api/ebpf/syscall.rst): MAP_CREATE, MAP_UPDATE_ELEM,
 //! MAP_LOOKUP_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY, PROG_LOAD, PROG_TEST_RUN, OBJ_PIN,
-//! OBJ_GET, OBJ_GET_INFO_BY_FD (of a map) and LINK_CREATE (a tcx attachment).
+//! OBJ_GET, OBJ_GET_INFO_BY_FD (of a map or a program) and LINK_CREATE (a tcx attachment).
 //!
 //! This is the one place in the crate with `unsafe` code, and the only reason is that
 //! bpf(2) has no safe wrapper in `libc`, `nix` or std: the kernel takes a pointer to a
@@ -402,6 +402,33 @@ pub fn map_info(map: BorrowedFd<'_>) -> io::Result<MapInfo> {
     };
     // The kernel writes at most `info_len` bytes into `info`, whose address escaped into
     // the call from a mutable borrow.
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info)
+}
+
+/// The head of `struct bpf_prog_info`, up to the two program sizes.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ProgInfo {
+    pub prog_type: u32,
+    pub id: u32,
+    pub tag: [u8; 8],
+    /// Bytes of machine code the JIT made; 0 when the program runs in the interpreter.
+    pub jited_prog_len: u32,
+    /// Bytes of the program as the verifier left it; 0 when this process may not see it.
+    pub xlated_prog_len: u32,
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` for a program: its sizes, to tell JIT from interpreter. The
+/// instruction pointers are left 0, so the kernel copies no code.
+pub fn prog_info(program: BorrowedFd<'_>) -> io::Result<ProgInfo> {
+    let mut info = ProgInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: raw_fd(program),
+        info_len: std::mem::size_of::<ProgInfo>() as u32,
+        info: address(&mut info as *mut ProgInfo),
+    };
+    // As in `map_info`: at most `info_len` bytes written into `info`, borrowed mutably.
     bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
     Ok(info)
 }

@@ -78,6 +78,10 @@ pub struct FastPathReport {
     pub devices: Vec<String>,
     /// SAs in the eBPF map now.
     pub offloaded_sas: u64,
+    /// How the kernel runs the tc program: `"jit"` or `"interpreter"` (absent with the
+    /// nft table, or when the kernel does not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<&'static str>,
 }
 
 impl FastPathReport {
@@ -90,7 +94,12 @@ impl FastPathReport {
     pub fn line(&self) -> String {
         match (self.active, &self.fallback) {
             ("ebpf", _) => format!(
-                "tc eBPF on {} ({} SAs offloaded; SAs not yet promoted take the nft table)",
+                "tc eBPF{} on {} ({} SAs offloaded; SAs not yet promoted take the nft table)",
+                match self.execution {
+                    Some("jit") => ", JIT-compiled,",
+                    Some("interpreter") => ", interpreted (the kernel's BPF JIT is off),",
+                    _ => "",
+                },
                 if self.devices.is_empty() { "no device yet".to_string() } else { self.devices.join(", ") },
                 self.offloaded_sas
             ),

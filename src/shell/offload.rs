@@ -13,7 +13,7 @@
 //! ([`Offload::adopt`]) and swaps its own program in on the same devices.
 
 use super::promotion::{fast_path_entry, FirewallWatch, ForwardedKey, Promotions};
-use crate::bpf::{AttachError, FastPath, LoadError, MapOrigin, SaKey, TcAttacher};
+use crate::bpf::{AttachError, Execution, FastPath, LoadError, MapOrigin, SaKey, TcAttacher};
 use crate::cli::status::FastPathReport;
 use crate::engine::{Direction, EspSessionSpec, SessionKey};
 use crate::netlink::route::{route_interface, Route, ARPHRD_ETHER};
@@ -97,6 +97,8 @@ pub struct Offload {
     watch: FirewallWatch,
     /// Devices already reported as not Ethernet (bounded by the device count).
     not_ethernet: BTreeSet<u32>,
+    /// JIT or interpreter, asked once after the load (`None`: the kernel did not say).
+    execution: Option<Execution>,
     pub stats: OffloadStats,
 }
 
@@ -161,7 +163,9 @@ impl Offload {
             std::fs::read(&paths.object).map_err(|error| StartError::Object { path: paths.object.clone(), error })?;
         let (fast_path, origin) = FastPath::load_pinned(&bytes, &paths.pin).map_err(StartError::Load)?;
         let attacher = TcAttacher::open().map_err(StartError::Attach)?;
+        let execution = fast_path.execution();
         let mut offload = Offload {
+            execution,
             fast_path,
             attacher,
             devices: BTreeSet::new(),
@@ -362,7 +366,13 @@ impl Offload {
             fallback: None,
             devices: self.devices.iter().map(|&i| interface_name(i)).collect(),
             offloaded_sas: self.promotions.len() as u64,
+            execution: self.execution.map(|e| e.name()),
         }
+    }
+
+    /// JIT or interpreter, when the kernel said.
+    pub fn execution(&self) -> Option<Execution> {
+        self.execution
     }
 
     /// Takes the program off every device it is on (ours, by index). The map stays pinned.
@@ -434,7 +444,11 @@ impl FastPathState {
                         format!("SA map not pinned ({}: {e}; a restart starts it empty)", paths.pin.display())
                     }
                 };
-                eprintln!("ike-esp-alg: fast path: tc eBPF from {}, {map}", paths.object.display());
+                let execution = match offload.execution() {
+                    Some(execution) => execution.to_string(),
+                    None => "JIT or interpreter not known (the kernel hid the program's sizes)".to_string(),
+                };
+                eprintln!("ike-esp-alg: fast path: tc eBPF from {}, {map}; {execution}", paths.object.display());
                 FastPathState::On(Box::new(offload))
             }
             Err(e) => {

@@ -143,7 +143,15 @@ out_esp 2; in_esp 2
 check "both SAs promoted within 2 s of passing the filters" wait_for 2 promoted_is 2
 show counters > "$work/counters.txt"
 check "show counters names the fast path and its devices" \
-    sh -c "grep -Eq 'Fast path: tc eBPF on (br-lan, wan|wan, br-lan) \(2 SAs offloaded' $work/counters.txt"
+    sh -c "grep -Eq 'Fast path: tc eBPF(, [^,]*,)? on (br-lan, wan|wan, br-lan) \(2 SAs offloaded' $work/counters.txt"
+# JIT or interpreter, as net.core.bpf_jit_enable had it when the program was loaded.
+case "$(cat /proc/sys/net/core/bpf_jit_enable 2>/dev/null)" in
+1 | 2) execution=jit words="tc eBPF, JIT-compiled, on" logged="; JIT-compiled (" ;;
+*) execution=interpreter words="tc eBPF, interpreted" logged="; interpreted (" ;;
+esac
+show counters --json > "$work/counters.json"
+check "show counters and the log say the program is run by the $execution" \
+    sh -c "grep -q '$words' $work/counters.txt && grep -q '\"execution\":\"$execution\"' $work/counters.json && grep -q 'fast path: tc eBPF from .*$logged' $work/daemon.log"
 check "the program went onto br-lan, where the client's packets arrive" ours_on br-lan
 # Another user's filter after ours on the same hook (qosify's, a mirred to an ifb) still
 # sees what the program does not take: it returns TC_ACT_UNSPEC, not TC_ACT_OK. The later

@@ -71,9 +71,11 @@ test('the page says which datapath forwards learned SAs, and why eBPF does not w
 	assert.strictEqual(idle.fast_path.active, 'nft');
 	assert.strictEqual(data.fastPathText(idle), 'Fast path: the nftables table.');
 	assert.strictEqual(data.fastPathText(golden('status/all.expected')),
-		'Fast path: tc eBPF on br-lan, wan, 2 SAs offloaded; SAs not yet promoted take the nftables table.');
+		'Fast path: tc eBPF, JIT-compiled, on br-lan, wan, 2 SAs offloaded; SAs not yet promoted take the nftables table.');
 	const starting = { fast_path: { active: 'ebpf', esp_offload: true, devices: [], offloaded_sas: 0 } };
-	assert.match(data.fastPathText(starting), /on no device yet, 0 SAs/);
+	assert.match(data.fastPathText(starting), /^Fast path: tc eBPF on no device yet, 0 SAs/);
+	const interpreted = { fast_path: { active: 'ebpf', esp_offload: true, devices: ['wan'], offloaded_sas: 1, execution: 'interpreter' } };
+	assert.match(data.fastPathText(interpreted), /^Fast path: tc eBPF, interpreted \(the kernel's BPF JIT is off\), on wan, 1 SAs/);
 	const fallback = { fast_path: { active: 'nft', esp_offload: true, fallback: 'cannot read /usr/lib/ike-esp-alg/esp_fastpath.o', devices: [], offloaded_sas: 0 } };
 	assert.strictEqual(data.fastPathText(fallback),
 		'Fast path: the nftables table. ESP offload is on, but cannot read /usr/lib/ike-esp-alg/esp_fastpath.o.');

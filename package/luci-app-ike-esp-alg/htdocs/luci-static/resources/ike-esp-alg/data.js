@@ -292,9 +292,17 @@ function fast_path_text(status) {
 	var f = status && status.fast_path;
 	if (!f)
 		return null;
-	if (f.active == 'ebpf')
+	if (f.active == 'ebpf') {
+		var on = (f.devices && f.devices.length) ? f.devices.join(', ') : _('no device yet');
+		if (f.execution == 'jit')
+			return _('Fast path: tc eBPF, JIT-compiled, on %s, %d SAs offloaded; SAs not yet promoted take the nftables table.')
+				.format(on, f.offloaded_sas || 0);
+		if (f.execution == 'interpreter')
+			return _("Fast path: tc eBPF, interpreted (the kernel's BPF JIT is off), on %s, %d SAs offloaded; SAs not yet promoted take the nftables table.")
+				.format(on, f.offloaded_sas || 0);
 		return _('Fast path: tc eBPF on %s, %d SAs offloaded; SAs not yet promoted take the nftables table.')
-			.format((f.devices && f.devices.length) ? f.devices.join(', ') : _('no device yet'), f.offloaded_sas || 0);
+			.format(on, f.offloaded_sas || 0);
+	}
 	if (f.fallback)
 		return _('Fast path: the nftables table. ESP offload is on, but %s.').format(f.fallback);
 	return _('Fast path: the nftables table.');
