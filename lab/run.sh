@@ -8,7 +8,7 @@
 # scenarios), all (ci + alg).
 # Single scenarios: baseline-plain-2 natt alg-plain-3 alg-ikev2-plain alg-rekey alg-kill9
 # alg-unsolicited-esp alg-natt-mixed alg-restart-load alg-offload alg-many alg-many-settle0 alg-many-pool
-# alg-wan-change alg-conntrack-full alg-queue-burst alg-phase2-flood alg-state-full demo;
+# alg-wan-change alg-conntrack-full alg-queue-burst alg-phase2-flood alg-state-full bench-offload demo;
 # "none" runs nothing (with SHELL_AFTER=1: a shell).
 #
 # Environment:
@@ -20,6 +20,7 @@
 #                     packet generator of alg-queue-burst; goes to /opt/alg/espgen
 #   ALG_ARGS="..."    extra arguments after "daemon --config /opt/alg/ike-esp-alg.uci"
 #   MANY_N=n          clients in alg-many and alg-many-pool (default 16)
+#   BENCH_REPS=n BENCH_S=s  bench-offload's repetitions (default 3) and seconds per window (5)
 #   SHELL_AFTER=1     interactive: the console is this terminal, a shell follows the scenarios
 #                     (Ctrl-A x quits QEMU)
 #   TIMEOUT=s         wall-clock limit for QEMU (default 120 s + 240 s per scenario, 360 on mipsel)
@@ -103,6 +104,12 @@ case "$MANY_N" in '' | *[!0-9]*) log "MANY_N=$MANY_N is not a number"; exit 2 ;;
 if [ "$MANY_N" -lt 1 ] || [ "$MANY_N" -gt 200 ]; then log "MANY_N=$MANY_N: 1 to 200"; exit 2; fi
 append="panic=-1 quiet loglevel=1 lab.scenarios=$names lab.shell=$SHELL_AFTER lab.debug=${LAB_DEBUG:-0}"
 append="$append lab.many=$MANY_N"
+BENCH_REPS=${BENCH_REPS:-3} BENCH_S=${BENCH_S:-5}
+case "$BENCH_REPS$BENCH_S" in *[!0-9]*) log "BENCH_REPS and BENCH_S are whole numbers"; exit 2 ;; esac
+if [ "$BENCH_REPS" -lt 1 ] || [ "$BENCH_S" -lt 1 ] || [ "$BENCH_REPS" -gt 50 ] || [ "$BENCH_S" -gt 60 ]; then
+    log "BENCH_REPS 1 to 50, BENCH_S 1 to 60"; exit 2
+fi
+append="$append lab.bench_reps=$BENCH_REPS lab.bench_s=$BENCH_S"
 accel=${ACCEL:-tcg}
 case "$ARCH" in
 amd64)
@@ -138,6 +145,7 @@ for sc in "${SCENARIOS[@]}"; do
     all) n=$((n + 10)) ;;
     alg-many-settle0) extra=$((extra + 2 * (240 + 15 * MANY_N))) ;;
     alg-many | alg-many-pool) extra=$((extra + 240 + 15 * MANY_N)) ;;
+    bench-offload) extra=$((extra + 120 + BENCH_REPS * 3 * (2 * BENCH_S + 40))) ;;
     none) ;;
     *) n=$((n + 1)) ;;
     esac

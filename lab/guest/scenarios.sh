@@ -20,6 +20,8 @@
 #   alg-queue-burst      daemon: a burst of 20,000 new SAs overflows the queue; fail open, catch up
 #   alg-phase2-flood     daemon: one client floods phase-2 requests while four others negotiate
 #   alg-state-full       daemon: the state file's tmpfs full while clients come up; runs on, saves later
+#   bench-offload        the lab router's cost per ESP packet, nft table against the eBPF fast
+#                        path (and its interpreter, where the JIT can be turned off); by hand
 #   alg-offload          daemon with esp_offload 1: 3 IKEv2 clients' SAs on the tc eBPF fast
 #                        path, past the hooks, and a firewall drop rule still obeyed
 #   demo                 for people: brings everything up and shows the state (no results)
@@ -35,7 +37,8 @@ scenario_fn() {  # NAME -> function name, or non-zero for an unknown name
     case "$1" in
     baseline-plain-2 | natt | demo | alg-plain-3 | alg-ikev2-plain | alg-rekey | alg-kill9 \
         | alg-unsolicited-esp | alg-natt-mixed | alg-many | alg-many-settle0 | alg-many-pool | alg-wan-change \
-        | alg-restart-load | alg-conntrack-full | alg-offload | alg-queue-burst | alg-phase2-flood | alg-state-full)
+        | alg-restart-load | alg-conntrack-full | alg-offload | alg-queue-burst | alg-phase2-flood | alg-state-full \
+        | bench-offload)
         echo "sc_$(echo "$1" | tr - _)"
         ;;
     *) return 1 ;;
@@ -1395,6 +1398,152 @@ sc_alg_conntrack_full() {
     ct_info
     daemon_alive_check
     alg_print_status
+}
+
+# ------------------------------------------------------------- bench-offload
+# The router's cost per ESP packet with the learned SA on the nft table and on the eBPF
+# fast path, on whatever the guest emulates (a ratio only: TCG's speed is not a CPU's).
+# One SA each way is restored from a state file (c1 <-> s); espgen sends ESP-shaped frames
+# from c1 (out) or s (in) for BENCH_S seconds, and a netdev ingress chain on the receiver
+# counts and drops them. Configurations, alternated in each of BENCH_REPS repetitions, the
+# daemon restarted for each: nft (esp_offload 0), jit (esp_offload 1) and, when
+# net.core.bpf_jit_enable can be set to 0 (no CONFIG_BPF_JIT_ALWAYS_ON), interp (the same
+# program loaded with the JIT off). The figure: softirq time from /proc/stat (all CPUs,
+# USER_HZ ticks) per delivered packet, the forwarding and the receiver's sink, as
+# bench/datapath.sh's "router ns/pkt"; with busy time (the generator too) and pps beside.
+# Checks are for the method, not the speed: packets arrive, the jit and interp windows
+# leave the daemon's nft map counters flat (the program forwarded them), the nft windows do
+# not.
+BENCH_S=${LAB_BENCH_S:-5}
+BENCH_REPS=${LAB_BENCH_REPS:-3}
+BENCH_SPI_OUT=0x10000001
+BENCH_SPI_IN=0x20000001
+JIT_FILE=/proc/sys/net/core/bpf_jit_enable
+
+_bench_stat() { awk '/^cpu / { print $8, $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+_bench_sink() {  # NS DEV: count and drop ESP at DEV's ingress
+    printf '%s\n' "table netdev sink {" "counter esp_pkts {}" \
+        "chain in { type filter hook ingress device $2 priority 0; policy accept; ip protocol esp counter name esp_pkts drop; }" "}" \
+        | nsx "$1" nft -f -
+}
+_bench_count() { nsx "$1" nft list counter netdev sink esp_pkts 2>/dev/null | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
+_bench_mac() { ip -n r link show "$1" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'; }
+
+# _bench_send DIR ARGS...: espgen one way (out: c1 -> s, in: s -> NAT address).
+_bench_send() {
+    _dir=$1
+    shift
+    if [ "$_dir" = out ]; then
+        nsx c1 "$ALG_ESPGEN" --dev eth0 --dst-mac "$(_bench_mac br-lan)" --src "$(client_addr c1)" \
+            --dst "$S_ADDR" --spi "$BENCH_SPI_OUT" "$@"
+    else
+        nsx s "$ALG_ESPGEN" --dev eth0 --dst-mac "$(_bench_mac wan)" --src "$S_ADDR" \
+            --dst "$NAT_ADDR" --spi "$BENCH_SPI_IN" "$@"
+    fi
+}
+
+# _bench_start CONFIG: the daemon for one configuration, the SAs restored and, for the
+# fast path, promoted. 0 when ready.
+_bench_start() {
+    [ "$1" = interp ] && echo 0 >"$JIT_FILE"
+    _lab_conf=$ALG_CONF _lab_args=$ALG_ARGS_FILE
+    ALG_CONF=$LAB_RUN/bench-bpf.uci ALG_ARGS_FILE=$LAB_RUN/bench.args
+    [ "$1" = nft ] && ALG_CONF=$LAB_RUN/bench-nft.uci
+    alg_start
+    _rc=$?
+    ALG_CONF=$_lab_conf ALG_ARGS_FILE=$_lab_args
+    [ "$1" = interp ] && echo 1 >"$JIT_FILE"
+    [ $_rc = 0 ] || return 1
+    [ "$1" = nft ] && return 0
+    _bench_send out --count 20 --pps 100 >/dev/null 2>&1
+    _bench_send in --count 20 --pps 100 >/dev/null 2>&1
+    wait_for 10 _offloaded_is 2
+}
+
+_bench_stop() {
+    _p=$(pid_of alg)
+    [ -n "$_p" ] && kill "$_p" 2>/dev/null
+    wait "$_p" 2>/dev/null
+    PID_alg=
+}
+
+sc_bench_offload() {
+    alg_require || return
+    [ -f "$ALG_BPF" ] || { result bpf-object FAIL "no $ALG_BPF: run lab/run.sh with ALG_BPF=path/to/esp_fastpath.bpfel.o"; return; }
+    [ -x "$ALG_ESPGEN" ] || { result espgen-present FAIL "no packet generator at $ALG_ESPGEN (ALG_ESPGEN)"; return; }
+    topo_up c1 || { result topology FAIL "could not build the topology"; return; }
+    if ! { _bench_sink s eth0 && _bench_sink c1 eth0; }; then
+        result sinks FAIL "could not load the sink chains"
+        return
+    fi
+    awk '/esp_offload/ { next } { print }' "$ALG_CONF" >"$LAB_RUN/bench-nft.uci"
+    awk '/esp_offload/ { next } { print } /^config alg / { print "\toption esp_offload '\''1'\''" }' "$ALG_CONF" >"$LAB_RUN/bench-bpf.uci"
+    echo "--bpf-object $ALG_BPF --bpf-pin $ALG_BPFFS/bench/esp_sa" >"$LAB_RUN/bench.args"
+    printf '%s\n' "ike-esp-alg-state 1" "binding $(client_addr c1) $NAT_ADDR -" \
+        "session out $(client_addr c1) $S_ADDR ${BENCH_SPI_OUT#0x} $NAT_ADDR 0 0 0" \
+        "session in $S_ADDR $NAT_ADDR ${BENCH_SPI_IN#0x} $(client_addr c1) 0 0 0" >"$LAB_RUN/bench.state"
+    _configs="nft jit"
+    _jit0=$(cat "$JIT_FILE" 2>/dev/null)
+    if [ "$_jit0" = 1 ] && echo 0 2>/dev/null >"$JIT_FILE"; then
+        echo 1 >"$JIT_FILE"
+        _configs="nft jit interp"
+    fi
+    info "$(uname -m), $(grep -c ^processor /proc/cpuinfo) CPU(s); bpf_jit_enable ${_jit0:-absent (no BPF JIT)}; configurations: $_configs; $BENCH_REPS x $BENCH_S s per window"
+    _rep=1
+    while [ "$_rep" -le "$BENCH_REPS" ]; do
+        for _cfg in $_configs; do
+            cp "$LAB_RUN/bench.state" /run/ike-esp-alg.state
+            if ! _bench_start "$_cfg"; then
+                result "$_cfg-start" FAIL "rep $_rep: the daemon did not start, or the SAs were not promoted: $(grep 'fast path' "$LAB_RUN/alg.log" | tail -n 1)"
+                _bench_stop
+                return
+            fi
+            [ "$_rep" = 1 ] && [ "$_cfg" != nft ] && info "$_cfg: $(grep 'fast path: tc eBPF from' "$LAB_RUN/alg.log" | tail -n 1)"
+            for _dir in out in; do
+                _rx=s
+                [ "$_dir" = in ] && _rx=c1
+                _k0=$(_bench_count "$_rx") _m0=$(_map_packets)
+                _st=$(_bench_stat)
+                _soft0=${_st% *} _busy0=${_st#* }
+                _bench_send "$_dir" --seconds "$BENCH_S" >"$LAB_RUN/bench.gen" 2>&1
+                _st=$(_bench_stat)
+                _soft=$((${_st% *} - _soft0)) _busy=$((${_st#* } - _busy0))
+                _k=$(($(_bench_count "$_rx") - _k0)) _m=$(($(_map_packets) - _m0))
+                echo "$_cfg $_dir $_rep $_k $_soft $_busy $_m" >>"$LAB_RUN/bench.raw"
+                info "rep $_rep $_cfg $_dir: $_k delivered ($(tr '\n' ' ' <"$LAB_RUN/bench.gen")), softirq $_soft ticks, busy $_busy ticks, nft map +$_m"
+            done
+            _bench_stop
+        done
+        _rep=$((_rep + 1))
+    done
+    # Medians per configuration and direction: ns per delivered packet (USER_HZ 100).
+    awk -v s="$BENCH_S" '
+        { key = $1 " " $2; n[key]++; soft[key, n[key]] = $5 * 1e7 / ($4 ? $4 : 1)
+          busy[key, n[key]] = $6 * 1e7 / ($4 ? $4 : 1); pps[key, n[key]] = $4 / s
+          if ($4 == 0) zero++; if ($1 == "nft" && $7 < $4 / 2) missed++; if ($1 != "nft" && $7 > $4 / 100) leaked++ }
+        function median(a, key, k,   i, j, t, v) {
+            for (i = 1; i <= k; i++) v[i] = a[key, i]
+            for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+            return v[int((k + 1) / 2)] }
+        END {
+            for (key in n) { ms[key] = median(soft, key, n[key]); mb[key] = median(busy, key, n[key]); mp[key] = median(pps, key, n[key]) }
+            for (key in n) printf "%s softirq %.0f ns/pkt, busy %.0f ns/pkt, %.0f pps\n", key, ms[key], mb[key], mp[key] > "/dev/stderr"
+            for (d = 0; d < 2; d++) { dir = d ? "in" : "out"
+                if (("jit " dir) in ms && ("nft " dir) in ms) printf "ratio %s nft/jit %.2f\n", dir, ms["nft " dir] / ms["jit " dir]
+                if (("interp " dir) in ms && ("nft " dir) in ms) printf "ratio %s nft/interp %.2f jit-vs-interp %.2f\n", dir, ms["nft " dir] / ms["interp " dir], ms["interp " dir] / ms["jit " dir] }
+            printf "method zero=%d missed=%d leaked=%d\n", zero, missed, leaked }
+    ' "$LAB_RUN/bench.raw" >"$LAB_RUN/bench.sum" 2>"$LAB_RUN/bench.med"
+    while read -r _l; do info "median $_l"; done <"$LAB_RUN/bench.med"
+    while read -r _l; do case "$_l" in ratio*) info "$_l" ;; esac; done <"$LAB_RUN/bench.sum"
+    read -r _zero _missed _leaked <<EOF_METHOD
+$(sed -n 's/^method zero=\([0-9]*\) missed=\([0-9]*\) leaked=\([0-9]*\)/\1 \2 \3/p' "$LAB_RUN/bench.sum")
+EOF_METHOD
+    [ "${_zero:-1}" = 0 ]
+    check packets-delivered $? "every window delivered packets ($(wc -l <"$LAB_RUN/bench.raw") windows)"
+    [ "${_missed:-1}" = 0 ]
+    check nft-windows-on-the-table $? "$_missed nft windows where the daemon's map counted fewer than half the delivered packets"
+    [ "${_leaked:-1}" = 0 ]
+    check fast-path-windows-skip-the-table $? "$_leaked fast-path windows where the daemon's map counted more than 1 % of them"
 }
 
 # ------------------------------------------------------------- alg-offload
