@@ -25,7 +25,9 @@ struct Install {
 
 #[test]
 fn install_lines_mirror_files_exactly() {
-    let installs = installs();
+    // Both packages' install blocks: files/ holds what either puts on the router.
+    let mut installs = installs();
+    installs.extend(installs_in(&define_block(&makefile(), "Package/ike-esp-alg-fastpath/install")));
     let mut from_files = BTreeSet::new();
     for install in &installs {
         if let Some(relative) = install.source.strip_prefix("$(PKG_BUILD_DIR)/files/") {
@@ -282,8 +284,19 @@ fn rpcd_plugin_answers_json_without_a_daemon() {
 fn fastpath_package_installs_the_object_where_the_daemon_looks() {
     let makefile = makefile();
     let installs = installs_in(&define_block(&makefile, "Package/ike-esp-alg-fastpath/install"));
-    let [object] = installs.as_slice() else { panic!("{installs:?}") };
+    let [object, jit] = installs.as_slice() else { panic!("{installs:?}") };
     assert_eq!(object.source, "$(PKG_BUILD_DIR)/bpf/esp_fastpath.o");
+    // The JIT on at boot (OpenWrt's sysctl service reads /etc/sysctl.d before the daemon
+    // starts): without CONFIG_BPF_JIT_DEFAULT_ON the kernel interprets.
+    assert_eq!(jit.dest, "etc/sysctl.d/12-ike-esp-alg-bpf-jit.conf");
+    assert_eq!(jit.source, format!("$(PKG_BUILD_DIR)/files/{}", jit.dest));
+    let settings: Vec<String> = std::fs::read_to_string(root().join("files").join(&jit.dest))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(settings, ["net.core.bpf_jit_enable=1"]);
     assert_eq!(format!("/{}", object.dest), ike_esp_alg::shell::offload::DEFAULT_OBJECT);
     assert_eq!(object.macro_name, "INSTALL_DATA");
     let compile = define_block(&makefile, "Build/Compile");

@@ -41,6 +41,9 @@ impl Default for OffloadPaths {
     }
 }
 
+/// Whether the kernel compiles BPF programs when they are loaded (absent: no JIT).
+const JIT_SYSCTL: &str = "/proc/sys/net/core/bpf_jit_enable";
+
 /// Why the fast path did not start; the nft table forwards every SA instead.
 #[derive(Debug)]
 pub enum StartError {
@@ -445,7 +448,11 @@ impl FastPathState {
                     }
                 };
                 let execution = match offload.execution() {
-                    Some(execution) => execution.to_string(),
+                    Some(interpreted @ Execution::Interpreter { .. }) => {
+                        let jit_enable = std::fs::read_to_string(JIT_SYSCTL).ok();
+                        format!("{interpreted}: {}", Execution::interpreter_reason(jit_enable.as_deref()))
+                    }
+                    Some(compiled) => compiled.to_string(),
                     None => "JIT or interpreter not known (the kernel hid the program's sizes)".to_string(),
                 };
                 eprintln!("ike-esp-alg: fast path: tc eBPF from {}, {map}; {execution}", paths.object.display());
