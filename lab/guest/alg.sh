@@ -20,6 +20,10 @@ ALG_ARGS_FILE=/opt/alg/ike-esp-alg.args
 ALG_READY_TIMEOUT=${ALG_READY_TIMEOUT:-30}
 ALG_BPF=/opt/alg/esp_fastpath.o
 ALG_BPFFS=/run/alg-bpffs
+# With the fast path's object present, alg_start does what ike-esp-alg-fastpath's
+# /etc/sysctl.d/12-ike-esp-alg-bpf-jit.conf does at a router's boot: the BPF JIT on
+# (Debian's MIPS kernel boots with it off). bench-offload sets 0 to choose for itself.
+ALG_PACKAGE_SYSCTL=1
 
 alg_present() { [ -x "$ALG_BIN" ]; }
 
@@ -42,6 +46,9 @@ alg_start() {
     _t0=$(now)
     if [ -f "$ALG_BPF" ] && ! grep -q " $ALG_BPFFS bpf " /proc/mounts; then
         mkdir -p "$ALG_BPFFS" && mount -t bpf bpf "$ALG_BPFFS"
+    fi
+    if [ -f "$ALG_BPF" ] && [ "$ALG_PACKAGE_SYSCTL" = 1 ] && [ -f /proc/sys/net/core/bpf_jit_enable ]; then
+        { echo 1 >/proc/sys/net/core/bpf_jit_enable; } 2>/dev/null
     fi
     _args=
     [ -f "$ALG_ARGS_FILE" ] && _args=$(cat "$ALG_ARGS_FILE")

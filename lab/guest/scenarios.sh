@@ -1450,11 +1450,11 @@ _bench_start() {
     interp) [ -f "$JIT_FILE" ] && echo 0 >"$JIT_FILE" ;;
     esac
     _lab_conf=$ALG_CONF _lab_args=$ALG_ARGS_FILE
-    ALG_CONF=$LAB_RUN/bench-bpf.uci ALG_ARGS_FILE=$LAB_RUN/bench.args
+    ALG_CONF=$LAB_RUN/bench-bpf.uci ALG_ARGS_FILE=$LAB_RUN/bench.args ALG_PACKAGE_SYSCTL=0
     [ "$1" = nft ] && ALG_CONF=$LAB_RUN/bench-nft.uci
     alg_start
     _rc=$?
-    ALG_CONF=$_lab_conf ALG_ARGS_FILE=$_lab_args
+    ALG_CONF=$_lab_conf ALG_ARGS_FILE=$_lab_args ALG_PACKAGE_SYSCTL=1
     [ -n "$_jit0" ] && echo "$_jit0" >"$JIT_FILE"
     [ $_rc = 0 ] || return 1
     [ "$1" = nft ] && return 0
@@ -1601,6 +1601,11 @@ sc_alg_offload() {
     [ $_ok = 0 ] || return
     grep -q 'fast path: tc eBPF from' "$LAB_RUN/alg.log"
     check fast-path-started $? "$(grep 'fast path:' "$LAB_RUN/alg.log" | head -n1)"
+    # Compiled wherever the kernel has a JIT (alg_start turned it on as the package does).
+    _want=interpreter
+    [ -f /proc/sys/net/core/bpf_jit_enable ] && _want=jit
+    alg_show 2>/dev/null | grep -q "\"execution\":\"$_want\""
+    check program-$_want $? "bpf_jit_enable $(cat /proc/sys/net/core/bpf_jit_enable 2>/dev/null || echo absent); $(alg_show 2>/dev/null | grep -o '"execution":"[a-z]*"')"
     plain_peers v2 c1 c2 c3 || return
     up_check lsw_up c1 c2 c3
     ping_all_check through-esp dst_s c1 c2 c3
