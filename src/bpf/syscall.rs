@@ -394,14 +394,21 @@ struct InfoAttr {
 /// `BPF_OBJ_GET_INFO_BY_FD` for a map: its type, sizes and flags (to check that a pinned
 /// map is the one our object defines before taking it back).
 pub fn map_info(map: BorrowedFd<'_>) -> io::Result<MapInfo> {
-    let mut info = MapInfo::default();
+    object_info(map)
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` into `T`, a `#[repr(C)]` head of the kernel's info struct for
+/// the object's kind, all integers ([`MapInfo`], [`ProgInfo`]): the kernel fills as many
+/// bytes as `T` has and leaves the pointers in it alone, which are 0.
+fn object_info<T: Default>(object: BorrowedFd<'_>) -> io::Result<T> {
+    let mut info = T::default();
     let mut attr = InfoAttr {
-        bpf_fd: raw_fd(map),
-        info_len: std::mem::size_of::<MapInfo>() as u32,
-        info: address(&mut info as *mut MapInfo),
+        bpf_fd: raw_fd(object),
+        info_len: std::mem::size_of::<T>() as u32,
+        info: address(&mut info as *mut T),
     };
     // The kernel writes at most `info_len` bytes into `info`, whose address escaped into
-    // the call from a mutable borrow.
+    // the call from a mutable borrow; every bit pattern is valid for its integer fields.
     bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
     Ok(info)
 }
@@ -419,16 +426,8 @@ pub struct ProgInfo {
     pub xlated_prog_len: u32,
 }
 
-/// `BPF_OBJ_GET_INFO_BY_FD` for a program: its sizes, to tell JIT from interpreter. The
-/// instruction pointers are left 0, so the kernel copies no code.
+/// `BPF_OBJ_GET_INFO_BY_FD` for a program: its sizes, to tell JIT from interpreter (the
+/// instruction pointers stay 0, so the kernel copies no code).
 pub fn prog_info(program: BorrowedFd<'_>) -> io::Result<ProgInfo> {
-    let mut info = ProgInfo::default();
-    let mut attr = InfoAttr {
-        bpf_fd: raw_fd(program),
-        info_len: std::mem::size_of::<ProgInfo>() as u32,
-        info: address(&mut info as *mut ProgInfo),
-    };
-    // As in `map_info`: at most `info_len` bytes written into `info`, borrowed mutably.
-    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    Ok(info)
+    object_info(program)
 }
