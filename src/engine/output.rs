@@ -293,6 +293,23 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// Whether the event reports something refused or failed (a dropped message or
+    /// packet, a limit, the datapath's refusal), as against the routine life of gates,
+    /// sessions, IKE SAs and bindings. The shell logs the two under separate budgets, so a
+    /// burst of new sessions cannot hide a client's dropped phase-2 message.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Event::Phase2Dropped { .. }
+                | Event::InboundEspDropped { .. }
+                | Event::InboundEspRefusedByGate { .. }
+                | Event::LimitReached { .. }
+                | Event::DatapathRefused { .. }
+        )
+    }
+}
+
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

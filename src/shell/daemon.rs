@@ -23,7 +23,7 @@ use super::control_request::ControlRequest;
 use super::egress::{self, Egress, EgressHints};
 use super::held::{self, HeldPackets, Offer};
 use super::kernel_state;
-use super::log::RateLimitedLog;
+use super::log::DaemonLog;
 use super::netlink_socket::readable;
 use super::nfqueue::{NfQueue, QueueSettings, QueuedPacket};
 use super::nft::{render_ruleset, render_teardown, DatapathSettings, Nft, QueueBackend};
@@ -124,7 +124,7 @@ struct Daemon {
     signals: Signals,
     control: ControlSocket,
     clock: Clock,
-    log: RateLimitedLog,
+    log: DaemonLog,
     egress: Egress,
     stats: ShellStats,
     held: HeldPackets<QueuedPacket>,
@@ -240,7 +240,7 @@ impl Daemon {
             signals,
             control,
             clock,
-            log: RateLimitedLog::new(50, 10),
+            log: DaemonLog::new(50, 10),
             egress,
             stats: ShellStats::default(),
             held: HeldPackets::for_gate_timeout(timeouts.esp_gate),
@@ -408,7 +408,7 @@ impl Daemon {
             }
         }
         while let Some(event) = self.engine.poll_event() {
-            self.log.log(now, &format!("ike-esp-alg: {event}"));
+            self.log.event(now, &event);
         }
         failed
     }
