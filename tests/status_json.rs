@@ -7,6 +7,7 @@
 
 mod support;
 
+use ike_esp_alg::bpf::Execution;
 use ike_esp_alg::cli::status::{render_json, FastPathReport, Part, ShellStatus};
 use ike_esp_alg::engine::{EngineConfig, Verdict};
 use std::path::PathBuf;
@@ -45,7 +46,7 @@ fn shell_counters() -> ShellStatus {
         fallback: None,
         devices: vec!["br-lan".to_string(), "wan".to_string()],
         offloaded_sas: 2,
-        execution: Some("jit"),
+        execution: Some(Execution::Jit { machine_code_bytes: 924, bpf_bytes: 1632 }),
     };
     ShellStatus { counters, fast_path }
 }

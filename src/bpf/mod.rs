@@ -263,6 +263,13 @@ impl Execution {
     }
 }
 
+/// As its [`Execution::name`], for the status JSON.
+impl serde::Serialize for Execution {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 impl fmt::Display for Execution {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

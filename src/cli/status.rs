@@ -6,6 +6,7 @@
 //! in, SPI out, packets, bytes, idle), which persistent bindings, and every counter.
 
 use super::status_json::StatusDocument;
+use crate::bpf::Execution;
 use crate::engine::{Direction, Engine, GateState, SessionStatus};
 use crate::time::Instant;
 use core::fmt::Write as _;
@@ -78,10 +79,10 @@ pub struct FastPathReport {
     pub devices: Vec<String>,
     /// SAs in the eBPF map now.
     pub offloaded_sas: u64,
-    /// How the kernel runs the tc program: `"jit"` or `"interpreter"` (absent with the
-    /// nft table, or when the kernel does not say).
+    /// How the kernel runs the tc program, serialized as `"jit"` or `"interpreter"`
+    /// (absent with the nft table, or when the kernel does not say).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub execution: Option<&'static str>,
+    pub execution: Option<Execution>,
 }
 
 impl FastPathReport {
@@ -96,9 +97,9 @@ impl FastPathReport {
             ("ebpf", _) => format!(
                 "tc eBPF{} on {} ({} SAs offloaded; SAs not yet promoted take the nft table)",
                 match self.execution {
-                    Some("jit") => ", JIT-compiled,",
-                    Some("interpreter") => ", interpreted (the kernel's BPF JIT is off),",
-                    _ => "",
+                    Some(Execution::Jit { .. }) => ", JIT-compiled,",
+                    Some(Execution::Interpreter { .. }) => ", interpreted (the kernel's BPF JIT is off),",
+                    None => "",
                 },
                 if self.devices.is_empty() { "no device yet".to_string() } else { self.devices.join(", ") },
                 self.offloaded_sas

@@ -369,7 +369,7 @@ impl Offload {
             fallback: None,
             devices: self.devices.iter().map(|&i| interface_name(i)).collect(),
             offloaded_sas: self.promotions.len() as u64,
-            execution: self.execution.map(|e| e.name()),
+            execution: self.execution,
         }
     }
 
