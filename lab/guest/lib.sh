@@ -131,6 +131,9 @@ nft_counter() {
     nsx r nft list counter inet "$1" "$2" 2>/dev/null | sed -n 's/.*packets \([0-9]*\).*/\1/p' | head -n1
 }
 
+# router_mac DEV: the MAC address of the router's device (a generator's --dst-mac)
+router_mac() { ip -n r link show "$1" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'; }
+
 # SPIs of the ESP states in a namespace (sorted, one per line)
 esp_spis() { ip -n "$1" xfrm state 2>/dev/null | sed -n 's/.*proto esp spi \(0x[0-9a-f]*\).*/\1/p' | sort; }
 esp_state_count() { esp_spis "$1" | wc -l; }

@@ -1024,7 +1024,7 @@ sc_alg_queue_burst() {
         _pp="$_pp $!"
     done
     sleep 5
-    _mac=$(ip -n r link show br-lan | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+    _mac=$(router_mac br-lan)
     say "burst: $QB_COUNT new SAs at $QB_PPS packets/s from $QB_SOURCES sources via c4"
     _tb=$(now)
     nsx c4 "$ALG_ESPGEN" --dev eth0 --dst-mac "$_mac" --src 192.168.1.100 --src-count "$QB_SOURCES" \
@@ -1427,17 +1427,16 @@ _bench_sink() {  # NS DEV: count and drop ESP at DEV's ingress
         | nsx "$1" nft -f -
 }
 _bench_count() { nsx "$1" nft list counter netdev sink esp_pkts 2>/dev/null | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
-_bench_mac() { ip -n r link show "$1" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'; }
 
 # _bench_send DIR ARGS...: espgen one way (out: c1 -> s, in: s -> NAT address).
 _bench_send() {
     _dir=$1
     shift
     if [ "$_dir" = out ]; then
-        nsx c1 "$ALG_ESPGEN" --dev eth0 --dst-mac "$(_bench_mac br-lan)" --src "$(client_addr c1)" \
+        nsx c1 "$ALG_ESPGEN" --dev eth0 --dst-mac "$(router_mac br-lan)" --src "$(client_addr c1)" \
             --dst "$S_ADDR" --spi "$BENCH_SPI_OUT" "$@"
     else
-        nsx s "$ALG_ESPGEN" --dev eth0 --dst-mac "$(_bench_mac wan)" --src "$S_ADDR" \
+        nsx s "$ALG_ESPGEN" --dev eth0 --dst-mac "$(router_mac wan)" --src "$S_ADDR" \
             --dst "$NAT_ADDR" --spi "$BENCH_SPI_IN" "$@"
     fi
 }
